@@ -1,0 +1,144 @@
+#include "addon.h"
+
+#include <dlfcn.h>
+
+#include <atomic>
+
+#include "engine.h"
+#include "errors.h"
+#include "mpi_context.h"
+#include "ops/reduce.h"
+
+namespace hvd::binding {
+namespace {
+std::atomic<bool> g_env_claimed{false};
+}
+
+HvdAddon::HvdAddon(Napi::Env env, Napi::Object exports) {
+  bool expected = false;
+  if (!g_env_claimed.compare_exchange_strong(expected, true)) {
+    throw Napi::Error::New(env,
+                           "hvd can be loaded by only one JavaScript environment per process "
+                           "(MPI is per process): use it from the main thread, not a Worker");
+  }
+  DefineAddon(exports, {
+      InstanceMethod("init", &HvdAddon::JsInit),
+      InstanceMethod("shutdown", &HvdAddon::JsShutdown),
+      InstanceMethod("isInitialized", &HvdAddon::JsIsInitialized),
+      InstanceMethod("isShutDown", &HvdAddon::JsIsShutDown),
+      InstanceMethod("topology", &HvdAddon::JsTopology),
+      InstanceMethod("buildInfo", &HvdAddon::JsBuildInfo),
+      InstanceMethod("stats", &HvdAddon::JsStats),
+      InstanceMethod("enqueue", &HvdAddon::JsEnqueue),
+      InstanceMethod("float32ToFloat16", &HvdAddon::JsFloat32ToFloat16),
+      InstanceMethod("float16ToFloat32", &HvdAddon::JsFloat16ToFloat32),
+  });
+}
+
+Napi::Value HvdAddon::JsInit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!completion_) completion_ = std::make_unique<CompletionQueue>(env);
+  core::Status s = core::Engine::Instance().Init();
+  if (!s.ok()) throw StatusToJsError(env, s);
+  if (!cleanup_registered_) {
+    // Registered after the TSFN, so it runs first at teardown: the engine
+    // can still post its final completions while the TSFN is alive.
+    env.AddCleanupHook([] { core::Engine::Instance().Shutdown(); });
+    cleanup_registered_ = true;
+  }
+  return env.Undefined();
+}
+
+Napi::Value HvdAddon::JsShutdown(const Napi::CallbackInfo& info) {
+  core::Status s = core::Engine::Instance().Shutdown();
+  if (!s.ok()) throw StatusToJsError(info.Env(), s);
+  return info.Env().Undefined();
+}
+
+Napi::Value HvdAddon::JsIsInitialized(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), core::Engine::Instance().initialized());
+}
+
+Napi::Value HvdAddon::JsIsShutDown(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), core::Engine::Instance().shut_down());
+}
+
+Napi::Value HvdAddon::JsTopology(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const core::TopologyInfo& t = core::Engine::Instance().topology();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("rank", t.rank);
+  o.Set("size", t.size);
+  o.Set("localRank", t.local_rank);
+  o.Set("localSize", t.local_size);
+  o.Set("crossRank", t.cross_rank);
+  o.Set("crossSize", t.cross_size);
+  o.Set("isHomogeneous", t.homogeneous);
+  o.Set("mpiThreadsSupported", t.mpi_threads_supported);
+  const char* level = "single";
+  if (t.thread_level == MPI_THREAD_FUNNELED) level = "funneled";
+  else if (t.thread_level == MPI_THREAD_SERIALIZED) level = "serialized";
+  else if (t.thread_level == MPI_THREAD_MULTIPLE) level = "multiple";
+  o.Set("mpiThreadLevel", level);
+  return o;
+}
+
+Napi::Value HvdAddon::JsBuildInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("mpiLibraryVersion", core::MpiContext::LibraryVersion());
+#if defined(OPEN_MPI)
+  o.Set("mpiVendor", "Open MPI");
+#elif defined(MPICH)
+  o.Set("mpiVendor", "MPICH");
+#else
+  o.Set("mpiVendor", "unknown");
+#endif
+  o.Set("ncclBuilt", false);
+  void* nccl = dlopen("libnccl.so.2", RTLD_LAZY | RTLD_LOCAL);
+  o.Set("ncclAvailable", nccl != nullptr);
+  if (nccl) dlclose(nccl);
+  return o;
+}
+
+Napi::Value HvdAddon::JsStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const core::EngineStats& s = core::Engine::Instance().stats();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("responses", static_cast<double>(s.responses.load()));
+  o.Set("tensors", static_cast<double>(s.tensors.load()));
+  o.Set("fusedResponses", static_cast<double>(s.fused_responses.load()));
+  o.Set("fusionCopyBytes", static_cast<double>(s.fusion_copy_bytes.load()));
+  o.Set("allreduceBytes", static_cast<double>(s.allreduce_bytes.load()));
+  o.Set("negotiationLists", static_cast<double>(s.negotiation_lists.load()));
+  return o;
+}
+
+Napi::Value HvdAddon::JsFloat32ToFloat16(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray() ||
+      info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    throw Napi::TypeError::New(env, "float32ToFloat16: argument must be a Float32Array");
+  }
+  auto src = info[0].As<Napi::Float32Array>();
+  auto dst = Napi::Uint16Array::New(env, src.ElementLength());
+  core::FloatToHalfArray(src.Data(), dst.Data(), static_cast<int64_t>(src.ElementLength()));
+  return dst;
+}
+
+Napi::Value HvdAddon::JsFloat16ToFloat32(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray() ||
+      info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint16_array) {
+    throw Napi::TypeError::New(env, "float16ToFloat32: argument must be a Uint16Array");
+  }
+  auto src = info[0].As<Napi::Uint16Array>();
+  auto dst = Napi::Float32Array::New(env, src.ElementLength());
+  core::HalfToFloatArray(src.Data(), dst.Data(), static_cast<int64_t>(src.ElementLength()));
+  return dst;
+}
+
+}  // namespace hvd::binding
+
+using hvd::binding::HvdAddon;
+NODE_API_ADDON(HvdAddon)

@@ -1,0 +1,144 @@
+// JsEnqueue: the single entry point for every collective. The TypeScript
+// layer has already validated and normalized the arguments; the checks here
+// only keep a bad call from reaching the engine with dangling pointers.
+#include <cmath>
+
+#include "addon.h"
+#include "engine.h"
+#include "errors.h"
+#include "js_tensor.h"
+
+namespace hvd::binding {
+namespace {
+
+int32_t GetInt(Napi::Object o, const char* key, int32_t def) {
+  Napi::Value v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().Int32Value() : def;
+}
+
+double GetDouble(Napi::Object o, const char* key, double def) {
+  Napi::Value v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : def;
+}
+
+std::vector<int64_t> GetShape(Napi::Env env, Napi::Value v) {
+  if (!v.IsArray()) throw Napi::TypeError::New(env, "shape must be an array of integers");
+  auto arr = v.As<Napi::Array>();
+  std::vector<int64_t> shape(arr.Length());
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value d = arr.Get(i);
+    double x = d.IsNumber() ? d.As<Napi::Number>().DoubleValue() : -1;
+    if (!(x >= 0) || std::floor(x) != x) {
+      throw Napi::RangeError::New(env, "shape must hold non-negative integers");
+    }
+    shape[i] = static_cast<int64_t>(x);
+  }
+  return shape;
+}
+
+}  // namespace
+
+// enqueue(kind, items, options, blocking)
+//   kind: core::RequestType
+//   items: [{name, input, output, dtype, shape}]
+//   options: {op, root, prescale, postscale, group}
+// Returns the results array (blocking) or a Promise of it.
+Napi::Value HvdAddon::JsEnqueue(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsArray() || !info[2].IsObject() ||
+      !info[3].IsBoolean()) {
+    throw Napi::TypeError::New(env, "enqueue(kind, items, options, blocking): bad arguments");
+  }
+  if (!completion_) {
+    throw StatusToJsError(env, core::Status::Error(core::StatusType::kNotInitialized,
+                                                   "hvd is not initialized: call hvd.init() "
+                                                   "before any collective"));
+  }
+  const auto kind = static_cast<core::RequestType>(info[0].As<Napi::Number>().Int32Value());
+  Napi::Array items = info[1].As<Napi::Array>();
+  Napi::Object opts = info[2].As<Napi::Object>();
+  const bool blocking = info[3].As<Napi::Boolean>().Value();
+  const size_t n = items.Length();
+  if (n == 0) throw Napi::RangeError::New(env, "enqueue: no tensors");
+
+  auto call = std::make_shared<PendingCall>(n, blocking);
+  call->kind = static_cast<int>(kind);
+  call->queue = completion_.get();
+  std::unique_ptr<JsHandles> js;
+  if (!blocking) js = std::make_unique<JsHandles>(env);
+
+  const auto op = static_cast<core::ReduceOp>(GetInt(opts, "op", 1));
+  const int32_t root = GetInt(opts, "root", 0);
+  const double prescale = GetDouble(opts, "prescale", 1.0);
+  const double postscale = GetDouble(opts, "postscale", 1.0);
+  std::string group;
+  if (opts.Get("group").IsString()) group = opts.Get("group").As<Napi::String>().Utf8Value();
+
+  std::vector<core::TensorTableEntry> entries(n);
+  for (size_t i = 0; i < n; ++i) {
+    Napi::Value iv = items.Get(static_cast<uint32_t>(i));
+    if (!iv.IsObject()) throw Napi::TypeError::New(env, "enqueue: item must be an object");
+    Napi::Object item = iv.As<Napi::Object>();
+    core::TensorTableEntry& e = entries[i];
+    Napi::Value name = item.Get("name");
+    if (!name.IsString()) throw Napi::TypeError::New(env, "name must be a string");
+    e.request.name = name.As<Napi::String>().Utf8Value();
+    e.request.type = kind;
+    e.request.dtype = static_cast<core::DataType>(GetInt(item, "dtype", 8));
+    if (static_cast<int>(e.request.dtype) >= core::kNumDataTypes) {
+      throw Napi::RangeError::New(env, "dtype out of range");
+    }
+    e.request.shape = GetShape(env, item.Get("shape"));
+    e.request.op = op;
+    e.request.root = root;
+    e.request.prescale = prescale;
+    e.request.postscale = postscale;
+    e.request.group = group;
+    e.request.group_size = group.empty() ? 0 : static_cast<int32_t>(n);
+    e.blocking = blocking;
+
+    const size_t expected =
+        static_cast<size_t>(core::NumElements(e.request.shape)) * core::DataTypeSize(e.request.dtype);
+    Napi::Value in = item.Get("input");
+    if (kind != core::RequestType::kBarrier && kind != core::RequestType::kJoin) {
+      JsTensor t = ToJsTensor(env, in, e.request.dtype, "input");
+      if (t.byte_length != expected) {
+        throw Napi::RangeError::New(env, "input length does not match shape " +
+                                             core::ShapeToString(e.request.shape));
+      }
+      e.input = t.data;
+      if (js) js->keep_alive.push_back(Napi::Persistent(in));
+    }
+    if (kind == core::RequestType::kAllreduce || kind == core::RequestType::kBroadcast) {
+      Napi::Value out = item.Get("output");
+      JsTensor t = ToJsTensor(env, out, e.request.dtype, "output");
+      if (t.byte_length != expected) throw Napi::RangeError::New(env, "output length does not match input");
+      e.output = t.data;
+      if (js) js->keep_alive.push_back(Napi::Persistent(out));
+    }
+    e.done = [call, i](const core::Status& s, core::CollectiveResult&& r) {
+      call->Finish(i, s, std::move(r));
+    };
+  }
+
+  Napi::Value promise;
+  if (!blocking) {
+    promise = js->deferred.Promise();
+    call->js = std::move(js);
+    completion_->AddPending(env);
+  }
+  core::Status s = core::Engine::Instance().Enqueue(std::move(entries));
+  if (!s.ok()) {
+    if (!blocking) {
+      call->js.reset();
+      completion_->RemovePending(env);
+    }
+    throw StatusToJsError(env, s);
+  }
+  if (!blocking) return promise;
+  call->Wait();
+  if (!call->status.ok()) throw StatusToJsError(env, call->status);
+  return ResultsToJs(env, *call);
+}
+
+}  // namespace hvd::binding

@@ -1,0 +1,90 @@
+// Completion and TSFN lifetime.
+//
+// Every collective call from JS becomes one PendingCall that may cover
+// several engine entries (a grouped allreduce). The engine thread runs each
+// entry's DoneCallback; the last one to finish completes the call:
+//   * Sync calls (allreduceSync): the JS thread is blocked in Wait(). It
+//     spins briefly on an atomic flag (most small collectives finish within
+//     microseconds), then sleeps on a condition variable. Buffers need no
+//     references: they stay on the blocked JS thread's stack.
+//   * Promise calls: the call is posted to the single ThreadSafeFunction,
+//     whose CallJs runs on the JS thread, turns results into JS values and
+//     resolves or rejects the Deferred. N-API handles (the Deferred and the
+//     references that keep input/output buffers alive) live in JsHandles,
+//     which is created and destroyed only on the JS thread, so the engine
+//     thread never touches N-API even if it drops the last shared_ptr.
+// The TSFN is created once at init and kept unref'd while no Promise call is
+// pending, so it never keeps a finished script alive; it is ref'd on the
+// transition from zero pending calls to one. At environment teardown the
+// cleanup hook (registered after the TSFN, so it runs before the TSFN's own)
+// shuts the engine down; calls still queued are then delivered with a null
+// env and only freed.
+#pragma once
+
+#include <napi.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "common.h"
+
+namespace hvd::binding {
+
+class CompletionQueue;
+
+struct JsHandles {
+  std::vector<Napi::Reference<Napi::Value>> keep_alive;
+  Napi::Promise::Deferred deferred;
+  explicit JsHandles(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
+};
+
+struct PendingCall : std::enable_shared_from_this<PendingCall> {
+  explicit PendingCall(size_t n, bool blocking) : remaining(static_cast<int>(n)), results(n), blocking(blocking) {}
+
+  // Called on the engine thread once per entry.
+  void Finish(size_t index, const core::Status& status, core::CollectiveResult&& result);
+  // Sync calls: blocks the JS thread until every entry finished.
+  void Wait();
+
+  std::atomic<int> remaining;
+  std::mutex mu;
+  core::Status status;  // the first failure, if any
+  std::vector<core::CollectiveResult> results;
+  bool blocking;
+  std::atomic<bool> done{false};
+  std::condition_variable cv;
+  // Promise calls only; JS thread only.
+  std::unique_ptr<JsHandles> js;
+  CompletionQueue* queue = nullptr;
+  int kind = 0;  // core::RequestType, for result conversion
+};
+
+// Converts a finished call's results to the JS value the TS layer expects:
+// an array with one element per entry (undefined, {buffer, shape} or a number).
+Napi::Value ResultsToJs(Napi::Env env, PendingCall& call);
+
+class CompletionQueue {
+ public:
+  explicit CompletionQueue(Napi::Env env);
+  ~CompletionQueue();
+
+  // JS thread: a Promise call is about to be enqueued.
+  void AddPending(Napi::Env env);
+  // JS thread: the Promise call could not be enqueued after all.
+  void RemovePending(Napi::Env env);
+  // Engine thread: hand a finished Promise call to the JS thread.
+  void Post(std::shared_ptr<PendingCall> call);
+
+ private:
+  static void CallJs(Napi::Env env, Napi::Function, CompletionQueue* ctx,
+                     std::shared_ptr<PendingCall>* data);
+  using Tsfn = Napi::TypedThreadSafeFunction<CompletionQueue, std::shared_ptr<PendingCall>,
+                                             &CompletionQueue::CallJs>;
+  Tsfn tsfn_;
+  int pending_ = 0;  // JS thread only
+};
+
+}  // namespace hvd::binding

@@ -1,0 +1,15 @@
+// The one place a core Status becomes a JS Error. The TypeScript layer
+// re-wraps these as HorovodError (src/errors.ts) using `code`.
+#pragma once
+
+#include <napi.h>
+
+#include "common.h"
+
+namespace hvd::binding {
+
+// Error codes, shared with src/errors.ts.
+const char* StatusCode(core::StatusType type);
+Napi::Error StatusToJsError(Napi::Env env, const core::Status& status);
+
+}  // namespace hvd::binding

@@ -1,0 +1,42 @@
+// Engine settings read once from the environment at init. Horovod's variable
+// names and defaults are accepted wherever the meaning is the same, so jobs
+// migrate without relearning them; HVD_* names are hvd's own additions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace hvd::core {
+
+enum class LogLevel : int { kTrace = 0, kDebug, kInfo, kWarning, kError, kFatal };
+
+struct Config {
+  // HOROVOD_FUSION_THRESHOLD: bytes; 0 disables fusion. Default 128 MiB.
+  int64_t fusion_threshold = 128 * 1024 * 1024;
+  // HOROVOD_CYCLE_TIME: milliseconds. The longest the engine sleeps between
+  // checks for remote progress once it has stopped spinning. New local work
+  // always wakes it at once, so this bounds batching, not latency.
+  double cycle_time_ms = 1.0;
+  // HVD_SPIN_TIME_US: how long the engine busy-polls (yielding) after the last
+  // activity before it starts to sleep; while a *Sync call is blocked it
+  // spins for HVD_BLOCKING_SPIN_TIME_US instead.
+  int64_t spin_time_us = 50;
+  int64_t blocking_spin_time_us = 2000;
+  // HOROVOD_CACHE_CAPACITY: response cache entries; 0 disables.
+  int64_t cache_capacity = 1024;
+  // HOROVOD_STALL_CHECK_DISABLE / _TIME_SECONDS / _SHUTDOWN_TIME_SECONDS.
+  bool stall_check = true;
+  double stall_warning_s = 60.0;
+  double stall_shutdown_s = 0.0;
+  // HOROVOD_MPI_THREADS_DISABLE: request MPI_THREAD_SINGLE instead of MULTIPLE.
+  bool mpi_threads_disable = false;
+  // HVD_MPI_MAX_CHUNK_BYTES: largest single MPI message; larger transfers are
+  // split. Defaults to 1 GiB so element and byte counts stay below 2^31.
+  int64_t max_chunk_bytes = int64_t{1} << 30;
+  // HOROVOD_LOG_LEVEL.
+  LogLevel log_level = LogLevel::kWarning;
+
+  static Config FromEnv();
+};
+
+}  // namespace hvd::core

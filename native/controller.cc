@@ -1,0 +1,382 @@
+#include "controller.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <utility>
+
+namespace hvd::core {
+namespace {
+
+constexpr int kRequestTag = 101;
+constexpr int kResponseTag = 102;
+
+std::string FormatDouble(double d) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.17g", d);
+  return buf;
+}
+
+std::string RankList(const std::vector<int>& ranks) {
+  std::string s = ranks.size() == 1 ? "rank " : "ranks ";
+  for (size_t i = 0; i < ranks.size(); ++i) {
+    if (i) s += ",";
+    s += std::to_string(ranks[i]);
+  }
+  return s;
+}
+
+ResponseType ToResponseType(RequestType t) {
+  switch (t) {
+    case RequestType::kAllreduce: return ResponseType::kAllreduce;
+    case RequestType::kAllgather: return ResponseType::kAllgather;
+    case RequestType::kBroadcast: return ResponseType::kBroadcast;
+    case RequestType::kBarrier: return ResponseType::kBarrier;
+    case RequestType::kJoin: return ResponseType::kJoin;
+  }
+  return ResponseType::kError;
+}
+
+Response ErrorResponse(const std::string& name, StatusType type, std::string message) {
+  Response r;
+  r.type = ResponseType::kError;
+  r.names = {name};
+  r.error_type = type;
+  r.error = std::move(message);
+  return r;
+}
+
+}  // namespace
+
+Coordinator::Coordinator(int size, int64_t fusion_threshold)
+    : size_(size), fusion_threshold_(fusion_threshold), shut_down_(size, false) {}
+
+void Coordinator::AddRequestList(int rank, const RequestList& list) {
+  for (const Request& req : list.requests) {
+    auto [it, inserted] = table_.try_emplace(req.name);
+    Pending& p = it->second;
+    if (inserted) {
+      p.by_rank.resize(size_);
+      p.have.assign(size_, false);
+      p.first_seen = Clock::now();
+    }
+    if (!p.have[rank]) {
+      p.have[rank] = true;
+      p.by_rank[rank] = req;
+      p.by_rank[rank].rank = rank;
+      ++p.count;
+    }
+    CheckDecided(req.name);
+  }
+  if (list.shutdown && !shut_down_[rank]) OnRankGone(rank);
+}
+
+void Coordinator::OnRankGone(int rank) {
+  shut_down_[rank] = true;
+  std::vector<std::pair<Clock::time_point, std::string>> names;
+  for (const auto& kv : table_) names.emplace_back(kv.second.first_seen, kv.first);
+  std::sort(names.begin(), names.end());
+  for (const auto& n : names) CheckDecided(n.second);
+}
+
+void Coordinator::CheckDecided(const std::string& name) {
+  auto it = table_.find(name);
+  if (it == table_.end()) return;
+  const Pending& p = it->second;
+  for (int r = 0; r < size_; ++r) {
+    if (!p.have[r] && !shut_down_[r]) return;
+  }
+  // Decided. Group members wait for the rest of their group, unless the
+  // ranks disagree about the group (then the member fails on its own).
+  const Request* first = nullptr;
+  bool same_group = true;
+  for (int r = 0; r < size_; ++r) {
+    if (!p.have[r]) continue;
+    if (first == nullptr) first = &p.by_rank[r];
+    else same_group = same_group && p.by_rank[r].group == first->group;
+  }
+  if (first != nullptr && !first->group.empty() && same_group && first->group_size > 1) {
+    GroupState& g = groups_[first->group];
+    g.expected = first->group_size;
+    g.decided.push_back(name);
+    if (static_cast<int>(g.decided.size()) >= g.expected) {
+      decided_.insert(decided_.end(), g.decided.begin(), g.decided.end());
+      groups_.erase(first->group);
+    }
+    return;
+  }
+  decided_.push_back(name);
+}
+
+Response Coordinator::BuildResponse(const std::string& name, const Pending& p) const {
+  std::vector<int> submitted, gone;
+  for (int r = 0; r < size_; ++r) (p.have[r] ? submitted : gone).push_back(r);
+  const Request& first = p.by_rank[submitted.empty() ? 0 : submitted[0]];
+  if (!gone.empty()) {
+    return ErrorResponse(
+        name, StatusType::kShutDown,
+        first.Signature() + " cannot complete: " + RankList(gone) +
+            " shut down (hvd.shutdown() or process exit) before submitting it. If that was "
+            "not expected, look for the first error on any rank; run mpirun with "
+            "--tag-output to see which rank printed what.");
+  }
+
+  // Returns a message when the ranks disagree on `what`, listing the value
+  // each group of ranks had, in rank order.
+  auto disagree = [&](const char* what, auto value_of) -> std::string {
+    std::vector<std::pair<std::string, std::vector<int>>> values;
+    for (int r : submitted) {
+      std::string v = value_of(p.by_rank[r]);
+      auto it = std::find_if(values.begin(), values.end(),
+                             [&](const auto& e) { return e.first == v; });
+      if (it == values.end()) values.push_back({v, {r}});
+      else it->second.push_back(r);
+    }
+    if (values.size() <= 1) return "";
+    std::string msg = std::string("Mismatched ") + what + " for " +
+                      RequestTypeName(first.type) + " tensor '" + name + "': ";
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (i) msg += "; ";
+      msg += RankList(values[i].second) + (values[i].second.size() == 1 ? " has " : " have ") +
+             values[i].first;
+    }
+    return msg + ". Every rank must submit the same " + what + " under one name.";
+  };
+
+  std::string err = disagree("operations", [](const Request& q) {
+    return std::string(RequestTypeName(q.type));
+  });
+  if (err.empty()) {
+    err = disagree("data types", [](const Request& q) { return std::string(DataTypeName(q.dtype)); });
+  }
+  if (err.empty()) {
+    err = disagree("groups", [](const Request& q) {
+      return q.group.empty() ? std::string("no group") : "group '" + q.group + "'";
+    });
+  }
+  if (err.empty()) {
+    switch (first.type) {
+      case RequestType::kAllreduce:
+        err = disagree("shapes", [](const Request& q) { return ShapeToString(q.shape); });
+        if (err.empty())
+          err = disagree("reduce ops", [](const Request& q) { return std::string(ReduceOpName(q.op)); });
+        if (err.empty())
+          err = disagree("prescale factors", [](const Request& q) { return FormatDouble(q.prescale); });
+        if (err.empty())
+          err = disagree("postscale factors", [](const Request& q) { return FormatDouble(q.postscale); });
+        break;
+      case RequestType::kBroadcast:
+        err = disagree("root ranks", [](const Request& q) { return std::to_string(q.root); });
+        if (err.empty())
+          err = disagree("shapes", [](const Request& q) { return ShapeToString(q.shape); });
+        break;
+      case RequestType::kAllgather:
+        err = disagree("shapes (all but the first dimension must match)", [](const Request& q) {
+          if (q.shape.empty()) return std::string("a scalar");
+          std::vector<int64_t> rest(q.shape.begin() + 1, q.shape.end());
+          std::string s = ShapeToString(rest);
+          return "[*" + (rest.empty() ? std::string("]") : "," + s.substr(1));
+        });
+        break;
+      case RequestType::kBarrier:
+      case RequestType::kJoin:
+        break;
+    }
+  }
+  if (!err.empty()) return ErrorResponse(name, StatusType::kPrecondition, err);
+
+  Response r;
+  r.type = ToResponseType(first.type);
+  r.names = {name};
+  r.dtype = first.dtype;
+  r.op = first.op;
+  r.root = first.root;
+  r.prescale = first.prescale;
+  r.postscale = first.postscale;
+  if (first.type == RequestType::kAllgather) {
+    int64_t row = 1;
+    for (size_t i = 1; i < first.shape.size(); ++i) row *= first.shape[i];
+    r.counts = {row};
+    for (int rk : submitted) r.first_dims.push_back(p.by_rank[rk].shape.empty() ? 0 : p.by_rank[rk].shape[0]);
+  } else if (first.type == RequestType::kAllreduce || first.type == RequestType::kBroadcast) {
+    r.counts = {NumElements(first.shape)};
+  }
+  return r;
+}
+
+void Coordinator::Fuse(std::vector<Response>* responses, std::vector<int64_t>* bytes) const {
+  std::vector<Response> out;
+  std::vector<int64_t> out_bytes;
+  for (size_t i = 0; i < responses->size(); ++i) {
+    Response& r = (*responses)[i];
+    if (r.type == ResponseType::kAllreduce && fusion_threshold_ > 0) {
+      bool merged = false;
+      for (size_t j = 0; j < out.size() && !merged; ++j) {
+        Response& b = out[j];
+        if (b.type == ResponseType::kAllreduce && b.dtype == r.dtype && b.op == r.op &&
+            b.prescale == r.prescale && b.postscale == r.postscale && b.joined == r.joined &&
+            out_bytes[j] + (*bytes)[i] <= fusion_threshold_) {
+          b.names.insert(b.names.end(), r.names.begin(), r.names.end());
+          b.counts.insert(b.counts.end(), r.counts.begin(), r.counts.end());
+          out_bytes[j] += (*bytes)[i];
+          merged = true;
+        }
+      }
+      if (merged) continue;
+    }
+    out.push_back(std::move(r));
+    out_bytes.push_back((*bytes)[i]);
+  }
+  responses->swap(out);
+  bytes->swap(out_bytes);
+}
+
+ResponseList Coordinator::ComputeResponses() {
+  ResponseList list;
+  if (decided_.empty()) return list;
+  std::vector<int64_t> bytes;
+  for (const std::string& name : decided_) {
+    auto it = table_.find(name);
+    if (it == table_.end()) continue;
+    Response r = BuildResponse(name, it->second);
+    int64_t b = 0;
+    if (r.type == ResponseType::kAllreduce)
+      b = r.counts[0] * static_cast<int64_t>(DataTypeSize(r.dtype));
+    list.responses.push_back(std::move(r));
+    bytes.push_back(b);
+    table_.erase(it);
+  }
+  decided_.clear();
+  Fuse(&list.responses, &bytes);
+  return list;
+}
+
+bool Coordinator::AllShutDown() const {
+  return std::all_of(shut_down_.begin(), shut_down_.end(), [](bool b) { return b; });
+}
+
+std::vector<Coordinator::Stalled> Coordinator::PendingOlderThan(double seconds) const {
+  std::vector<Stalled> out;
+  auto now = Clock::now();
+  for (const auto& kv : table_) {
+    double age = std::chrono::duration<double>(now - kv.second.first_seen).count();
+    if (age < seconds) continue;
+    Stalled s;
+    s.name = kv.first;
+    s.seconds = age;
+    for (int r = 0; r < size_; ++r) {
+      if (kv.second.have[r]) {
+        if (s.signature.empty()) s.signature = kv.second.by_rank[r].Signature();
+      } else {
+        s.missing_ranks.push_back(r);
+      }
+    }
+    out.push_back(std::move(s));
+  }
+  std::sort(out.begin(), out.end(), [](const Stalled& a, const Stalled& b) { return a.seconds > b.seconds; });
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+
+MpiController::MpiController(MpiContext* ctx, int64_t fusion_threshold) : ctx_(ctx) {
+  if (ctx_->rank() == 0) {
+    coordinator_ = std::make_unique<Coordinator>(ctx_->size(), fusion_threshold);
+  }
+}
+
+Status MpiController::Isend(std::shared_ptr<std::vector<uint8_t>> bytes, int dest, int tag) {
+  OutgoingMessage m;
+  m.bytes = std::move(bytes);
+  int rc = MPI_Isend(m.bytes->data(), static_cast<int>(m.bytes->size()), MPI_BYTE, dest, tag,
+                     ctx_->control_comm(), &m.request);
+  if (rc != MPI_SUCCESS) return MpiStatus(rc, "MPI_Isend");
+  outgoing_.push_back(std::move(m));
+  return Status::Ok();
+}
+
+Status MpiController::TestSends() {
+  while (!outgoing_.empty()) {
+    int done = 0;
+    int rc = MPI_Test(&outgoing_.front().request, &done, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS) return MpiStatus(rc, "MPI_Test");
+    if (!done) break;
+    outgoing_.pop_front();
+  }
+  return Status::Ok();
+}
+
+Status MpiController::FlushSends() {
+  while (!outgoing_.empty()) {
+    int rc = MPI_Wait(&outgoing_.front().request, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS) return MpiStatus(rc, "MPI_Wait");
+    outgoing_.pop_front();
+  }
+  return Status::Ok();
+}
+
+Status MpiController::ReceiveAll(int source, int tag,
+                                 std::vector<std::pair<int, std::vector<uint8_t>>>* out) {
+  for (;;) {
+    int flag = 0;
+    MPI_Status st;
+    int rc = MPI_Iprobe(source, tag, ctx_->control_comm(), &flag, &st);
+    if (rc != MPI_SUCCESS) return MpiStatus(rc, "MPI_Iprobe");
+    if (!flag) return Status::Ok();
+    int count = 0;
+    MPI_Get_count(&st, MPI_BYTE, &count);
+    std::vector<uint8_t> buf(static_cast<size_t>(count));
+    rc = MPI_Recv(buf.data(), count, MPI_BYTE, st.MPI_SOURCE, tag, ctx_->control_comm(),
+                  MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS) return MpiStatus(rc, "MPI_Recv");
+    out->emplace_back(st.MPI_SOURCE, std::move(buf));
+  }
+}
+
+Status MpiController::SendRequestList(const RequestList& list) {
+  if (is_coordinator()) {
+    coordinator_->AddRequestList(0, list);
+    return Status::Ok();
+  }
+  return Isend(std::make_shared<std::vector<uint8_t>>(Serialize(list)), 0, kRequestTag);
+}
+
+Status MpiController::Poll(std::vector<ResponseList>* out, bool* progressed) {
+  std::vector<std::pair<int, std::vector<uint8_t>>> received;
+  if (is_coordinator()) {
+    Status s = ReceiveAll(MPI_ANY_SOURCE, kRequestTag, &received);
+    if (!s.ok()) return s;
+    for (auto& [src, bytes] : received) {
+      coordinator_->AddRequestList(src, DeserializeRequestList(bytes.data(), bytes.size()));
+    }
+    ResponseList list = coordinator_->ComputeResponses();
+    if (!list.responses.empty()) {
+      auto bytes = std::make_shared<std::vector<uint8_t>>(Serialize(list));
+      for (int w = 1; w < ctx_->size(); ++w) {
+        s = Isend(bytes, w, kResponseTag);
+        if (!s.ok()) return s;
+      }
+      out->push_back(std::move(list));
+    }
+  } else {
+    Status s = ReceiveAll(0, kResponseTag, &received);
+    if (!s.ok()) return s;
+    for (auto& [src, bytes] : received) {
+      out->push_back(DeserializeResponseList(bytes.data(), bytes.size()));
+    }
+  }
+  if (!received.empty() || !out->empty()) *progressed = true;
+  return TestSends();
+}
+
+Status MpiController::SendFinalShutdown() {
+  ResponseList list;
+  list.shutdown = true;
+  auto bytes = std::make_shared<std::vector<uint8_t>>(Serialize(list));
+  for (int w = 1; w < ctx_->size(); ++w) {
+    Status s = Isend(bytes, w, kResponseTag);
+    if (!s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+}  // namespace hvd::core

@@ -1,0 +1,142 @@
+// Negotiation: deciding, identically on every rank, which collectives run
+// and in what order.
+//
+// Why negotiate at all: ranks submit work asynchronously and in any order
+// (tfjs produces gradients in different orders, user code awaits Promises in
+// different orders), but MPI collectives must be called in the same order
+// everywhere or they deadlock. Rank 0 acts as coordinator. Every rank tells
+// it which names are ready, and it answers with an ordered list of responses
+// that all ranks execute in exactly that order.
+//
+// How hvd differs from Horovod: Horovod runs a lockstep cycle every
+// HOROVOD_CYCLE_TIME (1 ms), in which every rank joins a gather of request
+// lists and a broadcast of responses even when it has nothing to say. That
+// cycle sets its latency floor (~1 ms per small allreduce). hvd's protocol is
+// event-driven point-to-point instead:
+//   * a worker sends its RequestList to rank 0 (MPI_Isend, tag kRequestTag)
+//     as soon as its engine sees new local work, and at no other time;
+//   * rank 0 records requests per name in a table; a name is *decided* once
+//     every rank has either submitted it, joined, or shut down;
+//   * decided names become Responses, checked for agreement (dtype, shape,
+//     op, root, scale factors), fused where they fit, and sent to every
+//     worker (tag kResponseTag) in one ResponseList; rank 0 executes the same
+//     list itself.
+// MPI guarantees non-overtaking delivery between a pair of ranks on one
+// communicator and tag, so every rank sees ResponseLists in the order rank 0
+// made them, and the data-plane collectives (on a separate communicator)
+// line up. A disagreement becomes a Response of type kError, so every rank
+// fails that request with the same message and nothing hangs. A rank with no
+// pending work sends nothing and can sleep: it cannot be needed by a
+// collective it has not submitted.
+#pragma once
+
+#include <mpi.h>
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common.h"
+#include "message.h"
+#include "mpi_context.h"
+
+namespace hvd::core {
+
+// The coordinator's bookkeeping: pure logic with no MPI in it, so it can be
+// unit-tested by feeding it RequestLists.
+class Coordinator {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  Coordinator(int size, int64_t fusion_threshold);
+
+  // Records what `rank` sent. Lists from one rank must be added in the
+  // order that rank sent them.
+  void AddRequestList(int rank, const RequestList& list);
+
+  // Everything that has become decided since the last call, validated and
+  // fused, in the order all ranks must execute it.
+  ResponseList ComputeResponses();
+
+  bool AllShutDown() const;
+  bool IsShutDown(int rank) const { return shut_down_[rank]; }
+
+  // A name that some ranks have submitted and others have not.
+  struct Stalled {
+    std::string name;
+    std::string signature;
+    std::vector<int> missing_ranks;
+    double seconds;
+  };
+  std::vector<Stalled> PendingOlderThan(double seconds) const;
+
+ private:
+  struct Pending {
+    std::vector<Request> by_rank;
+    std::vector<bool> have;
+    int count = 0;
+    Clock::time_point first_seen;
+  };
+  struct GroupState {
+    int expected = 0;
+    std::vector<std::string> decided;  // in the order they became decided
+  };
+
+  void OnRankGone(int rank);
+  void CheckDecided(const std::string& name);
+  Response BuildResponse(const std::string& name, const Pending& p) const;
+  void Fuse(std::vector<Response>* responses, std::vector<int64_t>* bytes) const;
+
+  int size_;
+  int64_t fusion_threshold_;
+  std::unordered_map<std::string, Pending> table_;
+  std::unordered_map<std::string, GroupState> groups_;
+  std::vector<std::string> decided_;  // names ready for ComputeResponses
+  std::vector<bool> shut_down_;
+  std::vector<std::string> arrival_;  // names in first-seen order, for rechecks
+};
+
+// Moves RequestLists and ResponseLists over MPI point-to-point on the
+// control communicator. Rank 0 also runs the Coordinator.
+class MpiController {
+ public:
+  explicit MpiController(MpiContext* ctx, int64_t fusion_threshold);
+
+  bool is_coordinator() const { return ctx_->rank() == 0; }
+
+  // Worker: queues an MPI_Isend of the list to rank 0. Coordinator: records
+  // the list directly.
+  Status SendRequestList(const RequestList& list);
+
+  // Worker: receives ResponseLists that have arrived. Coordinator: receives
+  // worker RequestLists, computes responses, sends them to every worker and
+  // returns them for local execution. Sets *progressed if anything moved.
+  Status Poll(std::vector<ResponseList>* out, bool* progressed);
+
+  // Coordinator only: after every rank has shut down, tells every worker
+  // the job is over.
+  Status SendFinalShutdown();
+
+  // Completes outstanding sends; call before MPI_Finalize.
+  Status FlushSends();
+
+  Coordinator* coordinator() { return coordinator_.get(); }
+
+ private:
+  struct OutgoingMessage {
+    std::shared_ptr<std::vector<uint8_t>> bytes;
+    MPI_Request request;
+  };
+  Status Isend(std::shared_ptr<std::vector<uint8_t>> bytes, int dest, int tag);
+  Status TestSends();
+  Status ReceiveAll(int source, int tag, std::vector<std::pair<int, std::vector<uint8_t>>>* out);
+
+  MpiContext* ctx_;
+  std::unique_ptr<Coordinator> coordinator_;
+  std::deque<OutgoingMessage> outgoing_;
+};
+
+}  // namespace hvd::core

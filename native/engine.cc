@@ -1,0 +1,364 @@
+#include "engine.h"
+
+#include <sched.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "controller.h"
+#include "fusion_buffer.h"
+#include "logging.h"
+#include "message.h"
+#include "mpi_context.h"
+#include "ops/mpi_ops.h"
+#include "ops/reduce.h"
+
+namespace hvd::core {
+
+Engine& Engine::Instance() {
+  static Engine* engine = new Engine();  // never destroyed: outlives static teardown
+  return *engine;
+}
+
+Status Engine::Init() {
+  std::unique_lock<std::mutex> lock(mu_);
+  State s = state_.load();
+  if (s == State::kRunning) return Status::Ok();
+  if (s == State::kShutDown) {
+    return Status::Error(StatusType::kShutDown,
+                         "hvd has been shut down in this process and cannot be initialized "
+                         "again: MPI cannot be restarted after MPI_Finalize");
+  }
+  config_ = Config::FromEnv();
+  init_done_ = false;
+  thread_ = std::thread(&Engine::ThreadMain, this);
+  init_cv_.wait(lock, [this] { return init_done_; });
+  if (!init_status_.ok()) {
+    thread_.join();
+    state_ = State::kShutDown;
+    return init_status_;
+  }
+  state_ = State::kRunning;
+  return Status::Ok();
+}
+
+Status Engine::Shutdown() {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (state_.load() != State::kRunning) return Status::Ok();
+  shutdown_requested_ = true;
+  queue_.Wake();
+  lock.unlock();
+  thread_.join();
+  lock.lock();
+  state_ = State::kShutDown;
+  return Status::Ok();
+}
+
+Status Engine::Enqueue(std::vector<TensorTableEntry> entries) {
+  State s = state_.load();
+  if (s == State::kNotStarted) {
+    return Status::Error(StatusType::kNotInitialized,
+                         "hvd is not initialized: call hvd.init() before any collective");
+  }
+  if (s == State::kShutDown || shutdown_requested_) {
+    return Status::Error(StatusType::kShutDown,
+                         "hvd has been shut down: no collective can run after hvd.shutdown()");
+  }
+  return queue_.Add(std::move(entries));
+}
+
+// Why one background thread owns every MPI call:
+//  1. MPI libraries are only guaranteed to work when one thread makes the
+//     calls (MPI_THREAD_FUNNELED); OpenMPI's THREAD_MULTIPLE is slower and not
+//     always built. The JS thread must never block inside MPI either, or a
+//     Promise-based program could not make progress while waiting for peers.
+//  2. Collectives must run in the same order on every rank, but JS code
+//     submits them in whatever order its Promises and tfjs produce them. The
+//     thread negotiates an order (controller.h) and runs it, so submission
+//     order does not matter and mismatches become errors instead of hangs.
+//  3. Async collectives need somewhere to run that is not the libuv pool:
+//     a pool thread per collective deadlocks as soon as more collectives are
+//     pending than pool threads (Horovod's reason 4, better-sqlite3 #32).
+// The thread sleeps on the queue's condition variable when it has nothing
+// pending, wakes the moment work is enqueued, and while waiting on peers it
+// spins briefly (long enough to catch a partner that is microseconds behind)
+// and then backs off to sleeps of at most HOROVOD_CYCLE_TIME.
+void Engine::ThreadMain() {
+  mpi_ = std::make_unique<MpiContext>();
+  Status s = mpi_->Initialize(!config_.mpi_threads_disable);
+  if (s.ok()) {
+    topology_.rank = mpi_->rank();
+    topology_.size = mpi_->size();
+    topology_.local_rank = mpi_->local_rank();
+    topology_.local_size = mpi_->local_size();
+    topology_.cross_rank = mpi_->cross_rank();
+    topology_.cross_size = mpi_->cross_size();
+    topology_.homogeneous = mpi_->is_homogeneous();
+    topology_.thread_level = mpi_->thread_level();
+    topology_.mpi_threads_supported = mpi_->thread_level() == MPI_THREAD_MULTIPLE;
+    SetLogContext(config_.log_level, mpi_->rank());
+    controller_ = std::make_unique<MpiController>(mpi_.get(), config_.fusion_threshold);
+    fusion_ = std::make_unique<FusionBuffer>();
+    allreduce_ = std::make_unique<MpiAllreduce>(mpi_->data_comm(), config_.max_chunk_bytes);
+    allgather_ = std::make_unique<MpiAllgather>(mpi_->data_comm(), config_.max_chunk_bytes);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    init_status_ = s;
+    init_done_ = true;
+  }
+  init_cv_.notify_all();
+  if (!s.ok()) return;
+
+  RunLoop();
+
+  FailAllPending(Status::Error(StatusType::kShutDown,
+                               "hvd has been shut down before this collective completed"));
+  controller_->FlushSends();
+  allreduce_.reset();
+  allgather_.reset();
+  controller_.reset();
+  mpi_->Finalize();
+}
+
+void Engine::RunLoop() {
+  using Clock = std::chrono::steady_clock;
+  const bool coordinator = mpi_->rank() == 0;
+  const auto cycle = std::chrono::microseconds(
+      static_cast<int64_t>(config_.cycle_time_ms * 1000.0) > 0
+          ? static_cast<int64_t>(config_.cycle_time_ms * 1000.0)
+          : 1);
+  bool sent_shutdown = false;
+  bool final_received = false;
+  auto last_activity = Clock::now();
+  auto backoff = std::chrono::microseconds(10);
+
+  for (;;) {
+    bool progressed = false;
+    RequestList outgoing;
+    queue_.PopNewRequests(&outgoing.requests);
+    for (Request& r : outgoing.requests) r.rank = mpi_->rank();
+    if (shutdown_requested_ && !sent_shutdown) {
+      outgoing.shutdown = true;
+      sent_shutdown = true;
+    }
+    if (!outgoing.requests.empty() || outgoing.shutdown) {
+      Status s = controller_->SendRequestList(outgoing);
+      if (!s.ok()) {
+        HVD_LOG(kError, "negotiation failed: " << s.reason());
+        FailAllPending(s);
+        return;
+      }
+      progressed = true;
+    }
+
+    std::vector<ResponseList> lists;
+    Status s = controller_->Poll(&lists, &progressed);
+    if (!s.ok()) {
+      HVD_LOG(kError, "negotiation failed: " << s.reason());
+      FailAllPending(s);
+      return;
+    }
+    for (const ResponseList& list : lists) {
+      stats_.negotiation_lists++;
+      Execute(list);
+      if (list.shutdown) final_received = true;
+    }
+
+    if (coordinator && sent_shutdown && controller_->coordinator()->AllShutDown()) {
+      controller_->SendFinalShutdown();
+      return;
+    }
+    if (!coordinator && final_received) return;
+
+    if (progressed) {
+      last_activity = Clock::now();
+      backoff = std::chrono::microseconds(10);
+      continue;
+    }
+    const bool waiting = queue_.pending() > 0 || sent_shutdown;
+    if (!waiting) {
+      // Nothing of ours is in flight. The coordinator still wakes now and
+      // then to absorb workers' requests; a worker can sleep until it has work.
+      queue_.WaitForWork(coordinator && mpi_->size() > 1 ? std::chrono::microseconds(100000)
+                                                         : std::chrono::microseconds(-1));
+      continue;
+    }
+    auto idle = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - last_activity);
+    int64_t spin = queue_.blocking_pending() > 0 ? config_.blocking_spin_time_us
+                                                 : config_.spin_time_us;
+    if (idle.count() < spin) {
+      sched_yield();
+      continue;
+    }
+    queue_.WaitForWork(backoff);
+    backoff = std::min(backoff * 2, cycle);
+  }
+}
+
+void Engine::Execute(const ResponseList& list) {
+  for (const Response& r : list.responses) PerformResponse(r);
+}
+
+void Engine::PerformResponse(const Response& r) {
+  std::vector<TensorTableEntry> entries(r.names.size());
+  std::vector<bool> have(r.names.size());
+  for (size_t i = 0; i < r.names.size(); ++i) have[i] = queue_.Take(r.names[i], &entries[i]);
+  stats_.responses++;
+  try {
+    switch (r.type) {
+      case ResponseType::kError: {
+        Status err = Status::Error(r.error_type, r.error);
+        for (size_t i = 0; i < entries.size(); ++i) {
+          if (have[i]) entries[i].done(err, CollectiveResult());
+        }
+        return;
+      }
+      case ResponseType::kAllreduce:
+        DoAllreduce(r, entries, have);
+        return;
+      case ResponseType::kAllgather:
+        DoAllgather(r, entries[0], have[0]);
+        return;
+      case ResponseType::kBroadcast:
+        DoBroadcast(r, entries[0], have[0]);
+        return;
+      case ResponseType::kBarrier: {
+        Status st = MpiBarrier(mpi_->data_comm());
+        if (have[0]) entries[0].done(st, CollectiveResult());
+        return;
+      }
+      case ResponseType::kJoin:
+        if (have[0]) {
+          CollectiveResult res;
+          res.scalar = r.last_joined;
+          entries[0].done(Status::Ok(), std::move(res));
+        }
+        return;
+    }
+  } catch (const std::exception& ex) {
+    // Entries whose callback already ran were moved-from and have no
+    // callback left; the rest learn what went wrong.
+    Status err = Status::Error(StatusType::kInternal, ex.what());
+    for (size_t i = 0; i < entries.size(); ++i) {
+      if (have[i] && entries[i].done) {
+        auto done = std::move(entries[i].done);
+        entries[i].done = nullptr;
+        done(err, CollectiveResult());
+      }
+    }
+  }
+}
+
+void Engine::DoAllreduce(const Response& r, std::vector<TensorTableEntry>& entries,
+                         const std::vector<bool>& have) {
+  const size_t esize = DataTypeSize(r.dtype);
+  const int contributors = mpi_->size() - static_cast<int>(r.joined.size());
+  double post = r.postscale;
+  if (r.op == ReduceOp::kAverage) post /= contributors;
+  int64_t total = 0;
+  for (int64_t c : r.counts) total += c;
+  stats_.allreduce_bytes += static_cast<uint64_t>(total) * esize;
+
+  Status st;
+  if (r.names.size() == 1) {
+    // One tensor: reduce straight from input to output, no fusion copy.
+    void* out;
+    const void* in;
+    if (have[0]) {
+      out = entries[0].output;
+      in = entries[0].input;
+    } else {
+      scratch_.assign(static_cast<size_t>(total) * esize, 0);
+      out = scratch_.data();
+      in = out;
+    }
+    if (r.prescale != 1.0) {
+      ScaleCopy(r.dtype, out, in, total, r.prescale);
+      in = out;
+    }
+    st = allreduce_->Run(in, out, total, r.dtype, r.op);
+    if (st.ok()) ScaleBuffer(r.dtype, out, total, post);
+  } else {
+    stats_.fused_responses++;
+    char* buf = static_cast<char*>(fusion_->Get(static_cast<size_t>(total) * esize));
+    int64_t off = 0;
+    for (size_t i = 0; i < entries.size(); ++i) {
+      size_t bytes = static_cast<size_t>(r.counts[i]) * esize;
+      if (have[i]) ScaleCopy(r.dtype, buf + off, entries[i].input, r.counts[i], r.prescale);
+      else std::memset(buf + off, 0, bytes);
+      off += static_cast<int64_t>(bytes);
+    }
+    st = allreduce_->Run(buf, buf, total, r.dtype, r.op);
+    off = 0;
+    for (size_t i = 0; i < entries.size(); ++i) {
+      size_t bytes = static_cast<size_t>(r.counts[i]) * esize;
+      if (st.ok() && have[i]) ScaleCopy(r.dtype, entries[i].output, buf + off, r.counts[i], post);
+      off += static_cast<int64_t>(bytes);
+    }
+    stats_.fusion_copy_bytes += 2 * static_cast<uint64_t>(total) * esize;
+  }
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (!have[i]) continue;
+    stats_.tensors++;
+    auto done = std::move(entries[i].done);
+    entries[i].done = nullptr;
+    done(st, CollectiveResult());
+  }
+}
+
+void Engine::DoAllgather(const Response& r, TensorTableEntry& e, bool have) {
+  const size_t esize = DataTypeSize(r.dtype);
+  const int64_t row_bytes = r.counts[0] * static_cast<int64_t>(esize);
+  std::vector<int64_t> bytes_per_rank(r.first_dims.size());
+  int64_t total_rows = 0;
+  for (size_t k = 0; k < r.first_dims.size(); ++k) {
+    bytes_per_rank[k] = r.first_dims[k] * row_bytes;
+    total_rows += r.first_dims[k];
+  }
+  CollectiveResult res;
+  res.buffer = MallocBuffer(static_cast<size_t>(total_rows * row_bytes));
+  const void* send = nullptr;
+  if (have) {
+    send = e.input;
+  } else {
+    scratch_.assign(static_cast<size_t>(bytes_per_rank[mpi_->rank()]), 0);
+    send = scratch_.data();
+  }
+  Status st = allgather_->Run(send, res.buffer.data, bytes_per_rank);
+  if (!have) return;
+  stats_.tensors++;
+  res.shape = e.request.shape;
+  if (res.shape.empty()) res.shape.push_back(total_rows);
+  else res.shape[0] = total_rows;
+  auto done = std::move(e.done);
+  e.done = nullptr;
+  done(st, std::move(res));
+}
+
+void Engine::DoBroadcast(const Response& r, TensorTableEntry& e, bool have) {
+  const size_t bytes = static_cast<size_t>(r.counts[0]) * DataTypeSize(r.dtype);
+  void* buf;
+  if (have) {
+    buf = e.output;
+    if (mpi_->rank() == r.root && bytes > 0) std::memcpy(buf, e.input, bytes);
+  } else {
+    scratch_.assign(bytes, 0);
+    buf = scratch_.data();
+  }
+  Status st = MpiBroadcast(mpi_->data_comm(), buf, static_cast<int64_t>(bytes), r.root,
+                           config_.max_chunk_bytes);
+  if (!have) return;
+  stats_.tensors++;
+  auto done = std::move(e.done);
+  e.done = nullptr;
+  done(st, CollectiveResult());
+}
+
+void Engine::FailAllPending(const Status& status) {
+  for (TensorTableEntry& e : queue_.TakeAll()) {
+    if (e.done) e.done(status, CollectiveResult());
+  }
+}
+
+}  // namespace hvd::core

@@ -1,0 +1,105 @@
+// The public face of the core: one process-wide engine that owns MPI on a
+// background thread. The JS thread (through the binding) calls Init,
+// Enqueue and Shutdown; everything else happens on the engine thread.
+//
+// Contract for Enqueue: the entries' input/output pointers must stay valid
+// until each entry's DoneCallback has run. Every accepted entry's callback
+// runs exactly once, on the engine thread, including when the engine shuts
+// down (then with a kShutDown status).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common.h"
+#include "config.h"
+#include "tensor_queue.h"
+
+namespace hvd::core {
+
+class MpiContext;
+class MpiController;
+class FusionBuffer;
+class AllreduceAlgorithm;
+class AllgatherAlgorithm;
+
+// Counters the benchmark and tests read to prove what moved where.
+struct EngineStats {
+  std::atomic<uint64_t> responses{0};         // responses executed
+  std::atomic<uint64_t> tensors{0};           // tensors completed
+  std::atomic<uint64_t> fused_responses{0};   // allreduces that packed >1 tensor
+  std::atomic<uint64_t> fusion_copy_bytes{0}; // bytes copied into + out of the fusion buffer
+  std::atomic<uint64_t> allreduce_bytes{0};   // payload bytes handed to allreduce algorithms
+  std::atomic<uint64_t> negotiation_lists{0}; // ResponseLists received/produced
+};
+
+struct TopologyInfo {
+  int rank = 0, size = 1;
+  int local_rank = 0, local_size = 1;
+  int cross_rank = 0, cross_size = 1;
+  bool homogeneous = true;
+  bool mpi_threads_supported = false;
+  int thread_level = 0;
+};
+
+class Engine {
+ public:
+  // MPI is per process, so there is exactly one engine per process.
+  static Engine& Instance();
+
+  // Starts the engine thread and waits until MPI is up. Idempotent while
+  // running; after Shutdown it fails with kShutDown (MPI cannot restart).
+  Status Init();
+  // Fails new work, lets every rank agree the job is over, finalizes MPI and
+  // joins the thread. Blocks until all ranks have shut down (as
+  // MPI_Finalize would). Idempotent; a no-op if Init never ran.
+  Status Shutdown();
+
+  bool initialized() const { return state_.load() == State::kRunning; }
+  bool shut_down() const { return state_.load() == State::kShutDown; }
+  const TopologyInfo& topology() const { return topology_; }
+  const Config& config() const { return config_; }
+  const EngineStats& stats() const { return stats_; }
+
+  Status Enqueue(std::vector<TensorTableEntry> entries);
+
+ private:
+  enum class State { kNotStarted, kRunning, kShutDown };
+  Engine() = default;
+
+  void ThreadMain();
+  void RunLoop();
+  void Execute(const ResponseList& list);
+  void PerformResponse(const Response& r);
+  void DoAllreduce(const Response& r, std::vector<TensorTableEntry>& entries,
+                   const std::vector<bool>& have);
+  void DoAllgather(const Response& r, TensorTableEntry& e, bool have);
+  void DoBroadcast(const Response& r, TensorTableEntry& e, bool have);
+  void FailAllPending(const Status& status);
+
+  std::atomic<State> state_{State::kNotStarted};
+  std::mutex mu_;  // guards Init/Shutdown handshakes
+  std::condition_variable init_cv_;
+  bool init_done_ = false;
+  Status init_status_;
+  std::atomic<bool> shutdown_requested_{false};
+  std::thread thread_;
+
+  Config config_;
+  TopologyInfo topology_;
+  EngineStats stats_;
+  TensorQueue queue_;
+  std::unique_ptr<MpiContext> mpi_;
+  std::unique_ptr<MpiController> controller_;
+  std::unique_ptr<FusionBuffer> fusion_;
+  std::unique_ptr<AllreduceAlgorithm> allreduce_;
+  std::unique_ptr<AllgatherAlgorithm> allgather_;
+  std::vector<uint8_t> scratch_;
+};
+
+}  // namespace hvd::core

@@ -1,0 +1,177 @@
+#include "message.h"
+
+#include <cstring>
+
+namespace hvd::core {
+namespace {
+
+class Writer {
+ public:
+  template <typename T>
+  void Put(T v) {
+    const auto* p = reinterpret_cast<const uint8_t*>(&v);
+    out_.insert(out_.end(), p, p + sizeof(T));
+  }
+  void PutString(const std::string& s) {
+    Put<uint32_t>(static_cast<uint32_t>(s.size()));
+    out_.insert(out_.end(), s.begin(), s.end());
+  }
+  template <typename T>
+  void PutVector(const std::vector<T>& v) {
+    Put<uint32_t>(static_cast<uint32_t>(v.size()));
+    for (const T& x : v) Put<T>(x);
+  }
+  std::vector<uint8_t> Take() { return std::move(out_); }
+
+ private:
+  std::vector<uint8_t> out_;
+};
+
+class Reader {
+ public:
+  Reader(const uint8_t* data, size_t size) : p_(data), end_(data + size) {}
+  template <typename T>
+  T Get() {
+    HVD_ENFORCE(static_cast<size_t>(end_ - p_) >= sizeof(T), "truncated message");
+    T v;
+    std::memcpy(&v, p_, sizeof(T));
+    p_ += sizeof(T);
+    return v;
+  }
+  std::string GetString() {
+    auto n = Get<uint32_t>();
+    HVD_ENFORCE(static_cast<size_t>(end_ - p_) >= n, "truncated string");
+    std::string s(reinterpret_cast<const char*>(p_), n);
+    p_ += n;
+    return s;
+  }
+  template <typename T>
+  std::vector<T> GetVector() {
+    auto n = Get<uint32_t>();
+    std::vector<T> v;
+    v.reserve(n);
+    for (uint32_t i = 0; i < n; ++i) v.push_back(Get<T>());
+    return v;
+  }
+  bool done() const { return p_ == end_; }
+
+ private:
+  const uint8_t* p_;
+  const uint8_t* end_;
+};
+
+constexpr uint32_t kRequestMagic = 0x48564451;   // "HVDQ"
+constexpr uint32_t kResponseMagic = 0x48564452;  // "HVDR"
+
+}  // namespace
+
+std::string Request::Signature() const {
+  std::string s = std::string(RequestTypeName(type)) + " '" + name + "' " +
+                  DataTypeName(dtype) + ShapeToString(shape);
+  if (type == RequestType::kAllreduce) s += std::string(" op=") + ReduceOpName(op);
+  if (type == RequestType::kBroadcast) s += " root=" + std::to_string(root);
+  return s;
+}
+
+std::vector<uint8_t> Serialize(const RequestList& list) {
+  Writer w;
+  w.Put<uint32_t>(kRequestMagic);
+  w.Put<uint8_t>(list.shutdown ? 1 : 0);
+  w.PutString(list.abort_reason);
+  w.Put<uint32_t>(static_cast<uint32_t>(list.requests.size()));
+  for (const Request& r : list.requests) {
+    w.PutString(r.name);
+    w.Put<uint8_t>(static_cast<uint8_t>(r.type));
+    w.Put<uint8_t>(static_cast<uint8_t>(r.dtype));
+    w.PutVector<int64_t>(r.shape);
+    w.Put<uint8_t>(static_cast<uint8_t>(r.op));
+    w.Put<int32_t>(r.root);
+    w.Put<double>(r.prescale);
+    w.Put<double>(r.postscale);
+    w.PutString(r.group);
+    w.Put<int32_t>(r.group_size);
+    w.Put<int32_t>(r.rank);
+  }
+  return w.Take();
+}
+
+RequestList DeserializeRequestList(const uint8_t* data, size_t size) {
+  Reader rd(data, size);
+  HVD_ENFORCE(rd.Get<uint32_t>() == kRequestMagic, "not a request list");
+  RequestList list;
+  list.shutdown = rd.Get<uint8_t>() != 0;
+  list.abort_reason = rd.GetString();
+  auto n = rd.Get<uint32_t>();
+  list.requests.resize(n);
+  for (Request& r : list.requests) {
+    r.name = rd.GetString();
+    r.type = static_cast<RequestType>(rd.Get<uint8_t>());
+    r.dtype = static_cast<DataType>(rd.Get<uint8_t>());
+    r.shape = rd.GetVector<int64_t>();
+    r.op = static_cast<ReduceOp>(rd.Get<uint8_t>());
+    r.root = rd.Get<int32_t>();
+    r.prescale = rd.Get<double>();
+    r.postscale = rd.Get<double>();
+    r.group = rd.GetString();
+    r.group_size = rd.Get<int32_t>();
+    r.rank = rd.Get<int32_t>();
+  }
+  HVD_ENFORCE(rd.done(), "trailing bytes in request list");
+  return list;
+}
+
+std::vector<uint8_t> Serialize(const ResponseList& list) {
+  Writer w;
+  w.Put<uint32_t>(kResponseMagic);
+  w.Put<uint8_t>(list.shutdown ? 1 : 0);
+  w.PutString(list.abort_reason);
+  w.Put<uint32_t>(static_cast<uint32_t>(list.responses.size()));
+  for (const Response& r : list.responses) {
+    w.Put<uint8_t>(static_cast<uint8_t>(r.type));
+    w.Put<uint32_t>(static_cast<uint32_t>(r.names.size()));
+    for (const auto& n : r.names) w.PutString(n);
+    w.Put<uint8_t>(static_cast<uint8_t>(r.dtype));
+    w.Put<uint8_t>(static_cast<uint8_t>(r.op));
+    w.Put<int32_t>(r.root);
+    w.Put<double>(r.prescale);
+    w.Put<double>(r.postscale);
+    w.PutVector<int64_t>(r.counts);
+    w.PutVector<int64_t>(r.first_dims);
+    w.PutVector<int32_t>(r.joined);
+    w.Put<int32_t>(r.last_joined);
+    w.PutString(r.error);
+    w.Put<uint8_t>(static_cast<uint8_t>(r.error_type));
+  }
+  return w.Take();
+}
+
+ResponseList DeserializeResponseList(const uint8_t* data, size_t size) {
+  Reader rd(data, size);
+  HVD_ENFORCE(rd.Get<uint32_t>() == kResponseMagic, "not a response list");
+  ResponseList list;
+  list.shutdown = rd.Get<uint8_t>() != 0;
+  list.abort_reason = rd.GetString();
+  auto n = rd.Get<uint32_t>();
+  list.responses.resize(n);
+  for (Response& r : list.responses) {
+    r.type = static_cast<ResponseType>(rd.Get<uint8_t>());
+    auto names = rd.Get<uint32_t>();
+    r.names.reserve(names);
+    for (uint32_t i = 0; i < names; ++i) r.names.push_back(rd.GetString());
+    r.dtype = static_cast<DataType>(rd.Get<uint8_t>());
+    r.op = static_cast<ReduceOp>(rd.Get<uint8_t>());
+    r.root = rd.Get<int32_t>();
+    r.prescale = rd.Get<double>();
+    r.postscale = rd.Get<double>();
+    r.counts = rd.GetVector<int64_t>();
+    r.first_dims = rd.GetVector<int64_t>();
+    r.joined = rd.GetVector<int32_t>();
+    r.last_joined = rd.Get<int32_t>();
+    r.error = rd.GetString();
+    r.error_type = static_cast<StatusType>(rd.Get<uint8_t>());
+  }
+  HVD_ENFORCE(rd.done(), "trailing bytes in response list");
+  return list;
+}
+
+}  // namespace hvd::core

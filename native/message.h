@@ -1,0 +1,82 @@
+// The negotiation wire format. Workers send RequestLists to the coordinator
+// (rank 0); the coordinator answers with ResponseLists that every rank
+// executes in the same order. Encoding is a flat little-endian byte stream:
+// all ranks run the same build, so no schema evolution is needed.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common.h"
+
+namespace hvd::core {
+
+// One rank's description of one tensor it wants to communicate.
+struct Request {
+  std::string name;
+  RequestType type = RequestType::kAllreduce;
+  DataType dtype = DataType::kFloat32;
+  std::vector<int64_t> shape;
+  ReduceOp op = ReduceOp::kSum;
+  int32_t root = 0;
+  double prescale = 1.0;
+  double postscale = 1.0;
+  // Grouped allreduce: every member carries the group's key and size, and the
+  // coordinator releases the members together, fused where they fit.
+  std::string group;
+  int32_t group_size = 0;
+  int32_t rank = 0;  // filled in by the sender
+
+  // "allreduce 'grad.0' float32[2,3] op=sum" style summary for messages.
+  std::string Signature() const;
+};
+
+struct RequestList {
+  std::vector<Request> requests;
+  bool shutdown = false;        // this rank is leaving; fail what needs it
+  std::string abort_reason;     // non-empty: this rank failed fatally
+};
+
+enum class ResponseType : uint8_t {
+  kAllreduce = 0,
+  kAllgather = 1,
+  kBroadcast = 2,
+  kBarrier = 3,
+  kJoin = 4,
+  kError = 5,
+};
+
+// One unit of work every rank performs in the same position of the global order.
+struct Response {
+  ResponseType type = ResponseType::kAllreduce;
+  std::vector<std::string> names;   // several when fused
+  DataType dtype = DataType::kFloat32;
+  ReduceOp op = ReduceOp::kSum;
+  int32_t root = 0;
+  double prescale = 1.0;
+  double postscale = 1.0;
+  // allreduce/broadcast: elements of each named tensor; allgather: one
+  // entry, the elements per first-dimension row. Lets a rank whose entry is
+  // gone (joined) still take part with a correctly sized buffer.
+  std::vector<int64_t> counts;
+  std::vector<int64_t> first_dims;  // allgather: first dimension of each rank
+  std::vector<int32_t> joined;      // ranks that had joined (they contribute zeros)
+  int32_t last_joined = -1;         // join: last rank to join
+  std::string error;                // kError: the message every rank reports
+  StatusType error_type = StatusType::kPrecondition;
+};
+
+struct ResponseList {
+  std::vector<Response> responses;
+  bool shutdown = false;         // the job is over: fail everything pending
+  std::string abort_reason;      // why (names the rank), reported by every rank
+};
+
+std::vector<uint8_t> Serialize(const RequestList& list);
+std::vector<uint8_t> Serialize(const ResponseList& list);
+// Throw EnforceError on a malformed buffer.
+RequestList DeserializeRequestList(const uint8_t* data, size_t size);
+ResponseList DeserializeResponseList(const uint8_t* data, size_t size);
+
+}  // namespace hvd::core

@@ -1,0 +1,70 @@
+// The hand-off point between the JS thread (producer) and the engine thread
+// (consumer). Producers add entries and wake the engine; the engine pops the
+// new requests for negotiation and later takes entries by name to execute.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common.h"
+#include "message.h"
+
+namespace hvd::core {
+
+// Called exactly once, on the engine thread, when the operation finishes.
+using DoneCallback = std::function<void(const Status&, CollectiveResult&&)>;
+
+struct TensorTableEntry {
+  Request request;
+  // Allreduce reads input and writes output (same byte size); broadcast
+  // reads input on the root and writes output everywhere; allgather reads
+  // input and the engine allocates the result. Both pointers must stay valid
+  // until `done` runs: the binding holds references to their owners.
+  const void* input = nullptr;
+  void* output = nullptr;
+  // A JS thread is blocked waiting for this entry: the engine spins instead
+  // of sleeping while any such entry is pending.
+  bool blocking = false;
+  DoneCallback done;
+};
+
+class TensorQueue {
+ public:
+  // Adds all entries atomically (a group negotiates as one). Fails with
+  // kDuplicateName, adding nothing, if any name is already in flight.
+  Status Add(std::vector<TensorTableEntry> entries);
+
+  // Moves requests added since the last call into `out`, in submission order.
+  void PopNewRequests(std::vector<Request>* out);
+
+  // Removes and returns the entry for `name`; false if it is not pending
+  // (for example because shutdown already failed it).
+  bool Take(const std::string& name, TensorTableEntry* entry);
+
+  // Removes every pending entry (new or negotiating) and returns them.
+  std::vector<TensorTableEntry> TakeAll();
+
+  // Blocks until new requests arrive, Wake() is called, or `timeout` passes.
+  // A negative timeout waits without limit.
+  void WaitForWork(std::chrono::microseconds timeout);
+  void Wake();
+
+  size_t pending() const;
+  int blocking_pending() const;
+  bool has_new() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::unordered_map<std::string, TensorTableEntry> table_;
+  std::vector<Request> new_requests_;
+  int blocking_ = 0;
+  bool woken_ = false;
+};
+
+}  // namespace hvd::core

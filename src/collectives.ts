@@ -1,0 +1,528 @@
+// The collectives. Each comes as a Promise form (`allreduce`) and a blocking
+// form (`allreduceSync`), like tfjs's data()/dataSync(). Arguments are
+// validated here, synchronously, before anything reaches the engine; names
+// are assigned at call time, so auto-names follow call order on every rank.
+import * as v8 from 'v8';
+import { running, size, rank } from './basics';
+import { fromNative, HorovodError } from './errors';
+import { NativeOptions, NativeResult } from './native';
+import {
+  fromBuffer,
+  HvdTypedArray,
+  inspect,
+  isIntegral,
+  readAsync,
+  readSync,
+  TensorInput,
+  TensorSpec,
+  toItem,
+  wrap,
+  DType,
+} from './tensor';
+
+/** Reduction applied by allreduce. */
+export type ReduceOp = 'average' | 'sum' | 'min' | 'max' | 'product';
+/** Average across ranks (sum, then divide by the number of contributing ranks). */
+export const Average: ReduceOp = 'average';
+/** Elementwise sum across ranks. */
+export const Sum: ReduceOp = 'sum';
+/** Elementwise minimum across ranks. */
+export const Min: ReduceOp = 'min';
+/** Elementwise maximum across ranks. */
+export const Max: ReduceOp = 'max';
+/** Elementwise product across ranks. */
+export const Product: ReduceOp = 'product';
+
+const OP_CODES: Record<ReduceOp, number> = { average: 0, sum: 1, min: 2, max: 3, product: 4 };
+const KIND = { allreduce: 0, allgather: 1, broadcast: 2, barrier: 3, join: 4 } as const;
+
+/** Options for {@link allreduce} and {@link allreduceSync}. */
+export interface AllreduceOptions {
+  /** Reduction. Defaults to `'average'` (as in Horovod); integer and bool inputs need another op. */
+  op?: ReduceOp;
+  /** Name that matches this call across ranks. Defaults to `allreduce.noname.<n>` in call order. */
+  name?: string;
+  /** Multiply the input by this before reducing. Defaults to 1. */
+  prescaleFactor?: number;
+  /** Multiply the result by this after reducing. Defaults to 1. */
+  postscaleFactor?: number;
+  /** Row-major shape of a TypedArray input (checked across ranks). Defaults to `[length]`. */
+  shape?: number[];
+}
+
+/** Options for {@link groupedAllreduce}. */
+export interface GroupedAllreduceOptions {
+  /** Defaults to `'average'`. */
+  op?: ReduceOp;
+  /** Group name; members are named `<name>.<i>`. Defaults to `groupedAllreduce.noname.<n>`. */
+  name?: string;
+  /** Defaults to 1. */
+  prescaleFactor?: number;
+  /** Defaults to 1. */
+  postscaleFactor?: number;
+}
+
+/** Options for {@link allgather}. */
+export interface AllgatherOptions {
+  /** Defaults to `allgather.noname.<n>`. */
+  name?: string;
+  /** Row-major shape of a TypedArray input; the first dimension may differ per rank. Defaults to `[length]`. */
+  shape?: number[];
+}
+
+/** Options for {@link broadcast}. */
+export interface BroadcastOptions {
+  /** Defaults to `broadcast.noname.<n>`. */
+  name?: string;
+  /** Row-major shape of a TypedArray input. Defaults to `[length]`. */
+  shape?: number[];
+}
+
+/** Options for {@link barrier} and the object collectives. */
+export interface NameOptions {
+  /** Defaults to `<collective>.noname.<n>`. */
+  name?: string;
+}
+
+const counters = new Map<string, number>();
+function autoName(kind: string): string {
+  const n = counters.get(kind) ?? 0;
+  counters.set(kind, n + 1);
+  return `${kind}.noname.${n}`;
+}
+
+function checkOptions(opts: unknown, allowed: readonly string[], fn: string): Record<string, unknown> {
+  if (opts === undefined) return {};
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
+    throw new TypeError(`${fn}: options must be an object; got ${opts === null ? 'null' : Array.isArray(opts) ? 'an array' : typeof opts}`);
+  }
+  for (const key of Object.keys(opts)) {
+    if (!allowed.includes(key)) {
+      throw new TypeError(`${fn}: unknown option '${key}' (allowed: ${allowed.join(', ')})`);
+    }
+  }
+  return opts as Record<string, unknown>;
+}
+
+function nameOf(opts: Record<string, unknown>, kind: string, fn: string): string {
+  const name = opts.name;
+  if (name === undefined) return autoName(kind);
+  if (typeof name !== 'string') throw new TypeError(`${fn}: options.name must be a string; got ${typeof name}`);
+  if (name.length === 0) throw new RangeError(`${fn}: options.name must not be empty`);
+  return name;
+}
+
+function checkOp(op: unknown, fn: string): ReduceOp {
+  if (op === undefined) return 'average';
+  if (typeof op !== 'string') throw new TypeError(`${fn}: options.op must be a string; got ${typeof op}`);
+  if (!(op in OP_CODES)) {
+    throw new RangeError(`${fn}: options.op must be one of 'average', 'sum', 'min', 'max', 'product'; got '${op}'`);
+  }
+  return op as ReduceOp;
+}
+
+function checkScale(v: unknown, what: string, fn: string): number {
+  if (v === undefined) return 1;
+  if (typeof v !== 'number') throw new TypeError(`${fn}: options.${what} must be a number; got ${typeof v}`);
+  if (!Number.isFinite(v)) throw new RangeError(`${fn}: options.${what} must be finite; got ${v}`);
+  return v;
+}
+
+function checkRoot(root: unknown, fn: string): number {
+  if (typeof root !== 'number') throw new TypeError(`${fn}: rootRank must be a number; got ${typeof root}`);
+  const n = size();
+  if (!Number.isInteger(root) || root < 0 || root >= n) {
+    throw new RangeError(`${fn}: rootRank must be an integer in [0, ${n}); got ${root}`);
+  }
+  return root;
+}
+
+function checkReducible(spec: TensorSpec, op: ReduceOp, pre: number, post: number, arg: string, fn: string): void {
+  if (op === 'average' && isIntegral(spec.dtype)) {
+    throw new TypeError(
+      `${fn}: op 'average' is not defined for ${spec.dtype} ${arg} (an integer average would truncate); use op 'sum' and divide, or pass floats`,
+    );
+  }
+  if (spec.dtype === 'bool' && (pre !== 1 || post !== 1)) {
+    throw new TypeError(`${fn}: prescaleFactor/postscaleFactor cannot scale a bool ${arg}`);
+  }
+}
+
+/** Captures the caller's stack for errors that surface later, from the engine thread. */
+function callSite(fn: Function): { stack?: string } {
+  const site: { stack?: string } = {};
+  Error.captureStackTrace(site, fn);
+  return site;
+}
+
+// --- allreduce ---------------------------------------------------------------
+
+interface Prepared {
+  specs: TensorSpec[];
+  names: string[];
+  options: NativeOptions;
+}
+
+function prepareAllreduce(tensor: unknown, options: unknown, fn: string): Prepared {
+  const opts = checkOptions(options, ['op', 'name', 'prescaleFactor', 'postscaleFactor', 'shape'], fn);
+  const spec = inspect(tensor, 'tensor', opts.shape);
+  const op = checkOp(opts.op, fn);
+  const pre = checkScale(opts.prescaleFactor, 'prescaleFactor', fn);
+  const post = checkScale(opts.postscaleFactor, 'postscaleFactor', fn);
+  checkReducible(spec, op, pre, post, 'tensor', fn);
+  const name = nameOf(opts, 'allreduce', fn);
+  return { specs: [spec], names: [name], options: { op: OP_CODES[op], prescale: pre, postscale: post } };
+}
+
+function prepareGrouped(tensors: unknown, options: unknown, fn: string): Prepared {
+  const opts = checkOptions(options, ['op', 'name', 'prescaleFactor', 'postscaleFactor'], fn);
+  if (!Array.isArray(tensors)) throw new TypeError(`${fn}: tensors must be an array of TypedArrays or Tensors`);
+  if (tensors.length === 0) throw new RangeError(`${fn}: tensors must not be empty`);
+  const op = checkOp(opts.op, fn);
+  const pre = checkScale(opts.prescaleFactor, 'prescaleFactor', fn);
+  const post = checkScale(opts.postscaleFactor, 'postscaleFactor', fn);
+  const specs = tensors.map((t, i) => {
+    const spec = inspect(t, `tensors[${i}]`);
+    checkReducible(spec, op, pre, post, `tensors[${i}]`, fn);
+    return spec;
+  });
+  const group = nameOf(opts, 'groupedAllreduce', fn);
+  return {
+    specs,
+    names: specs.map((_, i) => `${group}.${i}`),
+    options: { op: OP_CODES[op], prescale: pre, postscale: post, group },
+  };
+}
+
+function reduceSync(p: Prepared): HvdTypedArray[] {
+  const b = running();
+  const outputs: HvdTypedArray[] = [];
+  const items = p.specs.map((s, i) => {
+    const input = readSync(s);
+    const out = new s.ctor(input.length);
+    outputs.push(out);
+    return toItem(p.names[i], s, input, out);
+  });
+  try {
+    b.enqueue(KIND.allreduce, items, p.options, true);
+  } catch (e) {
+    throw fromNative(e);
+  }
+  return outputs;
+}
+
+async function reduceAsync(p: Prepared, site: { stack?: string }): Promise<HvdTypedArray[]> {
+  const b = running();
+  const inputs = await Promise.all(p.specs.map((s) => readAsync(s)));
+  const outputs = p.specs.map((s, i) => new s.ctor(inputs[i].length));
+  const items = p.specs.map((s, i) => toItem(p.names[i], s, inputs[i], outputs[i]));
+  try {
+    await b.enqueue(KIND.allreduce, items, p.options, false);
+  } catch (e) {
+    throw fromNative(e, site);
+  }
+  return outputs;
+}
+
+/**
+ * Reduces `tensor` across all ranks and returns the result as a new value
+ * of the same kind (TypedArray or tfjs Tensor); the input is never written.
+ *
+ * @param tensor A TypedArray or a float32/int32/bool tfjs Tensor, same shape and type on every rank.
+ * @throws TypeError/RangeError synchronously for bad arguments; the Promise
+ *   rejects with HorovodError (`HVD_MISMATCH` etc.) when ranks disagree.
+ * @example
+ * const avg = await hvd.allreduce(new Float32Array([1, 2, 3]));            // average
+ * const sum = await hvd.allreduce(new Int32Array([rank]), { op: 'sum', name: 'count' });
+ */
+export function allreduce<T extends TensorInput>(tensor: T, options?: AllreduceOptions): Promise<T> {
+  running();
+  const p = prepareAllreduce(tensor, options, 'allreduce');
+  const site = callSite(allreduce);
+  return reduceAsync(p, site).then((out) => wrap<T>(p.specs[0], out[0], p.specs[0].shape));
+}
+
+/**
+ * Blocking form of {@link allreduce}: returns the reduced value directly.
+ * This is what DistributedOptimizer uses inside tfjs's synchronous training step.
+ *
+ * @example
+ * const g = hvd.allreduceSync(grad, { name: 'grad/w' });
+ */
+export function allreduceSync<T extends TensorInput>(tensor: T, options?: AllreduceOptions): T {
+  running();
+  const p = prepareAllreduce(tensor, options, 'allreduceSync');
+  return wrap<T>(p.specs[0], reduceSync(p)[0], p.specs[0].shape);
+}
+
+/**
+ * Allreduces several tensors with one negotiation; tensors of the same
+ * dtype travel fused in one message (up to HOROVOD_FUSION_THRESHOLD).
+ *
+ * @example
+ * const [a, b] = await hvd.groupedAllreduce([gradW, gradB], { name: 'grads' });
+ */
+export function groupedAllreduce<T extends TensorInput>(tensors: T[], options?: GroupedAllreduceOptions): Promise<T[]> {
+  running();
+  const p = prepareGrouped(tensors, options, 'groupedAllreduce');
+  const site = callSite(groupedAllreduce);
+  return reduceAsync(p, site).then((outs) => outs.map((o, i) => wrap<T>(p.specs[i], o, p.specs[i].shape)));
+}
+
+/**
+ * Blocking form of {@link groupedAllreduce}.
+ *
+ * @example
+ * const [a, b] = hvd.groupedAllreduceSync([x, y], { op: 'sum' });
+ */
+export function groupedAllreduceSync<T extends TensorInput>(tensors: T[], options?: GroupedAllreduceOptions): T[] {
+  running();
+  const p = prepareGrouped(tensors, options, 'groupedAllreduceSync');
+  return reduceSync(p).map((o, i) => wrap<T>(p.specs[i], o, p.specs[i].shape));
+}
+
+// --- allgather -----------------------------------------------------------------
+
+function prepareGather(tensor: unknown, options: unknown, fn: string): { spec: TensorSpec; name: string } {
+  const opts = checkOptions(options, ['name', 'shape'], fn);
+  const spec = inspect(tensor, 'tensor', opts.shape);
+  if (spec.shape.length === 0) {
+    throw new RangeError(`${fn}: tensor must have at least one dimension to concatenate along; got a scalar`);
+  }
+  return { spec, name: nameOf(opts, 'allgather', fn) };
+}
+
+function gathered<T>(spec: TensorSpec, r: NativeResult): T {
+  const res = r as { buffer: ArrayBuffer; shape: number[] };
+  return wrap<T>(spec, fromBuffer(spec, res.buffer), res.shape);
+}
+
+/**
+ * Concatenates every rank's `tensor` along the first dimension, in rank
+ * order. The first dimension may differ per rank; the rest must match.
+ *
+ * @example
+ * const all = await hvd.allgather(new Float32Array([hvd.rank()]));  // [0, 1, ..., size-1]
+ */
+export function allgather<T extends TensorInput>(tensor: T, options?: AllgatherOptions): Promise<T> {
+  const b = running();
+  const { spec, name } = prepareGather(tensor, options, 'allgather');
+  const site = callSite(allgather);
+  return (async () => {
+    const input = await readAsync(spec);
+    try {
+      const r = await b.enqueue(KIND.allgather, [toItem(name, spec, input)], {}, false);
+      return gathered<T>(spec, r[0]);
+    } catch (e) {
+      throw fromNative(e, site);
+    }
+  })();
+}
+
+/**
+ * Blocking form of {@link allgather}.
+ *
+ * @example
+ * const all = hvd.allgatherSync(rows, { shape: [rows.length / 4, 4] });
+ */
+export function allgatherSync<T extends TensorInput>(tensor: T, options?: AllgatherOptions): T {
+  const b = running();
+  const { spec, name } = prepareGather(tensor, options, 'allgatherSync');
+  try {
+    const r = b.enqueue(KIND.allgather, [toItem(name, spec, readSync(spec))], {}, true);
+    return gathered<T>(spec, r[0]);
+  } catch (e) {
+    throw fromNative(e);
+  }
+}
+
+// --- broadcast -------------------------------------------------------------------
+
+function prepareBroadcast(tensor: unknown, rootRank: unknown, options: unknown, fn: string) {
+  const opts = checkOptions(options, ['name', 'shape'], fn);
+  const spec = inspect(tensor, 'tensor', opts.shape);
+  const root = checkRoot(rootRank, fn);
+  return { spec, root, name: nameOf(opts, 'broadcast', fn) };
+}
+
+/**
+ * Returns root's `tensor` on every rank. Every rank passes a tensor of the
+ * same shape and type (non-root contents are ignored).
+ *
+ * @example
+ * const w = await hvd.broadcast(weights, 0, { name: 'init/w' });
+ */
+export function broadcast<T extends TensorInput>(tensor: T, rootRank: number, options?: BroadcastOptions): Promise<T> {
+  const b = running();
+  const { spec, root, name } = prepareBroadcast(tensor, rootRank, options, 'broadcast');
+  const site = callSite(broadcast);
+  return (async () => {
+    const input = await readAsync(spec);
+    const out = new spec.ctor(input.length);
+    try {
+      await b.enqueue(KIND.broadcast, [toItem(name, spec, input, out)], { root }, false);
+    } catch (e) {
+      throw fromNative(e, site);
+    }
+    return wrap<T>(spec, out, spec.shape);
+  })();
+}
+
+/**
+ * Blocking form of {@link broadcast}.
+ *
+ * @example
+ * const w = hvd.broadcastSync(weights, 0);
+ */
+export function broadcastSync<T extends TensorInput>(tensor: T, rootRank: number, options?: BroadcastOptions): T {
+  const b = running();
+  const { spec, root, name } = prepareBroadcast(tensor, rootRank, options, 'broadcastSync');
+  const input = readSync(spec);
+  const out = new spec.ctor(input.length);
+  try {
+    b.enqueue(KIND.broadcast, [toItem(name, spec, input, out)], { root }, true);
+  } catch (e) {
+    throw fromNative(e);
+  }
+  return wrap<T>(spec, out, spec.shape);
+}
+
+// --- barrier -----------------------------------------------------------------------
+
+function barrierItem(options: unknown, fn: string) {
+  const opts = checkOptions(options, ['name'], fn);
+  return { name: nameOf(opts, 'barrier', fn), input: null, dtype: DType.uint8, shape: [] as number[] };
+}
+
+/**
+ * Resolves once every rank has called barrier.
+ *
+ * @example
+ * await hvd.barrier();
+ */
+export function barrier(options?: NameOptions): Promise<void> {
+  const b = running();
+  const item = barrierItem(options, 'barrier');
+  const site = callSite(barrier);
+  return b.enqueue(KIND.barrier, [item], {}, false).then(
+    () => undefined,
+    (e) => {
+      throw fromNative(e, site);
+    },
+  );
+}
+
+/**
+ * Blocks until every rank has called barrierSync.
+ *
+ * @example
+ * hvd.barrierSync();
+ */
+export function barrierSync(options?: NameOptions): void {
+  const b = running();
+  try {
+    b.enqueue(KIND.barrier, [barrierItem(options, 'barrierSync')], {}, true);
+  } catch (e) {
+    throw fromNative(e);
+  }
+}
+
+// --- objects ---------------------------------------------------------------------------
+
+function serialize(value: unknown, fn: string): Uint8Array {
+  let buf: Buffer;
+  try {
+    buf = v8.serialize(value);
+  } catch (e) {
+    throw new TypeError(`${fn}: value cannot be serialized with the structured clone algorithm: ${(e as Error).message}`);
+  }
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+function deserialize(bytes: Uint8Array): unknown {
+  return v8.deserialize(bytes);
+}
+
+function objectName(options: unknown, kind: string, fn: string): string {
+  return nameOf(checkOptions(options, ['name'], fn), kind, fn);
+}
+
+/**
+ * Sends any structured-clonable value from `rootRank` to every rank
+ * (`v8.serialize`). The root gets its own value back unchanged.
+ *
+ * @example
+ * const config = await hvd.broadcastObject(hvd.rank() === 0 ? loadConfig() : null);
+ */
+export function broadcastObject<V>(value: V, rootRank = 0, options?: NameOptions): Promise<V> {
+  running();
+  const root = checkRoot(rootRank, 'broadcastObject');
+  const name = objectName(options, 'broadcastObject', 'broadcastObject');
+  const mine = rank() === root ? serialize(value, 'broadcastObject') : undefined;
+  return (async () => {
+    const len = await broadcast(new Float64Array([mine ? mine.length : 0]), root, { name: `${name}.length` });
+    const data = await broadcast(mine ?? new Uint8Array(len[0]), root, { name: `${name}.data` });
+    return rank() === root ? value : (deserialize(data) as V);
+  })();
+}
+
+/**
+ * Blocking form of {@link broadcastObject}.
+ *
+ * @example
+ * const epoch = hvd.broadcastObjectSync(resumeEpoch, 0);
+ */
+export function broadcastObjectSync<V>(value: V, rootRank = 0, options?: NameOptions): V {
+  running();
+  const root = checkRoot(rootRank, 'broadcastObjectSync');
+  const name = objectName(options, 'broadcastObject', 'broadcastObjectSync');
+  const mine = rank() === root ? serialize(value, 'broadcastObjectSync') : undefined;
+  const len = broadcastSync(new Float64Array([mine ? mine.length : 0]), root, { name: `${name}.length` });
+  const data = broadcastSync(mine ?? new Uint8Array(len[0]), root, { name: `${name}.data` });
+  return rank() === root ? value : (deserialize(data) as V);
+}
+
+function splitObjects(lengths: Float64Array, data: Uint8Array): unknown[] {
+  const out: unknown[] = [];
+  let off = 0;
+  for (const n of lengths) {
+    out.push(deserialize(data.subarray(off, off + n)));
+    off += n;
+  }
+  return out;
+}
+
+/**
+ * Gathers one structured-clonable value from every rank; returns them in
+ * rank order.
+ *
+ * @example
+ * const hosts = await hvd.allgatherObject(os.hostname());
+ */
+export function allgatherObject<V>(value: V, options?: NameOptions): Promise<V[]> {
+  running();
+  const name = objectName(options, 'allgatherObject', 'allgatherObject');
+  const mine = serialize(value, 'allgatherObject');
+  return (async () => {
+    const lengths = await allgather(new Float64Array([mine.length]), { name: `${name}.lengths` });
+    const data = await allgather(mine, { name: `${name}.data` });
+    return splitObjects(lengths, data) as V[];
+  })();
+}
+
+/**
+ * Blocking form of {@link allgatherObject}.
+ *
+ * @example
+ * const counts = hvd.allgatherObjectSync({ rank: hvd.rank(), samples: n });
+ */
+export function allgatherObjectSync<V>(value: V, options?: NameOptions): V[] {
+  running();
+  const name = objectName(options, 'allgatherObject', 'allgatherObjectSync');
+  const mine = serialize(value, 'allgatherObjectSync');
+  const lengths = allgatherSync(new Float64Array([mine.length]), { name: `${name}.lengths` });
+  const data = allgatherSync(mine, { name: `${name}.data` });
+  return splitObjects(lengths, data) as V[];
+}
+
+export { HorovodError };

@@ -1,0 +1,61 @@
+/**
+ * hvd: Horovod for TypeScript. MPI collectives for Node.js and data-parallel
+ * TensorFlow.js training.
+ *
+ * @example
+ * import * as hvd from 'hvd';
+ * hvd.init();
+ * const avg = hvd.allreduceSync(new Float32Array([hvd.rank()]));
+ * hvd.shutdown();
+ *
+ * @packageDocumentation
+ */
+export {
+  init,
+  shutdown,
+  isInitialized,
+  size,
+  rank,
+  localRank,
+  localSize,
+  crossRank,
+  crossSize,
+  isHomogeneous,
+  mpiThreadsSupported,
+  engineStats,
+} from './basics';
+export {
+  allreduce,
+  allreduceSync,
+  groupedAllreduce,
+  groupedAllreduceSync,
+  allgather,
+  allgatherSync,
+  broadcast,
+  broadcastSync,
+  barrier,
+  barrierSync,
+  allgatherObject,
+  allgatherObjectSync,
+  broadcastObject,
+  broadcastObjectSync,
+  Average,
+  Sum,
+  Min,
+  Max,
+  Product,
+} from './collectives';
+export type {
+  ReduceOp,
+  AllreduceOptions,
+  GroupedAllreduceOptions,
+  AllgatherOptions,
+  BroadcastOptions,
+  NameOptions,
+} from './collectives';
+export { HorovodError } from './errors';
+export type { HorovodErrorCode } from './errors';
+export type { EngineStats } from './native';
+export type { TensorInput, TensorLike, HvdTypedArray } from './tensor';
+export { buildInfo } from './build_info';
+export type { BuildInfo, MpiThreadLevel } from './build_info';

@@ -1,0 +1,119 @@
+// The only module that loads the compiled addon. Everything native is
+// declared here once, as NativeBinding, and reached through loadNative().
+import * as fs from 'fs';
+import * as path from 'path';
+import { HorovodError } from './errors';
+
+/** Rank layout reported by the engine after init. */
+export interface NativeTopology {
+  rank: number;
+  size: number;
+  localRank: number;
+  localSize: number;
+  crossRank: number;
+  crossSize: number;
+  isHomogeneous: boolean;
+  mpiThreadsSupported: boolean;
+  mpiThreadLevel: 'single' | 'funneled' | 'serialized' | 'multiple';
+}
+
+/** Engine counters; they only grow. */
+export interface EngineStats {
+  /** Responses (units of negotiated work) executed. */
+  responses: number;
+  /** Tensors completed. */
+  tensors: number;
+  /** Allreduce responses that packed more than one tensor. */
+  fusedResponses: number;
+  /** Bytes copied into and out of the fusion buffer. */
+  fusionCopyBytes: number;
+  /** Payload bytes handed to the allreduce algorithm (what goes on the wire per rank). */
+  allreduceBytes: number;
+  /** Negotiation rounds (response lists) seen by this rank. */
+  negotiationLists: number;
+}
+
+export interface NativeItem {
+  name: string;
+  input: ArrayBufferView | null;
+  output?: ArrayBufferView | null;
+  dtype: number;
+  shape: number[];
+}
+
+export interface NativeOptions {
+  op?: number;
+  root?: number;
+  prescale?: number;
+  postscale?: number;
+  group?: string;
+}
+
+export type NativeResult = undefined | number | { buffer: ArrayBuffer; shape: number[] };
+
+export interface NativeBinding {
+  init(): void;
+  shutdown(): void;
+  isInitialized(): boolean;
+  isShutDown(): boolean;
+  topology(): NativeTopology;
+  buildInfo(): { mpiLibraryVersion: string; mpiVendor: string; ncclBuilt: boolean; ncclAvailable: boolean };
+  stats(): EngineStats;
+  enqueue(kind: number, items: NativeItem[], options: NativeOptions, blocking: true): NativeResult[];
+  enqueue(kind: number, items: NativeItem[], options: NativeOptions, blocking: false): Promise<NativeResult[]>;
+  float32ToFloat16(src: Float32Array): Uint16Array;
+  float16ToFloat32(src: Uint16Array): Float32Array;
+}
+
+let loaded: { binding: NativeBinding; path: string } | undefined;
+
+function candidates(): string[] {
+  const root = path.resolve(__dirname, '..');
+  const list: string[] = [];
+  if (process.env.HVD_NATIVE_PATH) list.push(path.resolve(process.env.HVD_NATIVE_PATH));
+  list.push(path.join(root, 'build', 'Release', 'hvd.node'));
+  list.push(path.join(root, 'build', 'Debug', 'hvd.node'));
+  return list;
+}
+
+/**
+ * Loads the addon once. On failure the error lists every path tried, why
+ * each failed, and what to do about it.
+ */
+export function loadNative(): NativeBinding {
+  if (loaded) return loaded.binding;
+  const failures: string[] = [];
+  for (const file of candidates()) {
+    if (!fs.existsSync(file)) {
+      failures.push(`  ${file}: not found`);
+      continue;
+    }
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      const binding = require(file) as NativeBinding;
+      loaded = { binding, path: file };
+      return binding;
+    } catch (e) {
+      failures.push(`  ${file}: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  throw new HorovodError(
+    [
+      'Could not load the hvd native addon.',
+      'Tried:',
+      ...failures,
+      'Possible solutions:',
+      '- Build it: `npm run build` in the hvd package (needs cmake, a C++17 compiler and OpenMPI).',
+      '- Install OpenMPI: `sudo apt-get install -y openmpi-bin libopenmpi-dev` (Debian/Ubuntu), then rebuild.',
+      '- "undefined symbol: ompi_mpi_..." or "libmpi.so: cannot open": the addon was built against another MPI; rebuild it on this machine.',
+      '- Point HVD_NATIVE_PATH at a hvd.node you built elsewhere.',
+    ].join('\n'),
+    'HVD_LOAD_ERROR',
+  );
+}
+
+/** Absolute path of the loaded addon (loads it if needed). */
+export function nativePath(): string {
+  loadNative();
+  return loaded!.path;
+}

@@ -1,0 +1,229 @@
+// The tensor bridge: what a collective accepts (TypedArrays and tfjs
+// Tensors), how it becomes raw bytes plus a dtype code for the engine, and
+// how results become the same kind of value the caller passed in.
+import { NativeItem } from './native';
+
+/** Element-type codes shared with native/common.h (DataType). */
+export const DType = {
+  uint8: 0,
+  int8: 1,
+  uint16: 2,
+  int16: 3,
+  int32: 4,
+  uint32: 5,
+  int64: 6,
+  float16: 7,
+  float32: 8,
+  float64: 9,
+  bool: 10,
+  uint64: 11,
+} as const;
+export type DTypeName = keyof typeof DType;
+
+/** The TypedArrays hvd accepts. */
+export type HvdTypedArray =
+  | Float32Array
+  | Float64Array
+  | Int32Array
+  | Uint32Array
+  | Int16Array
+  | Uint16Array
+  | Int8Array
+  | Uint8Array
+  | BigInt64Array
+  | BigUint64Array;
+
+/**
+ * The structural part of a tfjs `Tensor` that hvd relies on. Any tfjs
+ * Tensor (from @tensorflow/tfjs, tfjs-core or tfjs-node) satisfies it; hvd
+ * never imports tfjs unless a Tensor is actually passed.
+ */
+export interface TensorLike {
+  readonly shape: number[];
+  readonly dtype: string;
+  readonly isDisposed: boolean;
+  dataSync(): ArrayLike<number> | Uint8Array;
+  data(): Promise<ArrayLike<number> | Uint8Array>;
+}
+
+/** Anything a collective accepts: a TypedArray or a tfjs Tensor. */
+export type TensorInput = HvdTypedArray | TensorLike;
+
+type TypedArrayCtor = { new (length: number): HvdTypedArray; new (buffer: ArrayBuffer): HvdTypedArray; name: string };
+
+const CTORS: Array<[TypedArrayCtor, DTypeName]> = [
+  [Float32Array as unknown as TypedArrayCtor, 'float32'],
+  [Float64Array as unknown as TypedArrayCtor, 'float64'],
+  [Int32Array as unknown as TypedArrayCtor, 'int32'],
+  [Uint32Array as unknown as TypedArrayCtor, 'uint32'],
+  [Int16Array as unknown as TypedArrayCtor, 'int16'],
+  [Uint16Array as unknown as TypedArrayCtor, 'uint16'],
+  [Int8Array as unknown as TypedArrayCtor, 'int8'],
+  [Uint8Array as unknown as TypedArrayCtor, 'uint8'],
+  [BigInt64Array as unknown as TypedArrayCtor, 'int64'],
+  [BigUint64Array as unknown as TypedArrayCtor, 'uint64'],
+];
+
+const TENSOR_DTYPES: Record<string, { dtype: DTypeName; ctor: TypedArrayCtor }> = {
+  float32: { dtype: 'float32', ctor: Float32Array as unknown as TypedArrayCtor },
+  int32: { dtype: 'int32', ctor: Int32Array as unknown as TypedArrayCtor },
+  bool: { dtype: 'bool', ctor: Uint8Array as unknown as TypedArrayCtor },
+};
+
+export function isTensor(x: unknown): x is TensorLike {
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    typeof (x as TensorLike).dataSync === 'function' &&
+    typeof (x as TensorLike).data === 'function' &&
+    Array.isArray((x as TensorLike).shape) &&
+    typeof (x as TensorLike).dtype === 'string'
+  );
+}
+
+function describe(x: unknown): string {
+  if (x === null) return 'null';
+  if (Array.isArray(x)) return 'a plain Array';
+  if (ArrayBuffer.isView(x)) return `a ${x.constructor.name}`;
+  if (typeof x === 'object') return `an object (${(x as object).constructor?.name ?? 'Object'})`;
+  return `a ${typeof x}`;
+}
+
+/** What the engine needs to know about one input, before reading its data. */
+export interface TensorSpec {
+  kind: 'typed' | 'tensor';
+  dtype: DTypeName;
+  ctor: TypedArrayCtor;
+  shape: number[];
+  /** The TypedArray itself, or undefined for a tensor (read on demand). */
+  array?: HvdTypedArray;
+  tensor?: TensorLike;
+}
+
+/**
+ * Validates `x` as a collective input and describes it. Throws TypeError
+ * naming `arg` for anything unusable. `shape` optionally gives a TypedArray
+ * a multi-dimensional row-major shape.
+ */
+export function inspect(x: unknown, arg: string, shape?: unknown): TensorSpec {
+  if (isTensor(x)) {
+    if (x.isDisposed) throw new TypeError(`${arg} is a disposed tfjs Tensor`);
+    const t = TENSOR_DTYPES[x.dtype];
+    if (!t) {
+      throw new TypeError(`${arg} is a tfjs Tensor of dtype '${x.dtype}'; hvd supports float32, int32 and bool tensors`);
+    }
+    if (shape !== undefined) throw new TypeError(`${arg}: the shape option applies to TypedArrays only; a Tensor has its own shape`);
+    return { kind: 'tensor', dtype: t.dtype, ctor: t.ctor, shape: x.shape.slice(), tensor: x };
+  }
+  if (!ArrayBuffer.isView(x) || x instanceof DataView) {
+    throw new TypeError(
+      `${arg} must be a TypedArray (Float32Array, Float64Array, Int32Array, Uint32Array, Int16Array, Uint16Array, Int8Array, Uint8Array, BigInt64Array, BigUint64Array) or a tfjs Tensor; got ${describe(x)}`,
+    );
+  }
+  const entry = CTORS.find(([c]) => x.constructor === c);
+  if (!entry) {
+    throw new TypeError(`${arg} is a ${x.constructor.name}, which hvd does not support; use one of Float32Array, Float64Array, Int32Array, Uint32Array, Int16Array, Uint16Array, Int8Array, Uint8Array, BigInt64Array, BigUint64Array`);
+  }
+  const buf = x.buffer as ArrayBuffer & { detached?: boolean; resizable?: boolean };
+  if (typeof SharedArrayBuffer !== 'undefined' && buf instanceof SharedArrayBuffer) {
+    throw new TypeError(`${arg} is backed by a SharedArrayBuffer; pass a TypedArray over a plain ArrayBuffer (another thread could write it during the collective)`);
+  }
+  if (buf.detached === true || (x.byteLength === 0 && isDetached(buf))) {
+    throw new TypeError(`${arg} is backed by a detached ArrayBuffer (it was transferred)`);
+  }
+  if (buf.resizable === true) throw new TypeError(`${arg} is backed by a resizable ArrayBuffer; pass a fixed-length one`);
+  const arr = x as HvdTypedArray;
+  let dims: number[] = [arr.length];
+  if (shape !== undefined) {
+    dims = checkShape(shape, `${arg} shape`);
+    const n = dims.reduce((a, b) => a * b, 1);
+    if (n !== arr.length) {
+      throw new RangeError(`${arg} shape [${dims.join(',')}] has ${n} elements but the array has ${arr.length}`);
+    }
+  }
+  return { kind: 'typed', dtype: entry[1], ctor: entry[0], shape: dims, array: arr };
+}
+
+function isDetached(buf: ArrayBuffer): boolean {
+  // Node 20 has no ArrayBuffer.prototype.detached; a view over a detached
+  // buffer cannot be constructed, which tells the two kinds of empty apart.
+  try {
+    new Uint8Array(buf);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+export function checkShape(shape: unknown, arg: string): number[] {
+  if (!Array.isArray(shape)) throw new TypeError(`${arg} must be an array of non-negative integers`);
+  for (const d of shape) {
+    if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) {
+      throw new RangeError(`${arg} must hold non-negative integers; got ${String(d)}`);
+    }
+  }
+  return shape.slice() as number[];
+}
+
+export function isIntegral(dtype: DTypeName): boolean {
+  return dtype !== 'float32' && dtype !== 'float64' && dtype !== 'float16';
+}
+
+/** The bytes to send, synchronously (dataSync for tensors; no copy on cpu). */
+export function readSync(spec: TensorSpec): HvdTypedArray {
+  if (spec.array) return spec.array;
+  return asTyped(spec, spec.tensor!.dataSync());
+}
+
+/** The bytes to send, without blocking the event loop (data() for tensors). */
+export async function readAsync(spec: TensorSpec): Promise<HvdTypedArray> {
+  if (spec.array) return spec.array;
+  return asTyped(spec, await spec.tensor!.data());
+}
+
+function asTyped(spec: TensorSpec, data: ArrayLike<number> | Uint8Array): HvdTypedArray {
+  if (data instanceof (spec.ctor as unknown as typeof Float32Array) || (spec.dtype === 'bool' && data instanceof Uint8Array)) {
+    return data as HvdTypedArray;
+  }
+  // Some backends hand back a different array type (e.g. bool as Int32Array).
+  const out = new spec.ctor(data.length);
+  for (let i = 0; i < data.length; i++) (out as unknown as number[])[i] = Number(data[i]);
+  return out;
+}
+
+export function toItem(name: string, spec: TensorSpec, input: HvdTypedArray | null, output?: HvdTypedArray): NativeItem {
+  return { name, input, output: output ?? null, dtype: DType[spec.dtype], shape: spec.shape };
+}
+
+interface TfCore {
+  tensor(values: ArrayLike<number> | Uint8Array, shape: number[], dtype: string): unknown;
+}
+let tfCore: TfCore | undefined;
+
+/**
+ * tfjs is an optional peer: it is loaded on first use, from wherever the
+ * application installed it, so results are Tensors of the caller's tfjs.
+ */
+function tf(): TfCore {
+  if (tfCore) return tfCore;
+  for (const name of ['@tensorflow/tfjs-core', '@tensorflow/tfjs']) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      tfCore = require(name) as TfCore;
+      return tfCore;
+    } catch {
+      /* try the next one */
+    }
+  }
+  throw new Error('A tfjs Tensor was passed but @tensorflow/tfjs-core could not be loaded; install @tensorflow/tfjs (or tfjs-node)');
+}
+
+/** Wraps a result array as the same kind of value the caller passed. */
+export function wrap<T>(spec: TensorSpec, data: HvdTypedArray, shape: number[]): T {
+  if (spec.kind === 'tensor') return tf().tensor(data as Float32Array, shape, spec.dtype) as T;
+  return data as unknown as T;
+}
+
+export function fromBuffer(spec: TensorSpec, buffer: ArrayBuffer): HvdTypedArray {
+  return new spec.ctor(buffer);
+}

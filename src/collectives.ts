@@ -11,7 +11,6 @@ import {
   HvdTypedArray,
   inspect,
   isIntegral,
-  readAsync,
   readSync,
   TensorInput,
   TensorSpec,
@@ -89,6 +88,51 @@ function autoName(kind: string): string {
   const n = counters.get(kind) ?? 0;
   counters.set(kind, n + 1);
   return `${kind}.noname.${n}`;
+}
+
+// Names of Promise-form calls that have not settled yet. The engine also
+// rejects duplicates, but only while it still holds the request; tracking
+// until the Promise settles makes "already in flight" mean what the caller sees.
+const inflight = new Set<string>();
+
+function claim(names: string[]): void {
+  for (const name of names) {
+    if (inflight.has(name)) {
+      throw new HorovodError(
+        `a collective named '${name}' is already in flight on this rank; names must be unique among pending operations (pass a different name, or await the first one)`,
+        'HVD_DUPLICATE_NAME',
+      );
+    }
+  }
+  for (const name of names) inflight.add(name);
+}
+
+function release(names: string[]): void {
+  for (const name of names) inflight.delete(name);
+}
+
+/** Runs an async collective body with its names claimed until it settles. */
+function tracked<R>(names: string[], body: () => Promise<R>): Promise<R> {
+  try {
+    claim(names);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  let p: Promise<R>;
+  try {
+    p = body();
+  } catch (e) {
+    release(names);
+    return Promise.reject(e);
+  }
+  return p.finally(() => release(names));
+}
+
+/** Sync calls only need to know they do not collide with a pending Promise call. */
+function checkNotInflight(names: string[]): void {
+  for (const name of names) {
+    if (inflight.has(name)) claim([name]);
+  }
 }
 
 function checkOptions(opts: unknown, allowed: readonly string[], fn: string): Record<string, unknown> {
@@ -196,6 +240,7 @@ function prepareGrouped(tensors: unknown, options: unknown, fn: string): Prepare
 
 function reduceSync(p: Prepared): HvdTypedArray[] {
   const b = running();
+  checkNotInflight(p.names);
   const outputs: HvdTypedArray[] = [];
   const items = p.specs.map((s, i) => {
     const input = readSync(s);
@@ -211,17 +256,27 @@ function reduceSync(p: Prepared): HvdTypedArray[] {
   return outputs;
 }
 
-async function reduceAsync(p: Prepared, site: { stack?: string }): Promise<HvdTypedArray[]> {
+// Promise forms submit to the engine before returning, exactly like the
+// Sync forms (tensor data is read with dataSync, which is free on the cpu
+// backend and one copy elsewhere). Program order is therefore submission
+// order: a Sync call can never block while an earlier Promise call of the
+// same rank still waits to be submitted, which would deadlock against a
+// peer that awaits it.
+function reduceAsync(p: Prepared, site: { stack?: string }): Promise<HvdTypedArray[]> {
   const b = running();
-  const inputs = await Promise.all(p.specs.map((s) => readAsync(s)));
-  const outputs = p.specs.map((s, i) => new s.ctor(inputs[i].length));
-  const items = p.specs.map((s, i) => toItem(p.names[i], s, inputs[i], outputs[i]));
-  try {
-    await b.enqueue(KIND.allreduce, items, p.options, false);
-  } catch (e) {
-    throw fromNative(e, site);
-  }
-  return outputs;
+  const outputs: HvdTypedArray[] = [];
+  const items = p.specs.map((s, i) => {
+    const input = readSync(s);
+    const out = new s.ctor(input.length);
+    outputs.push(out);
+    return toItem(p.names[i], s, input, out);
+  });
+  return b.enqueue(KIND.allreduce, items, p.options, false).then(
+    () => outputs,
+    (e) => {
+      throw fromNative(e, site);
+    },
+  );
 }
 
 /**
@@ -239,7 +294,7 @@ export function allreduce<T extends TensorInput>(tensor: T, options?: AllreduceO
   running();
   const p = prepareAllreduce(tensor, options, 'allreduce');
   const site = callSite(allreduce);
-  return reduceAsync(p, site).then((out) => wrap<T>(p.specs[0], out[0], p.specs[0].shape));
+  return tracked(p.names, () => reduceAsync(p, site)).then((out) => wrap<T>(p.specs[0], out[0], p.specs[0].shape));
 }
 
 /**
@@ -266,7 +321,7 @@ export function groupedAllreduce<T extends TensorInput>(tensors: T[], options?: 
   running();
   const p = prepareGrouped(tensors, options, 'groupedAllreduce');
   const site = callSite(groupedAllreduce);
-  return reduceAsync(p, site).then((outs) => outs.map((o, i) => wrap<T>(p.specs[i], o, p.specs[i].shape)));
+  return tracked(p.names, () => reduceAsync(p, site)).then((outs) => outs.map((o, i) => wrap<T>(p.specs[i], o, p.specs[i].shape)));
 }
 
 /**
@@ -308,15 +363,14 @@ export function allgather<T extends TensorInput>(tensor: T, options?: AllgatherO
   const b = running();
   const { spec, name } = prepareGather(tensor, options, 'allgather');
   const site = callSite(allgather);
-  return (async () => {
-    const input = await readAsync(spec);
-    try {
-      const r = await b.enqueue(KIND.allgather, [toItem(name, spec, input)], {}, false);
-      return gathered<T>(spec, r[0]);
-    } catch (e) {
-      throw fromNative(e, site);
-    }
-  })();
+  return tracked([name], () =>
+    b.enqueue(KIND.allgather, [toItem(name, spec, readSync(spec))], {}, false).then(
+      (r) => gathered<T>(spec, r[0]),
+      (e) => {
+        throw fromNative(e, site);
+      },
+    ),
+  );
 }
 
 /**
@@ -328,6 +382,7 @@ export function allgather<T extends TensorInput>(tensor: T, options?: AllgatherO
 export function allgatherSync<T extends TensorInput>(tensor: T, options?: AllgatherOptions): T {
   const b = running();
   const { spec, name } = prepareGather(tensor, options, 'allgatherSync');
+  checkNotInflight([name]);
   try {
     const r = b.enqueue(KIND.allgather, [toItem(name, spec, readSync(spec))], {}, true);
     return gathered<T>(spec, r[0]);
@@ -356,16 +411,16 @@ export function broadcast<T extends TensorInput>(tensor: T, rootRank: number, op
   const b = running();
   const { spec, root, name } = prepareBroadcast(tensor, rootRank, options, 'broadcast');
   const site = callSite(broadcast);
-  return (async () => {
-    const input = await readAsync(spec);
+  return tracked([name], () => {
+    const input = readSync(spec);
     const out = new spec.ctor(input.length);
-    try {
-      await b.enqueue(KIND.broadcast, [toItem(name, spec, input, out)], { root }, false);
-    } catch (e) {
-      throw fromNative(e, site);
-    }
-    return wrap<T>(spec, out, spec.shape);
-  })();
+    return b.enqueue(KIND.broadcast, [toItem(name, spec, input, out)], { root }, false).then(
+      () => wrap<T>(spec, out, spec.shape),
+      (e) => {
+        throw fromNative(e, site);
+      },
+    );
+  });
 }
 
 /**
@@ -377,6 +432,7 @@ export function broadcast<T extends TensorInput>(tensor: T, rootRank: number, op
 export function broadcastSync<T extends TensorInput>(tensor: T, rootRank: number, options?: BroadcastOptions): T {
   const b = running();
   const { spec, root, name } = prepareBroadcast(tensor, rootRank, options, 'broadcastSync');
+  checkNotInflight([name]);
   const input = readSync(spec);
   const out = new spec.ctor(input.length);
   try {
@@ -404,11 +460,13 @@ export function barrier(options?: NameOptions): Promise<void> {
   const b = running();
   const item = barrierItem(options, 'barrier');
   const site = callSite(barrier);
-  return b.enqueue(KIND.barrier, [item], {}, false).then(
-    () => undefined,
-    (e) => {
-      throw fromNative(e, site);
-    },
+  return tracked([item.name], () =>
+    b.enqueue(KIND.barrier, [item], {}, false).then(
+      () => undefined,
+      (e) => {
+        throw fromNative(e, site);
+      },
+    ),
   );
 }
 
@@ -420,8 +478,10 @@ export function barrier(options?: NameOptions): Promise<void> {
  */
 export function barrierSync(options?: NameOptions): void {
   const b = running();
+  const item = barrierItem(options, 'barrierSync');
+  checkNotInflight([item.name]);
   try {
-    b.enqueue(KIND.barrier, [barrierItem(options, 'barrierSync')], {}, true);
+    b.enqueue(KIND.barrier, [item], {}, true);
   } catch (e) {
     throw fromNative(e);
   }
@@ -449,7 +509,9 @@ function objectName(options: unknown, kind: string, fn: string): string {
 
 /**
  * Sends any structured-clonable value from `rootRank` to every rank
- * (`v8.serialize`). The root gets its own value back unchanged.
+ * (`v8.serialize`). The root gets its own value back unchanged. It travels
+ * as one allgather in which only the root contributes bytes, so there is a
+ * single collective to negotiate and nothing is left to submit later.
  *
  * @example
  * const config = await hvd.broadcastObject(hvd.rank() === 0 ? loadConfig() : null);
@@ -458,12 +520,14 @@ export function broadcastObject<V>(value: V, rootRank = 0, options?: NameOptions
   running();
   const root = checkRoot(rootRank, 'broadcastObject');
   const name = objectName(options, 'broadcastObject', 'broadcastObject');
-  const mine = rank() === root ? serialize(value, 'broadcastObject') : undefined;
-  return (async () => {
-    const len = await broadcast(new Float64Array([mine ? mine.length : 0]), root, { name: `${name}.length` });
-    const data = await broadcast(mine ?? new Uint8Array(len[0]), root, { name: `${name}.data` });
-    return rank() === root ? value : (deserialize(data) as V);
-  })();
+  const { bytes, error } = serializeAtRoot(value, root, 'broadcastObject');
+  const p = allgather(bytes, { name });
+  if (error) {
+    // The empty contribution tells the others; they fail instead of waiting.
+    p.catch(() => {});
+    throw error;
+  }
+  return p.then((data) => receivedObject(value, data, root, name));
 }
 
 /**
@@ -476,10 +540,31 @@ export function broadcastObjectSync<V>(value: V, rootRank = 0, options?: NameOpt
   running();
   const root = checkRoot(rootRank, 'broadcastObjectSync');
   const name = objectName(options, 'broadcastObject', 'broadcastObjectSync');
-  const mine = rank() === root ? serialize(value, 'broadcastObjectSync') : undefined;
-  const len = broadcastSync(new Float64Array([mine ? mine.length : 0]), root, { name: `${name}.length` });
-  const data = broadcastSync(mine ?? new Uint8Array(len[0]), root, { name: `${name}.data` });
-  return rank() === root ? value : (deserialize(data) as V);
+  const { bytes, error } = serializeAtRoot(value, root, 'broadcastObjectSync');
+  const data = allgatherSync(bytes, { name });
+  if (error) throw error;
+  return receivedObject(value, data, root, name);
+}
+
+function serializeAtRoot(value: unknown, root: number, fn: string): { bytes: Uint8Array; error?: TypeError } {
+  if (rank() !== root) return { bytes: new Uint8Array(0) };
+  try {
+    return { bytes: serialize(value, fn) };
+  } catch (e) {
+    return { bytes: new Uint8Array(0), error: e as TypeError };
+  }
+}
+
+function receivedObject<V>(value: V, data: Uint8Array, root: number, name: string): V {
+  if (rank() === root) return value;
+  // v8.serialize always writes a header, so zero bytes means the root failed.
+  if (data.length === 0) {
+    throw new HorovodError(
+      `${name}: rank ${root} (the root) could not serialize its value, so there is nothing to receive; see the TypeError on rank ${root}`,
+      'HVD_INVALID_ARGUMENT',
+    );
+  }
+  return deserialize(data) as V;
 }
 
 function splitObjects(lengths: Float64Array, data: Uint8Array): unknown[] {
@@ -503,11 +588,10 @@ export function allgatherObject<V>(value: V, options?: NameOptions): Promise<V[]
   running();
   const name = objectName(options, 'allgatherObject', 'allgatherObject');
   const mine = serialize(value, 'allgatherObject');
-  return (async () => {
-    const lengths = await allgather(new Float64Array([mine.length]), { name: `${name}.lengths` });
-    const data = await allgather(mine, { name: `${name}.data` });
-    return splitObjects(lengths, data) as V[];
-  })();
+  // Both halves are submitted now; neither depends on the other's result.
+  const lengths = allgather(new Float64Array([mine.length]), { name: `${name}.lengths` });
+  const data = allgather(mine, { name: `${name}.data` });
+  return Promise.all([lengths, data]).then(([l, d]) => splitObjects(l, d) as V[]);
 }
 
 /**

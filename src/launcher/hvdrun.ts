@@ -593,7 +593,7 @@ export function formatCheckBuild(info: BuildInfo, frameworks: readonly string[])
   const box = (on: boolean): string => (on ? '[X]' : '[ ]');
   const tfjs = frameworks.length > 0 ? `TensorFlow.js (${frameworks.join(', ')})` : 'TensorFlow.js';
   const nccl = info.ncclBuilt && !info.ncclAvailable ? 'NCCL (built, but libnccl was not found at run time)' : 'NCCL';
-  const mpiLib = info.mpiLibraryVersion.split(/\r?\n/)[0].trim() || info.mpiVendor;
+  const mpiLib = info.mpiLibraryVersion.replace(/\0/g, '').split(/\r?\n/)[0].trim() || info.mpiVendor;
   const thread = info.mpiThreadLevel ?? 'not initialized (reported after hvd.init())';
   return [
     `hvd v${info.version}:`,

@@ -1,0 +1,142 @@
+'use strict';
+// Every kind of cross-rank disagreement fails on every rank with the same
+// message naming the tensor, the ranks and what differs, and the next
+// collective works.
+const assert = require('node:assert/strict');
+const hvd = require('../..');
+
+async function expectMismatchEverywhere(run, name, pattern) {
+  let err;
+  try {
+    await run();
+  } catch (e) {
+    err = e;
+  }
+  // Gather what each rank saw, so a rank that did NOT fail is reported too.
+  const seen = hvd.allgatherObjectSync(err ? { code: err.code, message: err.message } : null, { name: `seen.${name}` });
+  if (hvd.size() === 1) {
+    // In a world of one there is nobody to disagree with.
+    assert.equal(err, undefined, `unexpected error: ${err && err.message}`);
+    return;
+  }
+  for (let r = 0; r < hvd.size(); r++) {
+    assert.ok(seen[r], `rank ${r} did not fail`);
+    assert.equal(seen[r].code, 'HVD_MISMATCH');
+    assert.equal(seen[r].message, seen[0].message, 'every rank reports the same message');
+  }
+  assert.ok(err instanceof hvd.HorovodError);
+  assert.match(err.message, new RegExp(`'${name}'`), 'names the tensor');
+  assert.match(err.message, /rank/, 'names the ranks');
+  assert.match(err.message, pattern);
+  // The process is still usable.
+  const ok = hvd.allreduceSync(new Float32Array([1]), { op: 'sum', name: `after.${name}` });
+  assert.equal(ok[0], hvd.size());
+}
+
+describe('mismatches between ranks', function () {
+  const odd = () => hvd.rank() % 2 === 1;
+  const last = () => hvd.rank() === hvd.size() - 1;
+
+  it('shape (sync)', async function () {
+    await expectMismatchEverywhere(() => hvd.allreduceSync(new Float32Array(last() ? 3 : 2), { name: 'mm.shape' }), 'mm.shape', /shapes.*\[2\].*\[3\]/);
+  });
+
+  it('shape with the same element count but a different rank (async)', async function () {
+    const shape = last() ? [2, 3] : [6];
+    await expectMismatchEverywhere(() => hvd.allreduce(new Float32Array(6), { name: 'mm.rank', shape }), 'mm.rank', /shapes/);
+  });
+
+  it('dtype', async function () {
+    const x = last() ? new Int32Array(4) : new Float32Array(4);
+    await expectMismatchEverywhere(() => hvd.allreduce(x, { name: 'mm.dtype', op: 'sum' }), 'mm.dtype', /data types.*float32.*int32/);
+  });
+
+  it('reduce op', async function () {
+    await expectMismatchEverywhere(
+      () => hvd.allreduce(new Float32Array(4), { name: 'mm.op', op: last() ? 'max' : 'sum' }),
+      'mm.op',
+      /reduce ops.*sum.*max/,
+    );
+  });
+
+  it('prescale factor', async function () {
+    await expectMismatchEverywhere(
+      () => hvd.allreduce(new Float32Array(4), { name: 'mm.pre', prescaleFactor: last() ? 2 : 1 }),
+      'mm.pre',
+      /prescale/,
+    );
+  });
+
+  it('postscale factor', async function () {
+    await expectMismatchEverywhere(
+      () => hvd.allreduceSync(new Float32Array(4), { name: 'mm.post', postscaleFactor: last() ? 0.5 : 1 }),
+      'mm.post',
+      /postscale/,
+    );
+  });
+
+  it('broadcast root rank', async function () {
+    await expectMismatchEverywhere(
+      () => hvd.broadcast(new Float32Array(4), last() ? hvd.size() - 1 : 0, { name: 'mm.root' }),
+      'mm.root',
+      /root ranks/,
+    );
+  });
+
+  it('broadcast shape', async function () {
+    await expectMismatchEverywhere(() => hvd.broadcastSync(new Uint8Array(last() ? 5 : 4), 0, { name: 'mm.bshape' }), 'mm.bshape', /shapes/);
+  });
+
+  it('allgather trailing dimensions', async function () {
+    const shape = last() ? [1, 4] : [2, 2];
+    await expectMismatchEverywhere(() => hvd.allgather(new Float32Array(4), { name: 'mm.ag', shape }), 'mm.ag', /\[\*,2\].*\[\*,4\]/);
+  });
+
+  it('allgather data type', async function () {
+    const x = odd() || last() ? new Float64Array(2) : new Float32Array(2);
+    await expectMismatchEverywhere(() => hvd.allgatherSync(x, { name: 'mm.agt' }), 'mm.agt', /data types/);
+  });
+
+  it('operation kind under one name', async function () {
+    await expectMismatchEverywhere(
+      () => (last() ? hvd.allgather(new Float32Array(2), { name: 'mm.kind' }) : hvd.allreduce(new Float32Array(2), { name: 'mm.kind' })),
+      'mm.kind',
+      /operations.*allreduce.*allgather/,
+    );
+  });
+
+  it('a group member that mismatches fails without failing the rest', async function () {
+    const xs = [new Float32Array([1]), new Float32Array(last() ? 2 : 3)];
+    let err;
+    let res;
+    try {
+      res = await hvd.groupedAllreduce(xs, { op: 'sum', name: 'mm.grp' });
+    } catch (e) {
+      err = e;
+    }
+    hvd.barrierSync({ name: 'mm.grp.done' });
+    if (hvd.size() > 1) {
+      assert.ok(err, 'the group fails');
+      assert.match(err.message, /'mm\.grp\.1'/);
+    } else {
+      assert.equal(res.length, 2);
+    }
+  });
+});
+
+describe('duplicate names', function () {
+  it('a name already in flight on this rank is rejected, and the first call still completes', async function () {
+    const first = hvd.allreduce(new Float32Array([1]), { name: 'dup', op: 'sum' });
+    await assert.rejects(hvd.allreduce(new Float32Array([1]), { name: 'dup', op: 'sum' }), (e) => e.code === 'HVD_DUPLICATE_NAME' && /'dup'/.test(e.message));
+    assert.equal((await first)[0], hvd.size());
+    // Once it finished, the name can be used again.
+    assert.equal(hvd.allreduceSync(new Float32Array([1]), { name: 'dup', op: 'sum' })[0], hvd.size());
+  });
+
+  it('a duplicate inside one group is rejected synchronously for the Sync form', function () {
+    // Members are named <group>.<i>: a second in-flight group with the same name collides.
+    const p = hvd.groupedAllreduce([new Float32Array([1])], { name: 'dupgrp', op: 'sum' });
+    assert.throws(() => hvd.groupedAllreduceSync([new Float32Array([1])], { name: 'dupgrp', op: 'sum' }), (e) => e.code === 'HVD_DUPLICATE_NAME');
+    return p;
+  });
+});

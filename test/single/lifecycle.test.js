@@ -1,0 +1,104 @@
+'use strict';
+// init/shutdown semantics, exercised in fresh child processes because init
+// happens once per process.
+const assert = require('node:assert/strict');
+const { runNode, runMpi } = require('../support/util');
+
+const HVD = `const hvd = require(${JSON.stringify(require.resolve('../..'))});`;
+
+describe('lifecycle (child processes)', function () {
+  this.timeout(120000);
+
+  it('a collective or rank() before init() throws an Error that says to call hvd.init()', function () {
+    const r = runNode(`${HVD}
+      const out = [];
+      for (const f of [() => hvd.allreduceSync(new Float32Array(1)), () => hvd.allreduce(new Float32Array(1)), () => hvd.rank(), () => hvd.size(), () => hvd.barrierSync()]) {
+        try { f(); out.push('no error'); } catch (e) { out.push(e.code + ' ' + /hvd\\.init\\(\\)/.test(e.message) + ' ' + (e instanceof hvd.HorovodError)); }
+      }
+      console.log(JSON.stringify(out));`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), Array(5).fill('HVD_NOT_INITIALIZED true true'));
+  });
+
+  it('init() is idempotent, a plain run is a world of size 1, shutdown() is idempotent', function () {
+    const r = runNode(`${HVD}
+      hvd.init(); hvd.init();
+      const a = [hvd.isInitialized(), hvd.size(), hvd.rank(), hvd.localRank(), hvd.localSize(), hvd.crossRank(), hvd.crossSize()];
+      const avg = hvd.allreduceSync(new Float32Array([3, 5]));
+      hvd.shutdown(); hvd.shutdown();
+      console.log(JSON.stringify({ a, avg: Array.from(avg), after: hvd.isInitialized() }));`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { a: [true, 1, 0, 0, 1, 0, 1], avg: [3, 5], after: false });
+  });
+
+  it('collectives and init() after shutdown() fail with HVD_SHUT_DOWN', function () {
+    const r = runNode(`${HVD}
+      hvd.init(); hvd.shutdown();
+      const out = [];
+      for (const f of [() => hvd.allreduceSync(new Float32Array(1)), () => hvd.allgather(new Float32Array(1)), () => hvd.broadcastSync(new Float32Array(1), 0), () => hvd.init()]) {
+        try { f(); out.push('no error'); } catch (e) { out.push(e.code); }
+      }
+      console.log(JSON.stringify(out));`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), ['HVD_SHUT_DOWN', 'HVD_SHUT_DOWN', 'HVD_SHUT_DOWN', 'HVD_SHUT_DOWN']);
+  });
+
+  it('a script whose Promises have settled exits without calling shutdown()', function () {
+    const r = runNode(`${HVD}
+      hvd.init();
+      (async () => { const x = await hvd.allreduce(new Float32Array([1])); await hvd.barrier(); console.log('done', x[0]); })();`, { timeout: 30000 });
+    assert.equal(r.signal, null, 'the process had to be killed: something kept it alive');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /done 1/);
+  });
+
+  it('process.exit() without shutdown() neither hangs nor crashes', function () {
+    const r = runNode(`${HVD}
+      hvd.init(); hvd.allreduceSync(new Float32Array([1])); setTimeout(() => process.exit(0), 10);`, { timeout: 30000 });
+    assert.equal(r.signal, null);
+    assert.equal(r.status, 0, r.stderr);
+  });
+
+  it('under mpirun: a rank that shuts down fails the other ranks\u2019 pending collectives with a clear error', function () {
+    const r = runMpi(2, `${HVD}
+      hvd.init();
+      if (hvd.rank() === 1) {
+        hvd.shutdown();
+        console.log('rank1 shut down');
+      } else {
+        hvd.allreduce(new Float32Array([1]), { name: 'orphan' }).then(
+          () => console.log('rank0 unexpected success'),
+          (e) => { console.log('rank0 ' + e.code + ' ' + e.message); hvd.shutdown(); });
+      }`);
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /rank0 HVD_SHUT_DOWN .*'orphan'.*rank 1 shut down/);
+  });
+
+  it('under mpirun: shutdown() with a Promise in flight rejects it with HVD_SHUT_DOWN', function () {
+    const r = runMpi(2, `${HVD}
+      hvd.init();
+      if (hvd.rank() === 0) {
+        const p = hvd.allreduce(new Float32Array([1]), { name: 'inflight' });
+        p.then(() => console.log('rank0 unexpected success'), (e) => console.log('rank0 rejected ' + e.code));
+        hvd.shutdown();
+        console.log('rank0 shut down');
+      } else {
+        setTimeout(() => {
+          hvd.allreduce(new Float32Array([1]), { name: 'inflight' }).then(() => console.log('rank1 unexpected success'),
+            (e) => { console.log('rank1 rejected ' + e.code); hvd.shutdown(); });
+        }, 300);
+      }`);
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /rank0 rejected HVD_SHUT_DOWN/);
+    assert.match(r.stdout, /rank1 rejected HVD_SHUT_DOWN/);
+  });
+
+  it('under mpirun: ranks that exit without shutdown() leave cleanly', function () {
+    const r = runMpi(3, `${HVD}
+      hvd.init();
+      const s = hvd.allreduceSync(new Int32Array([hvd.rank()]), { op: 'sum' });
+      console.log('sum ' + s[0]);`);
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    assert.equal((r.stdout.match(/sum 3/g) || []).length, 3);
+  });
+});

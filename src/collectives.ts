@@ -610,3 +610,23 @@ export function allgatherObjectSync<V>(value: V, options?: NameOptions): V[] {
 }
 
 export { HorovodError };
+
+/**
+ * Allreduces IEEE half-precision values carried in a Uint16Array (dtype
+ * float16 on the wire). Used by fp16 gradient compression. @internal
+ */
+export function allreduceFloat16Sync(
+  data: Uint16Array,
+  options: { name: string; op: 'average' | 'sum'; prescaleFactor?: number; postscaleFactor?: number },
+): Uint16Array {
+  const b = running();
+  checkNotInflight([options.name]);
+  const out = new Uint16Array(data.length);
+  const item = { name: options.name, input: data, output: out, dtype: DType.float16, shape: [data.length] };
+  try {
+    b.enqueue(KIND.allreduce, [item], { op: OP_CODES[options.op], prescale: options.prescaleFactor ?? 1, postscale: options.postscaleFactor ?? 1 }, true);
+  } catch (e) {
+    throw fromNative(e);
+  }
+  return out;
+}

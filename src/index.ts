@@ -59,3 +59,13 @@ export type { EngineStats } from './native';
 export type { TensorInput, TensorLike, HvdTypedArray } from './tensor';
 export { buildInfo } from './build_info';
 export type { BuildInfo, MpiThreadLevel } from './build_info';
+
+// --- TensorFlow.js integration (tfjs is an optional peer, loaded on first use) ---
+export { DistributedOptimizer, isDistributed } from './tfjs/optimizer';
+export type { DistributedOptimizerOptions } from './tfjs/optimizer';
+export { Compression } from './tfjs/compression';
+export type { Compressor } from './tfjs/compression';
+export { broadcastVariables, broadcastVariablesSync, broadcastModel, broadcastOptimizerState } from './tfjs/broadcast';
+export { callbacks, setLearningRate } from './tfjs/callbacks';
+export type { CallbackClasses, LearningRateWarmupArgs, LearningRateScheduleArgs } from './tfjs/callbacks';
+export { useTfjs } from './tfjs/tf';

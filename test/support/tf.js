@@ -1,0 +1,52 @@
+'use strict';
+// Loads @tensorflow/tfjs once for the training tests, quietly, on the cpu backend.
+let tf;
+function loadTf() {
+  if (tf) return tf;
+  const warn = console.warn;
+  const log = console.log;
+  console.warn = console.log = () => {};
+  try {
+    tf = require('@tensorflow/tfjs');
+  } finally {
+    console.warn = warn;
+    console.log = log;
+  }
+  tf.setBackend('cpu');
+  return tf;
+}
+
+/** A deterministic dataset: 24 samples, 4 features, 2 targets. */
+function globalBatch(tf) {
+  const xs = [];
+  const ys = [];
+  for (let i = 0; i < 24; i++) {
+    const x = [Math.sin(i), Math.cos(2 * i), (i % 5) / 5, ((i * 7) % 3) - 1];
+    xs.push(x);
+    ys.push([x[0] * 0.5 - x[1] + 0.2 * x[3], x[2] * x[2] - 0.3]);
+  }
+  return { x: tf.tensor2d(xs), y: tf.tensor2d(ys), xs, ys };
+}
+
+/** Rows [lo, hi) of a 2-D tensor. */
+function rows(tf, t, lo, hi) {
+  return tf.slice(t, [lo, 0], [hi - lo, t.shape[1]]);
+}
+
+function weightsOf(vars) {
+  return vars.map((v) => Array.from(v.dataSync()));
+}
+
+function maxAbsDiff(a, b) {
+  let m = 0;
+  a.forEach((arr, i) => arr.forEach((v, j) => (m = Math.max(m, Math.abs(v - b[i][j])))));
+  return m;
+}
+
+function hashWeights(arrays) {
+  const h = require('node:crypto').createHash('sha256');
+  for (const a of arrays) h.update(Buffer.from(new Float32Array(a).buffer));
+  return h.digest('hex');
+}
+
+module.exports = { loadTf, globalBatch, rows, weightsOf, maxAbsDiff, hashWeights };

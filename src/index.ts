@@ -69,3 +69,5 @@ export { broadcastVariables, broadcastVariablesSync, broadcastModel, broadcastOp
 export { callbacks, setLearningRate } from './tfjs/callbacks';
 export type { CallbackClasses, LearningRateWarmupArgs, LearningRateScheduleArgs } from './tfjs/callbacks';
 export { useTfjs } from './tfjs/tf';
+/** Sharding helpers: equal-length, disjoint shares of a dataset per rank. */
+export * as data from './data';

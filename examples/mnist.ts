@@ -16,7 +16,7 @@ import { CHECKPOINT_FILE, Checkpoint, loadCheckpoint, saveCheckpoint, TensorReco
 type Tf = typeof tfTypes;
 
 const USAGE = `usage: node dist/mnist.js [options]
-  --epochs N            epochs to train (default 4)
+  --epochs N            epochs to train (default 5)
   --batch-size N        batch size per rank (default 64)
   --lr X                base learning rate for one rank; scaled by the number of ranks (default 0.001)
   --warmup-epochs X     learning-rate warmup epochs (default 1)
@@ -85,7 +85,7 @@ function parseOptions(argv: string[]): Options {
   const batchSize = num(values['batch-size'], 64, 'batch-size');
   if (batchSize < 1) throw new RangeError('--batch-size must be at least 1');
   return {
-    epochs: num(values.epochs, 4, 'epochs'),
+    epochs: num(values.epochs, 5, 'epochs'),
     batchSize,
     lr: num(values.lr, 0.001, 'lr', false),
     warmupEpochs: num(values['warmup-epochs'], 1, 'warmup-epochs', false),

@@ -187,16 +187,23 @@ export async function broadcastOptimizerState(optimizer: tfTypes.Optimizer, root
   const tensors = isRoot ? weights.map((w) => w.tensor) : m.shapes.map((s, i) => tf.zeros(s, m.dtypes[i] as DType));
   const groups = pack(tensors, 'broadcastOptimizerState');
   const received = await Promise.all(groups.map((g) => broadcast(g.data, root, { name: `${name}.${g.dtype}` })));
-  if (isRoot) {
-    // getWeights() hands out a fresh 'iter' scalar the caller owns; the rest are live slots.
-    weights.forEach((w) => {
-      if (w.name === 'iter') w.tensor.dispose();
-    });
-    return true;
+  if (!isRoot) {
+    tf.dispose(tensors);
+    weights = await optimizer.getWeights().catch(() => []);
   }
-  tf.dispose(tensors);
+  // Every rank, the root included, loads the same values through setWeights:
+  // optimizers derive hidden state there (Adam recomputes beta1^t with pow,
+  // which differs in the last bit from the running product it keeps), so
+  // only this makes the state bitwise identical everywhere.
   const fresh = unpack(groups, received, m.names.length);
   await optimizer.setWeights(fresh.map((t, i) => ({ name: m.names[i], tensor: t })));
   tf.dispose(fresh);
+  // getWeights() hands out a fresh 'iter' scalar each call, which the caller
+  // owns; and setWeights replaced the slot variables, so free the old ones.
+  const now = await optimizer.getWeights();
+  const live = new Set(now.filter((w) => w.name !== 'iter').map((w) => w.tensor));
+  for (const w of [...weights, ...now]) {
+    if ((w.name === 'iter' || !live.has(w.tensor)) && !w.tensor.isDisposed) w.tensor.dispose();
+  }
   return true;
 }

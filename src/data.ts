@@ -75,7 +75,9 @@ export interface ShardOptions {
   rowLength?: number;
   /**
    * Number of elements of a Dataset, when `ds.size` is unknown (`null`), or
-   * to use only the first `count` elements. Datasets only. Defaults to
+   * to use only the first `count` elements. It must not exceed the real
+   * number of elements (a Dataset that ends early gives uneven shares; more
+   * than a known `ds.size` is a RangeError). Datasets only. Defaults to
    * `ds.size`.
    */
   count?: number;
@@ -183,7 +185,7 @@ function permute(n: number, seed: number): Int32Array {
   return p;
 }
 
-/** [start, count] of rank's block, and whether it gets one remainder row. */
+/** Rows per block, and whether this rank also gets one leftover row. */
 function plan(n: number, r: Resolved): { per: number; extra: boolean } {
   const per = Math.floor(n / r.size);
   const rem = n - per * r.size;
@@ -382,11 +384,15 @@ export function shardDataset<D extends DatasetLike>(ds: D, options?: ShardOption
   }
   const r = resolve(o, fn);
   let count: number | null;
+  const s = ds.size;
+  const known = typeof s === 'number' && (Number.isInteger(s) || s === Infinity) && s >= 0 ? s : null;
   if (o.count !== undefined) {
     count = intOption(o.count, 'options.count', fn, 0);
+    if (known !== null && count > known) {
+      throw new RangeError(`${fn}: options.count (${count}) is more than the Dataset's ${known} elements`);
+    }
   } else {
-    const s = ds.size;
-    count = typeof s === 'number' && (Number.isInteger(s) || s === Infinity) && s >= 0 ? s : null;
+    count = known;
   }
   if (count === null && r.dropRemainder) {
     throw new RangeError(

@@ -111,6 +111,7 @@ Napi::Value HvdAddon::JsStats(const Napi::CallbackInfo& info) {
   o.Set("fusionCopyBytes", static_cast<double>(s.fusion_copy_bytes.load()));
   o.Set("allreduceBytes", static_cast<double>(s.allreduce_bytes.load()));
   o.Set("negotiationLists", static_cast<double>(s.negotiation_lists.load()));
+  o.Set("ringAllreduces", static_cast<double>(s.ring_allreduces.load()));
   return o;
 }
 

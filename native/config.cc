@@ -43,6 +43,15 @@ Config Config::FromEnv() {
   if (GetInt("HOROVOD_MPI_THREADS_DISABLE", &threads)) c.mpi_threads_disable = threads > 0;
   GetInt("HVD_MPI_MAX_CHUNK_BYTES", &c.max_chunk_bytes);
   c.max_chunk_bytes = std::clamp<int64_t>(c.max_chunk_bytes, 8, int64_t{1} << 30);
+  if (const char* a = std::getenv("HVD_ALLREDUCE_ALGORITHM")) {
+    std::string s(a);
+    if (s == "mpi") c.allreduce_algorithm = Algorithm::kMpi;
+    else if (s == "ring") c.allreduce_algorithm = Algorithm::kRing;
+    else c.allreduce_algorithm = Algorithm::kAuto;
+  }
+  GetInt("HVD_RING_THRESHOLD_BYTES", &c.ring_threshold_bytes);
+  GetInt("HVD_RING_SEGMENT_BYTES", &c.ring_segment_bytes);
+  c.ring_segment_bytes = std::clamp<int64_t>(c.ring_segment_bytes, 64, int64_t{1} << 30);
   if (const char* lvl = std::getenv("HOROVOD_LOG_LEVEL")) {
     std::string s(lvl);
     std::transform(s.begin(), s.end(), s.begin(), [](unsigned char ch) { return std::tolower(ch); });

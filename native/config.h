@@ -33,6 +33,14 @@ struct Config {
   // HVD_MPI_MAX_CHUNK_BYTES: largest single MPI message; larger transfers are
   // split. Defaults to 1 GiB so element and byte counts stay below 2^31.
   int64_t max_chunk_bytes = int64_t{1} << 30;
+  // HVD_ALLREDUCE_ALGORITHM: auto | mpi | ring. Chosen by rank 0 per
+  // response (so every rank runs the same one); auto uses the ring for fused
+  // allreduces of at least HVD_RING_THRESHOLD_BYTES.
+  enum class Algorithm { kAuto, kMpi, kRing };
+  Algorithm allreduce_algorithm = Algorithm::kAuto;
+  int64_t ring_threshold_bytes = int64_t{1} << 62;
+  // HVD_RING_SEGMENT_BYTES: pipelining unit of the ring.
+  int64_t ring_segment_bytes = 512 * 1024;
   // HOROVOD_LOG_LEVEL.
   LogLevel log_level = LogLevel::kWarning;
 

@@ -47,8 +47,12 @@ Response ErrorResponse(const std::string& name, StatusType type, std::string mes
 
 }  // namespace
 
-Coordinator::Coordinator(int size, int64_t fusion_threshold)
-    : size_(size), fusion_threshold_(fusion_threshold), shut_down_(size, false) {}
+Coordinator::Coordinator(int size, const Config& config)
+    : size_(size),
+      fusion_threshold_(config.fusion_threshold),
+      algorithm_(config.allreduce_algorithm),
+      ring_threshold_bytes_(config.ring_threshold_bytes),
+      shut_down_(size, false) {}
 
 void Coordinator::AddRequestList(int rank, const RequestList& list) {
   for (const Request& req : list.requests) {
@@ -247,6 +251,13 @@ ResponseList Coordinator::ComputeResponses() {
   }
   decided_.clear();
   Fuse(&list.responses, &bytes);
+  for (size_t i = 0; i < list.responses.size(); ++i) {
+    Response& r = list.responses[i];
+    if (r.type != ResponseType::kAllreduce) continue;
+    bool ring = algorithm_ == Config::Algorithm::kRing ||
+                (algorithm_ == Config::Algorithm::kAuto && bytes[i] >= ring_threshold_bytes_);
+    r.algorithm = ring ? 1 : 0;
+  }
   return list;
 }
 
@@ -278,10 +289,8 @@ std::vector<Coordinator::Stalled> Coordinator::PendingOlderThan(double seconds) 
 
 // ---------------------------------------------------------------------------
 
-MpiController::MpiController(MpiContext* ctx, int64_t fusion_threshold) : ctx_(ctx) {
-  if (ctx_->rank() == 0) {
-    coordinator_ = std::make_unique<Coordinator>(ctx_->size(), fusion_threshold);
-  }
+MpiController::MpiController(MpiContext* ctx, const Config& config) : ctx_(ctx) {
+  if (ctx_->rank() == 0) coordinator_ = std::make_unique<Coordinator>(ctx_->size(), config);
 }
 
 Status MpiController::Isend(std::shared_ptr<std::vector<uint8_t>> bytes, int dest, int tag) {

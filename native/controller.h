@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "common.h"
+#include "config.h"
 #include "message.h"
 #include "mpi_context.h"
 
@@ -51,7 +52,7 @@ class Coordinator {
  public:
   using Clock = std::chrono::steady_clock;
 
-  Coordinator(int size, int64_t fusion_threshold);
+  Coordinator(int size, const Config& config);
 
   // Records what `rank` sent. Lists from one rank must be added in the
   // order that rank sent them.
@@ -92,6 +93,8 @@ class Coordinator {
 
   int size_;
   int64_t fusion_threshold_;
+  Config::Algorithm algorithm_;
+  int64_t ring_threshold_bytes_;
   std::unordered_map<std::string, Pending> table_;
   std::unordered_map<std::string, GroupState> groups_;
   std::vector<std::string> decided_;  // names ready for ComputeResponses
@@ -103,7 +106,7 @@ class Coordinator {
 // control communicator. Rank 0 also runs the Coordinator.
 class MpiController {
  public:
-  explicit MpiController(MpiContext* ctx, int64_t fusion_threshold);
+  MpiController(MpiContext* ctx, const Config& config);
 
   bool is_coordinator() const { return ctx_->rank() == 0; }
 

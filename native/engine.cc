@@ -12,6 +12,7 @@
 #include "mpi_context.h"
 #include "ops/mpi_ops.h"
 #include "ops/reduce.h"
+#include "ops/ring_allreduce.h"
 
 namespace hvd::core {
 
@@ -97,9 +98,12 @@ void Engine::ThreadMain() {
     topology_.thread_level = mpi_->thread_level();
     topology_.mpi_threads_supported = mpi_->thread_level() == MPI_THREAD_MULTIPLE;
     SetLogContext(config_.log_level, mpi_->rank());
-    controller_ = std::make_unique<MpiController>(mpi_.get(), config_.fusion_threshold);
+    controller_ = std::make_unique<MpiController>(mpi_.get(), config_);
     fusion_ = std::make_unique<FusionBuffer>();
     allreduce_ = std::make_unique<MpiAllreduce>(mpi_->data_comm(), config_.max_chunk_bytes);
+    ring_ = std::make_unique<RingAllreduce>(mpi_->data_comm(),
+                                            std::min(config_.ring_segment_bytes, config_.max_chunk_bytes),
+                                            config_.max_chunk_bytes);
     allgather_ = std::make_unique<MpiAllgather>(mpi_->data_comm(), config_.max_chunk_bytes);
   }
   {
@@ -116,6 +120,7 @@ void Engine::ThreadMain() {
                                "hvd has been shut down before this collective completed"));
   controller_->FlushSends();
   allreduce_.reset();
+  ring_.reset();
   allgather_.reset();
   controller_.reset();
   mpi_->Finalize();
@@ -259,6 +264,11 @@ void Engine::DoAllreduce(const Response& r, std::vector<TensorTableEntry>& entri
   int64_t total = 0;
   for (int64_t c : r.counts) total += c;
   stats_.allreduce_bytes += static_cast<uint64_t>(total) * esize;
+  AllreduceAlgorithm* algo = allreduce_.get();
+  if (r.algorithm == 1) {
+    algo = ring_.get();
+    stats_.ring_allreduces++;
+  }
 
   Status st;
   if (r.names.size() == 1) {
@@ -277,7 +287,7 @@ void Engine::DoAllreduce(const Response& r, std::vector<TensorTableEntry>& entri
       ScaleCopy(r.dtype, out, in, total, r.prescale);
       in = out;
     }
-    st = allreduce_->Run(in, out, total, r.dtype, r.op);
+    st = algo->Run(in, out, total, r.dtype, r.op);
     if (st.ok()) ScaleBuffer(r.dtype, out, total, post);
   } else {
     stats_.fused_responses++;
@@ -289,7 +299,7 @@ void Engine::DoAllreduce(const Response& r, std::vector<TensorTableEntry>& entri
       else std::memset(buf + off, 0, bytes);
       off += static_cast<int64_t>(bytes);
     }
-    st = allreduce_->Run(buf, buf, total, r.dtype, r.op);
+    st = algo->Run(buf, buf, total, r.dtype, r.op);
     off = 0;
     for (size_t i = 0; i < entries.size(); ++i) {
       size_t bytes = static_cast<size_t>(r.counts[i]) * esize;

@@ -36,6 +36,7 @@ struct EngineStats {
   std::atomic<uint64_t> fusion_copy_bytes{0}; // bytes copied into + out of the fusion buffer
   std::atomic<uint64_t> allreduce_bytes{0};   // payload bytes handed to allreduce algorithms
   std::atomic<uint64_t> negotiation_lists{0}; // ResponseLists received/produced
+  std::atomic<uint64_t> ring_allreduces{0};   // allreduce responses run by hvd's ring
 };
 
 struct TopologyInfo {
@@ -98,6 +99,7 @@ class Engine {
   std::unique_ptr<MpiController> controller_;
   std::unique_ptr<FusionBuffer> fusion_;
   std::unique_ptr<AllreduceAlgorithm> allreduce_;
+  std::unique_ptr<AllreduceAlgorithm> ring_;
   std::unique_ptr<AllgatherAlgorithm> allgather_;
   std::vector<uint8_t> scratch_;
 };

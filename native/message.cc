@@ -139,6 +139,7 @@ std::vector<uint8_t> Serialize(const ResponseList& list) {
     w.PutVector<int64_t>(r.first_dims);
     w.PutVector<int32_t>(r.joined);
     w.Put<int32_t>(r.last_joined);
+    w.Put<uint8_t>(r.algorithm);
     w.PutString(r.error);
     w.Put<uint8_t>(static_cast<uint8_t>(r.error_type));
   }
@@ -167,6 +168,7 @@ ResponseList DeserializeResponseList(const uint8_t* data, size_t size) {
     r.first_dims = rd.GetVector<int64_t>();
     r.joined = rd.GetVector<int32_t>();
     r.last_joined = rd.Get<int32_t>();
+    r.algorithm = rd.Get<uint8_t>();
     r.error = rd.GetString();
     r.error_type = static_cast<StatusType>(rd.Get<uint8_t>());
   }

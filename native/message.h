@@ -63,6 +63,7 @@ struct Response {
   std::vector<int64_t> first_dims;  // allgather: first dimension of each rank
   std::vector<int32_t> joined;      // ranks that had joined (they contribute zeros)
   int32_t last_joined = -1;         // join: last rank to join
+  uint8_t algorithm = 0;            // allreduce: 0 MPI_Allreduce, 1 hvd's ring
   std::string error;                // kError: the message every rank reports
   StatusType error_type = StatusType::kPrecondition;
 };

@@ -47,6 +47,13 @@ export interface AllreduceOptions {
   postscaleFactor?: number;
   /** Row-major shape of a TypedArray input (checked across ranks). Defaults to `[length]`. */
   shape?: number[];
+  /**
+   * Reduce into the input TypedArray itself and return it, saving the
+   * output allocation (for callers that own the buffer, such as gradient
+   * staging buffers). Not allowed for tfjs Tensors, whose memory tfjs may
+   * share. Defaults to false.
+   */
+  inPlace?: boolean;
 }
 
 /** Options for {@link groupedAllreduce}. */
@@ -205,17 +212,23 @@ interface Prepared {
   specs: TensorSpec[];
   names: string[];
   options: NativeOptions;
+  inPlace?: boolean;
 }
 
 function prepareAllreduce(tensor: unknown, options: unknown, fn: string): Prepared {
-  const opts = checkOptions(options, ['op', 'name', 'prescaleFactor', 'postscaleFactor', 'shape'], fn);
+  const opts = checkOptions(options, ['op', 'name', 'prescaleFactor', 'postscaleFactor', 'shape', 'inPlace'], fn);
   const spec = inspect(tensor, 'tensor', opts.shape);
   const op = checkOp(opts.op, fn);
   const pre = checkScale(opts.prescaleFactor, 'prescaleFactor', fn);
   const post = checkScale(opts.postscaleFactor, 'postscaleFactor', fn);
   checkReducible(spec, op, pre, post, 'tensor', fn);
+  if (opts.inPlace !== undefined && typeof opts.inPlace !== 'boolean') throw new TypeError(`${fn}: options.inPlace must be a boolean`);
+  const inPlace = opts.inPlace === true;
+  if (inPlace && spec.kind === 'tensor') {
+    throw new TypeError(`${fn}: options.inPlace needs a TypedArray; a tfjs Tensor's memory may be shared with other tensors`);
+  }
   const name = nameOf(opts, 'allreduce', fn);
-  return { specs: [spec], names: [name], options: { op: OP_CODES[op], prescale: pre, postscale: post } };
+  return { specs: [spec], names: [name], options: { op: OP_CODES[op], prescale: pre, postscale: post }, inPlace };
 }
 
 function prepareGrouped(tensors: unknown, options: unknown, fn: string): Prepared {
@@ -244,7 +257,7 @@ function reduceSync(p: Prepared): HvdTypedArray[] {
   const outputs: HvdTypedArray[] = [];
   const items = p.specs.map((s, i) => {
     const input = readSync(s);
-    const out = new s.ctor(input.length);
+    const out = p.inPlace ? input : new s.ctor(input.length);
     outputs.push(out);
     return toItem(p.names[i], s, input, out);
   });
@@ -267,7 +280,7 @@ function reduceAsync(p: Prepared, site: { stack?: string }): Promise<HvdTypedArr
   const outputs: HvdTypedArray[] = [];
   const items = p.specs.map((s, i) => {
     const input = readSync(s);
-    const out = new s.ctor(input.length);
+    const out = p.inPlace ? input : new s.ctor(input.length);
     outputs.push(out);
     return toItem(p.names[i], s, input, out);
   });

@@ -31,6 +31,8 @@ export interface EngineStats {
   allreduceBytes: number;
   /** Negotiation rounds (response lists) seen by this rank. */
   negotiationLists: number;
+  /** Allreduce responses executed with hvd's ring algorithm (the rest used MPI_Allreduce). */
+  ringAllreduces: number;
 }
 
 export interface NativeItem {

@@ -103,6 +103,39 @@ describe('allreduce', function () {
   });
 });
 
+describe('allreduce options and algorithms', function () {
+  it('inPlace reduces into the given TypedArray and returns it', async function () {
+    const x = makeArray('float32', 31, hvd.rank());
+    const got = hvd.allreduceSync(x, { op: 'sum', inPlace: true });
+    assert.equal(got, x);
+    assertEqualArrays(x, expectedReduce('float32', 'sum', 31, hvd.size()), 'in place');
+    const y = makeArray('int32', 5, hvd.rank());
+    const got2 = await hvd.allreduce(y, { op: 'max', inPlace: true, prescaleFactor: 2 });
+    assert.equal(got2, y);
+    assertEqualArrays(y, expectedReduce('int32', 'max', 5, hvd.size(), { prescale: 2 }), 'in place scaled');
+  });
+
+  it('inPlace is refused for tfjs tensors', function () {
+    const tf = tfCore();
+    const t = tf.tensor([1, 2]);
+    assert.throws(() => hvd.allreduceSync(t, { inPlace: true }), TypeError);
+    assert.throws(() => hvd.allreduceSync(new Float32Array(1), { inPlace: 1 }), TypeError);
+    t.dispose();
+  });
+
+  it('runs the algorithm HVD_ALLREDUCE_ALGORITHM asks for', function () {
+    const before = hvd.engineStats().ringAllreduces;
+    const n = 4099; // not divisible by 2, 3 or 4
+    for (const dtype of ['float32', 'int8', 'uint16', 'float64']) {
+      const x = makeArray(dtype, n, hvd.rank());
+      assertEqualArrays(hvd.allreduceSync(x, { op: 'sum' }), expectedReduce(dtype, 'sum', n, hvd.size()), dtype);
+    }
+    const ran = hvd.engineStats().ringAllreduces - before;
+    if (process.env.HVD_ALLREDUCE_ALGORITHM === 'ring') assert.equal(ran, 4);
+    if (process.env.HVD_ALLREDUCE_ALGORITHM === 'mpi') assert.equal(ran, 0);
+  });
+});
+
 describe('groupedAllreduce', function () {
   it('reduces mixed dtypes and shapes in one call (sync and async)', async function () {
     const r = hvd.rank();

@@ -29,6 +29,7 @@ HvdAddon::HvdAddon(Napi::Env env, Napi::Object exports) {
       InstanceMethod("topology", &HvdAddon::JsTopology),
       InstanceMethod("buildInfo", &HvdAddon::JsBuildInfo),
       InstanceMethod("stats", &HvdAddon::JsStats),
+      InstanceMethod("abort", &HvdAddon::JsAbort),
       InstanceMethod("enqueue", &HvdAddon::JsEnqueue),
       InstanceMethod("float32ToFloat16", &HvdAddon::JsFloat32ToFloat16),
       InstanceMethod("float16ToFloat32", &HvdAddon::JsFloat16ToFloat32),
@@ -113,6 +114,12 @@ Napi::Value HvdAddon::JsStats(const Napi::CallbackInfo& info) {
   o.Set("negotiationLists", static_cast<double>(s.negotiation_lists.load()));
   o.Set("ringAllreduces", static_cast<double>(s.ring_allreduces.load()));
   return o;
+}
+
+Napi::Value HvdAddon::JsAbort(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "abort(reason: string)");
+  core::Engine::Instance().Abort(info[0].As<Napi::String>().Utf8Value());
+  return info.Env().Undefined();
 }
 
 Napi::Value HvdAddon::JsFloat32ToFloat16(const Napi::CallbackInfo& info) {

@@ -52,6 +52,9 @@ Config Config::FromEnv() {
   GetInt("HVD_RING_THRESHOLD_BYTES", &c.ring_threshold_bytes);
   GetInt("HVD_RING_SEGMENT_BYTES", &c.ring_segment_bytes);
   c.ring_segment_bytes = std::clamp<int64_t>(c.ring_segment_bytes, 64, int64_t{1} << 30);
+  int64_t div = 0;
+  if (GetInt("HVD_CHECK_DIVERGENCE", &div)) c.check_divergence = div > 0;
+  GetInt("HVD_ABORT_GRACE_MS", &c.abort_grace_ms);
   if (const char* lvl = std::getenv("HOROVOD_LOG_LEVEL")) {
     std::string s(lvl);
     std::transform(s.begin(), s.end(), s.begin(), [](unsigned char ch) { return std::tolower(ch); });

@@ -41,6 +41,12 @@ struct Config {
   int64_t ring_threshold_bytes = int64_t{1} << 62;
   // HVD_RING_SEGMENT_BYTES: pipelining unit of the ring.
   int64_t ring_segment_bytes = 512 * 1024;
+  // HVD_CHECK_DIVERGENCE: compare every rank's sequence of submitted
+  // signatures and abort at the first difference.
+  bool check_divergence = false;
+  // HVD_ABORT_GRACE_MS: how long a failing rank waits after telling its
+  // peers, so they can report the error before mpirun tears the job down.
+  int64_t abort_grace_ms = 1000;
   // HOROVOD_LOG_LEVEL.
   LogLevel log_level = LogLevel::kWarning;
 

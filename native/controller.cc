@@ -51,11 +51,22 @@ Coordinator::Coordinator(int size, const Config& config)
     : size_(size),
       fusion_threshold_(config.fusion_threshold),
       algorithm_(config.allreduce_algorithm),
+      check_divergence_(config.check_divergence),
       ring_threshold_bytes_(config.ring_threshold_bytes),
-      shut_down_(size, false) {}
+      shut_down_(size, false),
+      joined_(size, false),
+      submitted_(size) {}
 
 void Coordinator::AddRequestList(int rank, const RequestList& list) {
+  if (!list.abort_reason.empty()) Abort(list.abort_reason);
+  bool joined_now = false;
   for (const Request& req : list.requests) {
+    if (check_divergence_) CheckDivergence(rank, req);
+    if (req.type == RequestType::kJoin && !joined_[rank]) {
+      joined_[rank] = true;
+      last_joined_ = rank;
+      joined_now = true;
+    }
     auto [it, inserted] = table_.try_emplace(req.name);
     Pending& p = it->second;
     if (inserted) {
@@ -71,7 +82,59 @@ void Coordinator::AddRequestList(int rank, const RequestList& list) {
     }
     CheckDecided(req.name);
   }
+  // A rank that joined no longer holds anything up: recheck what waits on it.
+  if (joined_now) RecheckAll();
   if (list.shutdown && !shut_down_[rank]) OnRankGone(rank);
+}
+
+void Coordinator::Abort(const std::string& reason) {
+  if (abort_reason_.empty()) abort_reason_ = reason;
+}
+
+void Coordinator::CheckDivergence(int rank, const Request& req) {
+  submitted_[rank].push_back({req.seq, req.running_hash, req.Signature()});
+  // Compare the oldest submission of every rank once all have one.
+  for (;;) {
+    for (const auto& q : submitted_) {
+      if (q.empty()) return;
+    }
+    const Submitted& a = submitted_[0].front();
+    for (int r = 1; r < size_; ++r) {
+      const Submitted& b = submitted_[r].front();
+      if (b.hash != a.hash && abort_reason_.empty()) {
+        std::string msg = "HVD_CHECK_DIVERGENCE: control flow diverged between ranks at collective #" +
+                          std::to_string(a.seq + 1) + ": rank 0 submitted " + a.signature + " but rank " +
+                          std::to_string(r) + " submitted " + b.signature +
+                          ". Every rank must submit the same collectives in the same order; look for "
+                          "rank-dependent branches around this point.";
+        Abort(msg);
+        return;
+      }
+    }
+    for (auto& q : submitted_) q.pop_front();
+  }
+}
+
+void Coordinator::RecheckAll() {
+  std::vector<std::pair<Clock::time_point, std::string>> names;
+  for (const auto& kv : table_) names.emplace_back(kv.second.first_seen, kv.first);
+  std::sort(names.begin(), names.end());
+  for (const auto& n : names) CheckDecided(n.second);
+}
+
+int Coordinator::FailStalled(double seconds, const std::string& why) {
+  int failed = 0;
+  for (const Stalled& s : PendingOlderThan(seconds)) {
+    std::string missing;
+    for (size_t i = 0; i < s.missing_ranks.size(); ++i) missing += (i ? "," : "") + std::to_string(s.missing_ranks[i]);
+    forced_.push_back(ErrorResponse(s.name, StatusType::kAborted,
+                                    s.signature + " stalled for " + std::to_string(static_cast<int>(s.seconds)) +
+                                        " s: rank(s) " + missing + " never submitted it. " + why));
+    table_.erase(s.name);
+    decided_.erase(std::remove(decided_.begin(), decided_.end(), s.name), decided_.end());
+    ++failed;
+  }
+  return failed;
 }
 
 void Coordinator::OnRankGone(int rank) {
@@ -86,8 +149,10 @@ void Coordinator::CheckDecided(const std::string& name) {
   auto it = table_.find(name);
   if (it == table_.end()) return;
   const Pending& p = it->second;
+  bool is_join = false;
+  for (int r = 0; r < size_ && !is_join; ++r) is_join = p.have[r] && p.by_rank[r].type == RequestType::kJoin;
   for (int r = 0; r < size_; ++r) {
-    if (!p.have[r] && !shut_down_[r]) return;
+    if (!p.have[r] && !shut_down_[r] && (is_join || !joined_[r])) return;
   }
   // Decided. Group members wait for the rest of their group, unless the
   // ranks disagree about the group (then the member fails on its own).
@@ -112,8 +177,12 @@ void Coordinator::CheckDecided(const std::string& name) {
 }
 
 Response Coordinator::BuildResponse(const std::string& name, const Pending& p) const {
-  std::vector<int> submitted, gone;
-  for (int r = 0; r < size_; ++r) (p.have[r] ? submitted : gone).push_back(r);
+  std::vector<int> submitted, gone, joined;
+  for (int r = 0; r < size_; ++r) {
+    if (p.have[r]) submitted.push_back(r);
+    else if (shut_down_[r]) gone.push_back(r);
+    else joined.push_back(r);
+  }
   const Request& first = p.by_rank[submitted.empty() ? 0 : submitted[0]];
   if (!gone.empty()) {
     return ErrorResponse(
@@ -188,9 +257,17 @@ Response Coordinator::BuildResponse(const std::string& name, const Pending& p) c
   }
   if (!err.empty()) return ErrorResponse(name, StatusType::kPrecondition, err);
 
+  if (!joined.empty() && first.type == RequestType::kBroadcast &&
+      std::find(joined.begin(), joined.end(), first.root) != joined.end()) {
+    return ErrorResponse(name, StatusType::kPrecondition,
+                         first.Signature() + " cannot run: its root rank " + std::to_string(first.root) +
+                             " has already called hvd.join()");
+  }
+
   Response r;
   r.type = ToResponseType(first.type);
   r.names = {name};
+  r.joined = joined;
   r.dtype = first.dtype;
   r.op = first.op;
   r.root = first.root;
@@ -200,9 +277,15 @@ Response Coordinator::BuildResponse(const std::string& name, const Pending& p) c
     int64_t row = 1;
     for (size_t i = 1; i < first.shape.size(); ++i) row *= first.shape[i];
     r.counts = {row};
-    for (int rk : submitted) r.first_dims.push_back(p.by_rank[rk].shape.empty() ? 0 : p.by_rank[rk].shape[0]);
+    // Joined ranks contribute no rows.
+    for (int rk = 0; rk < size_; ++rk) {
+      r.first_dims.push_back(p.have[rk] && !p.by_rank[rk].shape.empty() ? p.by_rank[rk].shape[0] : 0);
+    }
   } else if (first.type == RequestType::kAllreduce || first.type == RequestType::kBroadcast) {
     r.counts = {NumElements(first.shape)};
+  } else if (first.type == RequestType::kJoin) {
+    r.joined.clear();
+    r.last_joined = last_joined_;
   }
   return r;
 }
@@ -236,12 +319,21 @@ void Coordinator::Fuse(std::vector<Response>* responses, std::vector<int64_t>* b
 
 ResponseList Coordinator::ComputeResponses() {
   ResponseList list;
+  if (!abort_reason_.empty()) {
+    if (abort_sent_) return list;
+    abort_sent_ = true;
+    list.abort_reason = abort_reason_;
+    return list;
+  }
+  list.responses.swap(forced_);
   if (decided_.empty()) return list;
-  std::vector<int64_t> bytes;
+  std::vector<int64_t> bytes(list.responses.size(), 0);
+  bool join_done = false;
   for (const std::string& name : decided_) {
     auto it = table_.find(name);
     if (it == table_.end()) continue;
     Response r = BuildResponse(name, it->second);
+    if (r.type == ResponseType::kJoin) join_done = true;
     int64_t b = 0;
     if (r.type == ResponseType::kAllreduce)
       b = r.counts[0] * static_cast<int64_t>(DataTypeSize(r.dtype));
@@ -251,6 +343,14 @@ ResponseList Coordinator::ComputeResponses() {
   }
   decided_.clear();
   Fuse(&list.responses, &bytes);
+  if (join_done) {
+    // Everyone has joined: the join completes after all work decided with
+    // it, and the next round starts with nobody joined.
+    std::stable_partition(list.responses.begin(), list.responses.end(),
+                          [](const Response& r) { return r.type != ResponseType::kJoin; });
+    joined_.assign(size_, false);
+    last_joined_ = -1;
+  }
   for (size_t i = 0; i < list.responses.size(); ++i) {
     Response& r = list.responses[i];
     if (r.type != ResponseType::kAllreduce) continue;
@@ -358,7 +458,7 @@ Status MpiController::Poll(std::vector<ResponseList>* out, bool* progressed) {
       coordinator_->AddRequestList(src, DeserializeRequestList(bytes.data(), bytes.size()));
     }
     ResponseList list = coordinator_->ComputeResponses();
-    if (!list.responses.empty()) {
+    if (!list.responses.empty() || !list.abort_reason.empty()) {
       auto bytes = std::make_shared<std::vector<uint8_t>>(Serialize(list));
       for (int w = 1; w < ctx_->size(); ++w) {
         s = Isend(bytes, w, kResponseTag);

@@ -53,6 +53,7 @@ class Coordinator {
   using Clock = std::chrono::steady_clock;
 
   Coordinator(int size, const Config& config);
+  bool check_divergence() const { return check_divergence_; }
 
   // Records what `rank` sent. Lists from one rank must be added in the
   // order that rank sent them.
@@ -63,6 +64,15 @@ class Coordinator {
   ResponseList ComputeResponses();
 
   bool AllShutDown() const;
+
+  // The job-wide fatal error, once one rank reported one (first wins); it
+  // is sent to every rank with the next ResponseList.
+  const std::string& abort_reason() const { return abort_reason_; }
+  void Abort(const std::string& reason);
+
+  // Fails every pending name older than `seconds` on the ranks that
+  // submitted it (stall shutdown). Returns how many were failed.
+  int FailStalled(double seconds, const std::string& why);
   bool IsShutDown(int rank) const { return shut_down_[rank]; }
 
   // A name that some ranks have submitted and others have not.
@@ -87,6 +97,8 @@ class Coordinator {
   };
 
   void OnRankGone(int rank);
+  void RecheckAll();
+  void CheckDivergence(int rank, const Request& req);
   void CheckDecided(const std::string& name);
   Response BuildResponse(const std::string& name, const Pending& p) const;
   void Fuse(std::vector<Response>* responses, std::vector<int64_t>* bytes) const;
@@ -94,11 +106,25 @@ class Coordinator {
   int size_;
   int64_t fusion_threshold_;
   Config::Algorithm algorithm_;
+  bool check_divergence_;
   int64_t ring_threshold_bytes_;
   std::unordered_map<std::string, Pending> table_;
   std::unordered_map<std::string, GroupState> groups_;
   std::vector<std::string> decided_;  // names ready for ComputeResponses
   std::vector<bool> shut_down_;
+  std::vector<bool> joined_;      // hvd.join() called and not yet released
+  int last_joined_ = -1;
+  std::vector<Response> forced_;  // errors made outside the normal flow (stalls)
+  std::string abort_reason_;
+  bool abort_sent_ = false;
+  // Divergence check: per rank, the (seq, running hash, signature) of
+  // submissions not yet compared with every other rank's.
+  struct Submitted {
+    uint64_t seq;
+    uint64_t hash;
+    std::string signature;
+  };
+  std::vector<std::deque<Submitted>> submitted_;
   std::vector<std::string> arrival_;  // names in first-seen order, for rechecks
 };
 

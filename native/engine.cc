@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "controller.h"
+#include <algorithm>
 #include "fusion_buffer.h"
 #include "logging.h"
 #include "message.h"
@@ -65,7 +66,24 @@ Status Engine::Enqueue(std::vector<TensorTableEntry> entries) {
     return Status::Error(StatusType::kShutDown,
                          "hvd has been shut down: no collective can run after hvd.shutdown()");
   }
+  {
+    std::lock_guard<std::mutex> lock(abort_mu_);
+    if (!aborted_.empty()) return Status::Error(StatusType::kAborted, aborted_);
+  }
   return queue_.Add(std::move(entries));
+}
+
+void Engine::Abort(const std::string& reason) {
+  if (state_.load() != State::kRunning) return;
+  std::unique_lock<std::mutex> lock(abort_mu_);
+  if (!abort_request_.empty() || !aborted_.empty()) return;
+  abort_request_ = reason;
+  lock.unlock();
+  queue_.Wake();
+  lock.lock();
+  abort_cv_.wait_for(lock, std::chrono::seconds(3), [this] { return abort_request_sent_; });
+  lock.unlock();
+  if (config_.abort_grace_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(config_.abort_grace_ms));
 }
 
 // Why one background thread owns every MPI call:
@@ -142,12 +160,27 @@ void Engine::RunLoop() {
     bool progressed = false;
     RequestList outgoing;
     queue_.PopNewRequests(&outgoing.requests);
-    for (Request& r : outgoing.requests) r.rank = mpi_->rank();
+    for (Request& r : outgoing.requests) {
+      r.rank = mpi_->rank();
+      r.seq = submitted_seq_++;
+      // FNV-1a over the signature, folded into the running hash.
+      for (unsigned char ch : r.Signature()) running_hash_ = (running_hash_ ^ ch) * 1099511628211ull;
+      running_hash_ = (running_hash_ ^ 0xff) * 1099511628211ull;
+      r.running_hash = running_hash_;
+    }
+    bool sending_abort = false;
+    {
+      std::lock_guard<std::mutex> lock(abort_mu_);
+      if (!abort_request_.empty() && !abort_request_sent_) {
+        outgoing.abort_reason = abort_request_;
+        sending_abort = true;
+      }
+    }
     if (shutdown_requested_ && !sent_shutdown) {
       outgoing.shutdown = true;
       sent_shutdown = true;
     }
-    if (!outgoing.requests.empty() || outgoing.shutdown) {
+    if (!outgoing.requests.empty() || outgoing.shutdown || sending_abort) {
       Status s = controller_->SendRequestList(outgoing);
       if (!s.ok()) {
         HVD_LOG(kError, "negotiation failed: " << s.reason());
@@ -169,6 +202,15 @@ void Engine::RunLoop() {
       Execute(list);
       if (list.shutdown) final_received = true;
     }
+    if (sending_abort) {
+      controller_->FlushSends();
+      {
+        std::lock_guard<std::mutex> lock(abort_mu_);
+        abort_request_sent_ = true;
+      }
+      abort_cv_.notify_all();
+    }
+    if (coordinator) CheckStalls();
 
     if (coordinator && sent_shutdown && controller_->coordinator()->AllShutDown()) {
       controller_->SendFinalShutdown();
@@ -203,6 +245,49 @@ void Engine::RunLoop() {
 
 void Engine::Execute(const ResponseList& list) {
   for (const Response& r : list.responses) PerformResponse(r);
+  if (!list.abort_reason.empty()) {
+    {
+      std::lock_guard<std::mutex> lock(abort_mu_);
+      if (aborted_.empty()) aborted_ = list.abort_reason;
+    }
+    HVD_LOG(kError, list.abort_reason);
+    FailAllPending(Status::Error(StatusType::kAborted, list.abort_reason));
+  }
+}
+
+void Engine::CheckStalls() {
+  if (!config_.stall_check || mpi_->size() == 1) return;
+  auto now = std::chrono::steady_clock::now();
+  if (now < next_stall_check_) return;
+  const double warn = config_.stall_warning_s;
+  next_stall_check_ = now + std::chrono::milliseconds(static_cast<int64_t>(std::min(1.0, warn / 4) * 1000));
+  Coordinator* coord = controller_->coordinator();
+  std::string lines;
+  for (const Coordinator::Stalled& s : coord->PendingOlderThan(warn)) {
+    auto it = stall_warned_.find(s.name);
+    if (it != stall_warned_.end() && now - it->second < std::chrono::duration<double>(warn)) continue;
+    stall_warned_[s.name] = now;
+    std::string missing;
+    for (size_t i = 0; i < s.missing_ranks.size(); ++i) missing += (i ? "," : "") + std::to_string(s.missing_ranks[i]);
+    lines += "\n  " + s.signature + " waiting " + std::to_string(static_cast<int>(s.seconds)) +
+             " s; missing ranks: " + missing;
+  }
+  if (!lines.empty()) {
+    HVD_LOG(kWarning, "Stall detected: these collectives were submitted by some ranks but not by others for over "
+                          << warn << " s (HOROVOD_STALL_CHECK_TIME_SECONDS). The missing ranks are slow, or their "
+                             "control flow skipped the collective or ran a different number of steps:"
+                          << lines);
+  }
+  const double kill = config_.stall_shutdown_s;
+  if (kill > 0 && kill > warn) {
+    int n = coord->FailStalled(kill, "Failed after HOROVOD_STALL_SHUTDOWN_TIME_SECONDS=" +
+                                         std::to_string(static_cast<int>(kill)) + ".");
+    if (n > 0) HVD_LOG(kError, "stall shutdown: failing " << n << " stalled collective(s) on every rank");
+  }
+  for (auto it = stall_warned_.begin(); it != stall_warned_.end();) {
+    if (now - it->second > std::chrono::duration<double>(10 * warn + 60)) it = stall_warned_.erase(it);
+    else ++it;
+  }
 }
 
 void Engine::PerformResponse(const Response& r) {

@@ -14,6 +14,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
+#include <chrono>
 #include <vector>
 
 #include "common.h"
@@ -69,6 +71,12 @@ class Engine {
 
   Status Enqueue(std::vector<TensorTableEntry> entries);
 
+  // Reports a fatal error on this rank (an uncaught exception) to every
+  // rank: their pending and future collectives fail with `reason`. Blocks
+  // until the message is on its way (at most a few seconds), then for
+  // HVD_ABORT_GRACE_MS so peers can report before the launcher kills them.
+  void Abort(const std::string& reason);
+
  private:
   enum class State { kNotStarted, kRunning, kShutDown };
   Engine() = default;
@@ -82,6 +90,7 @@ class Engine {
   void DoAllgather(const Response& r, TensorTableEntry& e, bool have);
   void DoBroadcast(const Response& r, TensorTableEntry& e, bool have);
   void FailAllPending(const Status& status);
+  void CheckStalls();
 
   std::atomic<State> state_{State::kNotStarted};
   std::mutex mu_;  // guards Init/Shutdown handshakes
@@ -102,6 +111,19 @@ class Engine {
   std::unique_ptr<AllreduceAlgorithm> ring_;
   std::unique_ptr<AllgatherAlgorithm> allgather_;
   std::vector<uint8_t> scratch_;
+
+  // Abort: requested by the JS thread, sent by the engine thread.
+  std::mutex abort_mu_;
+  std::condition_variable abort_cv_;
+  std::string abort_request_;
+  bool abort_request_sent_ = false;
+  std::string aborted_;  // set once any rank's abort reached us
+  // Divergence check state (engine thread only).
+  uint64_t submitted_seq_ = 0;
+  uint64_t running_hash_ = 1469598103934665603ull;
+  // Stall inspector state (coordinator, engine thread only).
+  std::chrono::steady_clock::time_point next_stall_check_{};
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> stall_warned_;
 };
 
 }  // namespace hvd::core

@@ -91,6 +91,8 @@ std::vector<uint8_t> Serialize(const RequestList& list) {
     w.PutString(r.group);
     w.Put<int32_t>(r.group_size);
     w.Put<int32_t>(r.rank);
+    w.Put<uint64_t>(r.seq);
+    w.Put<uint64_t>(r.running_hash);
   }
   return w.Take();
 }
@@ -115,6 +117,8 @@ RequestList DeserializeRequestList(const uint8_t* data, size_t size) {
     r.group = rd.GetString();
     r.group_size = rd.Get<int32_t>();
     r.rank = rd.Get<int32_t>();
+    r.seq = rd.Get<uint64_t>();
+    r.running_hash = rd.Get<uint64_t>();
   }
   HVD_ENFORCE(rd.done(), "trailing bytes in request list");
   return list;

@@ -27,6 +27,10 @@ struct Request {
   std::string group;
   int32_t group_size = 0;
   int32_t rank = 0;  // filled in by the sender
+  // HVD_CHECK_DIVERGENCE: this request's position in the rank's submission
+  // order and the running hash of every signature submitted up to it.
+  uint64_t seq = 0;
+  uint64_t running_hash = 0;
 
   // "allreduce 'grad.0' float32[2,3] op=sum" style summary for messages.
   std::string Signature() const;

@@ -30,6 +30,25 @@ export function init(): void {
   native = b;
   topo = b.topology();
   state = 'running';
+  if (topo.size > 1) process.on('uncaughtExceptionMonitor', reportFatal);
+}
+
+/**
+ * An uncaught exception on this rank is reported to every rank before the
+ * process dies, so their pending collectives fail at once with this rank's
+ * error instead of waiting (or printing a generic "shut down").
+ */
+function reportFatal(err: unknown, origin: string): void {
+  if (state !== 'running' || !native || !topo) return;
+  const e = err instanceof Error ? err : new Error(String(err));
+  const firstFrame = (e.stack ?? '').split('\n').find((l) => /^\s+at /.test(l))?.trim() ?? '(no stack)';
+  const kind = origin === 'unhandledRejection' ? 'an unhandled rejection' : 'an uncaught exception';
+  const reason = `rank ${topo.rank} failed with ${kind}: ${e.name}: ${e.message} (${firstFrame}). The other ranks' collectives were cancelled; this rank's output has the full stack.`;
+  try {
+    native.abort(reason);
+  } catch {
+    /* the process is dying anyway */
+  }
 }
 
 /**

@@ -500,6 +500,57 @@ export function barrierSync(options?: NameOptions): void {
   }
 }
 
+// --- join ---------------------------------------------------------------------------
+
+function joinItem() {
+  return { name: autoName('join'), input: null, dtype: DType.uint8, shape: [] as number[] };
+}
+
+/**
+ * Declares that this rank has run out of data. Until every rank has joined,
+ * this rank keeps serving the others' allreduces with zeros, and their
+ * averages are taken over the ranks that actually contributed (Horovod
+ * divides by the full size, which biases the result). Allgathers get no rows
+ * from joined ranks; a broadcast whose root has joined fails. Resolves to the
+ * rank that joined last, the same on every rank.
+ *
+ * @example
+ * for (const batch of myShard) await step(batch);   // ranks may run different numbers of steps
+ * const last = await hvd.join();
+ */
+export function join(): Promise<number> {
+  const b = running();
+  const item = joinItem();
+  const site = callSite(join);
+  return tracked([item.name], () =>
+    b.enqueue(KIND.join, [item], {}, false).then(
+      (r) => r[0] as number,
+      (e) => {
+        throw fromNative(e, site);
+      },
+    ),
+  );
+}
+
+/**
+ * Blocking form of {@link join}. The JS thread is blocked until every rank
+ * joined, so use the Promise form when this rank must keep serving Promise
+ * collectives from its own event loop.
+ *
+ * @example
+ * const last = hvd.joinSync();
+ */
+export function joinSync(): number {
+  const b = running();
+  const item = joinItem();
+  checkNotInflight([item.name]);
+  try {
+    return b.enqueue(KIND.join, [item], {}, true)[0] as number;
+  } catch (e) {
+    throw fromNative(e);
+  }
+}
+
 // --- objects ---------------------------------------------------------------------------
 
 function serialize(value: unknown, fn: string): Uint8Array {

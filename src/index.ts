@@ -35,6 +35,8 @@ export {
   broadcastSync,
   barrier,
   barrierSync,
+  join,
+  joinSync,
   allgatherObject,
   allgatherObjectSync,
   broadcastObject,

@@ -61,6 +61,7 @@ export interface NativeBinding {
   topology(): NativeTopology;
   buildInfo(): { mpiLibraryVersion: string; mpiVendor: string; ncclBuilt: boolean; ncclAvailable: boolean };
   stats(): EngineStats;
+  abort(reason: string): void;
   enqueue(kind: number, items: NativeItem[], options: NativeOptions, blocking: true): NativeResult[];
   enqueue(kind: number, items: NativeItem[], options: NativeOptions, blocking: false): Promise<NativeResult[]>;
   float32ToFloat16(src: Float32Array): Uint16Array;

@@ -81,8 +81,9 @@ function runNode(code, { env = {}, timeout = 60000, args = [] } = {}) {
 }
 
 /** Runs `node -e code` under `mpirun -np <np>` with a time limit. */
-function runMpi(np, code, { env = {}, timeout = 90000 } = {}) {
+function runMpi(np, code, { env = {}, timeout = 90000, tagOutput = false } = {}) {
   const args = ['--bind-to', 'none', '--oversubscribe', '-np', String(np)];
+  if (tagOutput) args.push('--tag-output');
   if (process.getuid && process.getuid() === 0) args.unshift('--allow-run-as-root');
   for (const k of Object.keys(env)) args.push('-x', k);
   args.push(process.execPath, '-e', code);

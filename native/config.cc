@@ -55,6 +55,9 @@ Config Config::FromEnv() {
   int64_t div = 0;
   if (GetInt("HVD_CHECK_DIVERGENCE", &div)) c.check_divergence = div > 0;
   GetInt("HVD_ABORT_GRACE_MS", &c.abort_grace_ms);
+  if (const char* tl = std::getenv("HOROVOD_TIMELINE")) c.timeline_path = tl;
+  int64_t marks = 0;
+  if (GetInt("HOROVOD_TIMELINE_MARK_CYCLES", &marks)) c.timeline_mark_cycles = marks > 0;
   if (const char* lvl = std::getenv("HOROVOD_LOG_LEVEL")) {
     std::string s(lvl);
     std::transform(s.begin(), s.end(), s.begin(), [](unsigned char ch) { return std::tolower(ch); });

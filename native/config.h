@@ -47,6 +47,9 @@ struct Config {
   // HVD_ABORT_GRACE_MS: how long a failing rank waits after telling its
   // peers, so they can report the error before mpirun tears the job down.
   int64_t abort_grace_ms = 1000;
+  // HOROVOD_TIMELINE / HOROVOD_TIMELINE_MARK_CYCLES (written by rank 0).
+  std::string timeline_path;
+  bool timeline_mark_cycles = false;
   // HOROVOD_LOG_LEVEL.
   LogLevel log_level = LogLevel::kWarning;
 

@@ -17,6 +17,13 @@
 
 namespace hvd::core {
 
+namespace {
+std::string OpArgs(const char* algorithm, int64_t bytes, size_t tensors) {
+  return "\"algorithm\":\"" + std::string(algorithm) + "\",\"bytes\":" + std::to_string(bytes) +
+         ",\"tensors\":" + std::to_string(tensors);
+}
+}  // namespace
+
 Engine& Engine::Instance() {
   static Engine* engine = new Engine();  // never destroyed: outlives static teardown
   return *engine;
@@ -116,6 +123,9 @@ void Engine::ThreadMain() {
     topology_.thread_level = mpi_->thread_level();
     topology_.mpi_threads_supported = mpi_->thread_level() == MPI_THREAD_MULTIPLE;
     SetLogContext(config_.log_level, mpi_->rank());
+    if (!config_.timeline_path.empty() && mpi_->rank() == 0) {
+      timeline_.Open(config_.timeline_path, config_.timeline_mark_cycles);
+    }
     controller_ = std::make_unique<MpiController>(mpi_.get(), config_);
     fusion_ = std::make_unique<FusionBuffer>();
     allreduce_ = std::make_unique<MpiAllreduce>(mpi_->data_comm(), config_.max_chunk_bytes);
@@ -137,6 +147,7 @@ void Engine::ThreadMain() {
   FailAllPending(Status::Error(StatusType::kShutDown,
                                "hvd has been shut down before this collective completed"));
   controller_->FlushSends();
+  timeline_.Close();
   allreduce_.reset();
   ring_.reset();
   allgather_.reset();
@@ -167,6 +178,11 @@ void Engine::RunLoop() {
       for (unsigned char ch : r.Signature()) running_hash_ = (running_hash_ ^ ch) * 1099511628211ull;
       running_hash_ = (running_hash_ ^ 0xff) * 1099511628211ull;
       r.running_hash = running_hash_;
+      if (timeline_.enabled()) {
+        auto now = std::chrono::steady_clock::now();
+        timeline_.Complete(r.name, "QUEUE", r.enqueued, now);
+        negotiating_since_[r.name] = now;
+      }
     }
     bool sending_abort = false;
     {
@@ -218,6 +234,10 @@ void Engine::RunLoop() {
     }
     if (!coordinator && final_received) return;
 
+    if (timeline_.enabled()) {
+      if (progressed) timeline_.CycleStart();
+      timeline_.MaybeFlush();
+    }
     if (progressed) {
       last_activity = Clock::now();
       backoff = std::chrono::microseconds(10);
@@ -290,7 +310,23 @@ void Engine::CheckStalls() {
   }
 }
 
+void Engine::Trace(const std::vector<std::string>& names, const char* phase,
+                   std::chrono::steady_clock::time_point start, const std::string& args) {
+  if (!timeline_.enabled()) return;
+  auto end = std::chrono::steady_clock::now();
+  for (const std::string& n : names) timeline_.Complete(n, phase, start, end, args);
+}
+
 void Engine::PerformResponse(const Response& r) {
+  if (timeline_.enabled()) {
+    auto now = std::chrono::steady_clock::now();
+    for (const std::string& n : r.names) {
+      auto it = negotiating_since_.find(n);
+      if (it == negotiating_since_.end()) continue;
+      timeline_.Complete(n, r.type == ResponseType::kError ? "NEGOTIATE_ERROR" : "NEGOTIATE", it->second, now);
+      negotiating_since_.erase(it);
+    }
+  }
   std::vector<TensorTableEntry> entries(r.names.size());
   std::vector<bool> have(r.names.size());
   for (size_t i = 0; i < r.names.size(); ++i) have[i] = queue_.Take(r.names[i], &entries[i]);
@@ -314,7 +350,9 @@ void Engine::PerformResponse(const Response& r) {
         DoBroadcast(r, entries[0], have[0]);
         return;
       case ResponseType::kBarrier: {
+        auto t0 = std::chrono::steady_clock::now();
         Status st = MpiBarrier(mpi_->data_comm());
+        Trace(r.names, "BARRIER", t0);
         if (have[0]) entries[0].done(st, CollectiveResult());
         return;
       }
@@ -372,11 +410,14 @@ void Engine::DoAllreduce(const Response& r, std::vector<TensorTableEntry>& entri
       ScaleCopy(r.dtype, out, in, total, r.prescale);
       in = out;
     }
+    auto t0 = std::chrono::steady_clock::now();
     st = algo->Run(in, out, total, r.dtype, r.op);
     if (st.ok()) ScaleBuffer(r.dtype, out, total, post);
+    Trace(r.names, "ALLREDUCE", t0, OpArgs(algo->name(), total * esize, 1));
   } else {
     stats_.fused_responses++;
     char* buf = static_cast<char*>(fusion_->Get(static_cast<size_t>(total) * esize));
+    auto t_in = std::chrono::steady_clock::now();
     int64_t off = 0;
     for (size_t i = 0; i < entries.size(); ++i) {
       size_t bytes = static_cast<size_t>(r.counts[i]) * esize;
@@ -384,7 +425,11 @@ void Engine::DoAllreduce(const Response& r, std::vector<TensorTableEntry>& entri
       else std::memset(buf + off, 0, bytes);
       off += static_cast<int64_t>(bytes);
     }
+    Trace(r.names, "MEMCPY_IN_FUSION_BUFFER", t_in);
+    auto t0 = std::chrono::steady_clock::now();
     st = algo->Run(buf, buf, total, r.dtype, r.op);
+    Trace(r.names, "ALLREDUCE", t0, OpArgs(algo->name(), total * esize, r.names.size()));
+    auto t_out = std::chrono::steady_clock::now();
     off = 0;
     for (size_t i = 0; i < entries.size(); ++i) {
       size_t bytes = static_cast<size_t>(r.counts[i]) * esize;
@@ -392,7 +437,9 @@ void Engine::DoAllreduce(const Response& r, std::vector<TensorTableEntry>& entri
       off += static_cast<int64_t>(bytes);
     }
     stats_.fusion_copy_bytes += 2 * static_cast<uint64_t>(total) * esize;
+    Trace(r.names, "MEMCPY_OUT_FUSION_BUFFER", t_out);
   }
+  auto t_cb = std::chrono::steady_clock::now();
   for (size_t i = 0; i < entries.size(); ++i) {
     if (!have[i]) continue;
     stats_.tensors++;
@@ -400,6 +447,7 @@ void Engine::DoAllreduce(const Response& r, std::vector<TensorTableEntry>& entri
     entries[i].done = nullptr;
     done(st, CollectiveResult());
   }
+  Trace(r.names, "CALLBACK", t_cb);
 }
 
 void Engine::DoAllgather(const Response& r, TensorTableEntry& e, bool have) {
@@ -420,7 +468,9 @@ void Engine::DoAllgather(const Response& r, TensorTableEntry& e, bool have) {
     scratch_.assign(static_cast<size_t>(bytes_per_rank[mpi_->rank()]), 0);
     send = scratch_.data();
   }
+  auto t0 = std::chrono::steady_clock::now();
   Status st = allgather_->Run(send, res.buffer.data, bytes_per_rank);
+  Trace(r.names, "ALLGATHER", t0, OpArgs("mpi", total_rows * row_bytes, 1));
   if (!have) return;
   stats_.tensors++;
   res.shape = e.request.shape;
@@ -441,8 +491,10 @@ void Engine::DoBroadcast(const Response& r, TensorTableEntry& e, bool have) {
     scratch_.assign(bytes, 0);
     buf = scratch_.data();
   }
+  auto t0 = std::chrono::steady_clock::now();
   Status st = MpiBroadcast(mpi_->data_comm(), buf, static_cast<int64_t>(bytes), r.root,
                            config_.max_chunk_bytes);
+  Trace(r.names, "BROADCAST", t0, OpArgs("mpi", static_cast<int64_t>(bytes), 1));
   if (!have) return;
   stats_.tensors++;
   auto done = std::move(e.done);

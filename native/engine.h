@@ -21,6 +21,7 @@
 #include "common.h"
 #include "config.h"
 #include "tensor_queue.h"
+#include "timeline.h"
 
 namespace hvd::core {
 
@@ -121,6 +122,11 @@ class Engine {
   // Divergence check state (engine thread only).
   uint64_t submitted_seq_ = 0;
   uint64_t running_hash_ = 1469598103934665603ull;
+  // Timeline (rank 0 only): when each pending name entered negotiation.
+  Timeline timeline_;
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> negotiating_since_;
+  void Trace(const std::vector<std::string>& names, const char* phase,
+             std::chrono::steady_clock::time_point start, const std::string& args = "");
   // Stall inspector state (coordinator, engine thread only).
   std::chrono::steady_clock::time_point next_stall_check_{};
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> stall_warned_;

@@ -4,6 +4,7 @@
 // all ranks run the same build, so no schema evolution is needed.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -31,6 +32,8 @@ struct Request {
   // order and the running hash of every signature submitted up to it.
   uint64_t seq = 0;
   uint64_t running_hash = 0;
+  // When the JS thread submitted it (local only, not sent; for the timeline).
+  std::chrono::steady_clock::time_point enqueued{};
 
   // "allreduce 'grad.0' float32[2,3] op=sum" style summary for messages.
   std::string Signature() const;

@@ -17,7 +17,9 @@ Status TensorQueue::Add(std::vector<TensorTableEntry> entries) {
                 "pending operations (pass a different `name`, or await the first one)");
       }
     }
+    const auto now = std::chrono::steady_clock::now();
     for (auto& e : entries) {
+      e.request.enqueued = now;
       if (e.blocking) ++blocking_;
       new_requests_.push_back(e.request);
       std::string name = e.request.name;

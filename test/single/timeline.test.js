@@ -1,0 +1,77 @@
+'use strict';
+// HOROVOD_TIMELINE writes a Chrome trace that parses as JSON, also when the
+// job is interrupted.
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
+const { runMpi } = require('../support/util');
+
+const HVD = `const hvd = require(${JSON.stringify(require.resolve('../..'))});`;
+
+describe('timeline (HOROVOD_TIMELINE)', function () {
+  this.timeout(120000);
+  let dir;
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hvd-tl-'))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('records queue, negotiation, fusion copies, the collective with its algorithm, and callbacks', function () {
+    const file = path.join(dir, 'trace.json');
+    const r = runMpi(
+      2,
+      `${HVD}
+      hvd.init();
+      hvd.allreduceSync(new Float32Array(1024), { name: 'grad/w' });
+      hvd.groupedAllreduceSync([new Float32Array(8), new Float32Array(8)], { name: 'grads' });
+      hvd.allgatherSync(new Int32Array(hvd.rank() + 1), { name: 'gathered' });
+      hvd.broadcastSync(new Float64Array(3), 0, { name: 'bcast' });
+      hvd.barrierSync({ name: 'fence' });
+      hvd.shutdown();`,
+      { env: { HOROVOD_TIMELINE: file, HOROVOD_TIMELINE_MARK_CYCLES: '1' } },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const events = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const lanes = new Map(events.filter((e) => e.name === 'thread_name').map((e) => [e.tid, e.args.name]));
+    const on = (tensor, phase) => events.filter((e) => e.ph === 'X' && e.name === phase && lanes.get(e.tid) === tensor);
+    for (const phase of ['QUEUE', 'NEGOTIATE', 'ALLREDUCE', 'CALLBACK']) assert.equal(on('grad/w', phase).length, 1, phase);
+    const ar = on('grad/w', 'ALLREDUCE')[0];
+    assert.equal(ar.args.bytes, 4096);
+    assert.ok(['mpi', 'ring'].includes(ar.args.algorithm));
+    assert.equal(on('grads.0', 'MEMCPY_IN_FUSION_BUFFER').length, 1);
+    assert.equal(on('grads.1', 'MEMCPY_OUT_FUSION_BUFFER').length, 1);
+    assert.equal(on('grads.0', 'ALLREDUCE')[0].args.tensors, 2);
+    assert.equal(on('gathered', 'ALLGATHER').length, 1);
+    assert.equal(on('bcast', 'BROADCAST').length, 1);
+    assert.equal(on('fence', 'BARRIER').length, 1);
+    assert.ok(events.some((e) => e.name === 'CYCLE_START'), 'HOROVOD_TIMELINE_MARK_CYCLES marks cycles');
+    for (const e of events.filter((x) => x.ph === 'X')) assert.ok(e.ts >= 0 && e.dur >= 0);
+  });
+
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGKILL']) {
+    it(`stays valid JSON when the job is interrupted with ${signal}`, async function () {
+      const file = path.join(dir, 'trace.json');
+      const code = `${HVD}
+        hvd.init();
+        require('fs').writeFileSync(${JSON.stringify(dir)} + '/pid.' + hvd.rank(), String(process.pid));
+        let k = 0;
+        const tick = () => { hvd.allreduceSync(new Float32Array(64), { name: 'loop.' + (k++ % 50) }); setImmediate(tick); };
+        tick();`;
+      const args = ['--bind-to', 'none', '-np', '2', '-x', 'HOROVOD_TIMELINE', process.execPath, '-e', code];
+      if (process.getuid() === 0) args.unshift('--allow-run-as-root');
+      const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OMPI_') && !k.startsWith('PMIX_')));
+      const child = spawn('mpirun', args, { env: { ...clean, HOROVOD_TIMELINE: file }, stdio: 'ignore' });
+      await new Promise((r) => setTimeout(r, 2500));
+      if (signal === 'SIGKILL') {
+        // Kill rank 0 itself, the writer, without any chance to clean up.
+        process.kill(Number(fs.readFileSync(path.join(dir, 'pid.0'), 'utf8')), 'SIGKILL');
+      } else {
+        child.kill(signal);
+      }
+      await new Promise((r) => child.on('exit', r));
+      const text = fs.readFileSync(file, 'utf8');
+      const events = JSON.parse(text);
+      assert.ok(events.filter((e) => e.name === 'ALLREDUCE').length > 10, 'the trace has the work done before the signal');
+    });
+  }
+});

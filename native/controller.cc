@@ -150,9 +150,17 @@ void Coordinator::CheckDecided(const std::string& name) {
   if (it == table_.end()) return;
   const Pending& p = it->second;
   bool is_join = false;
-  for (int r = 0; r < size_ && !is_join; ++r) is_join = p.have[r] && p.by_rank[r].type == RequestType::kJoin;
+  bool submitter_gone = false;
   for (int r = 0; r < size_; ++r) {
-    if (!p.have[r] && !shut_down_[r] && (is_join || !joined_[r])) return;
+    if (!p.have[r]) continue;
+    is_join = is_join || p.by_rank[r].type == RequestType::kJoin;
+    submitter_gone = submitter_gone || shut_down_[r];
+  }
+  // A rank that shut down fails everything it had pending, at once.
+  if (!submitter_gone) {
+    for (int r = 0; r < size_; ++r) {
+      if (!p.have[r] && !shut_down_[r] && (is_join || !joined_[r])) return;
+    }
   }
   // Decided. Group members wait for the rest of their group, unless the
   // ranks disagree about the group (then the member fails on its own).
@@ -177,20 +185,20 @@ void Coordinator::CheckDecided(const std::string& name) {
 }
 
 Response Coordinator::BuildResponse(const std::string& name, const Pending& p) const {
-  std::vector<int> submitted, gone, joined;
+  std::vector<int> submitted, gone, left_pending, joined;
   for (int r = 0; r < size_; ++r) {
     if (p.have[r]) submitted.push_back(r);
-    else if (shut_down_[r]) gone.push_back(r);
-    else joined.push_back(r);
+    if (shut_down_[r]) (p.have[r] ? left_pending : gone).push_back(r);
+    else if (!p.have[r]) joined.push_back(r);
   }
   const Request& first = p.by_rank[submitted.empty() ? 0 : submitted[0]];
-  if (!gone.empty()) {
-    return ErrorResponse(
-        name, StatusType::kShutDown,
-        first.Signature() + " cannot complete: " + RankList(gone) +
-            " shut down (hvd.shutdown() or process exit) before submitting it. If that was "
-            "not expected, look for the first error on any rank; run mpirun with "
-            "--tag-output to see which rank printed what.");
+  if (!gone.empty() || !left_pending.empty()) {
+    std::string who = !gone.empty() ? RankList(gone) + " shut down (hvd.shutdown() or process exit) before submitting it"
+                                     : RankList(left_pending) + " shut down (hvd.shutdown() or process exit) while it was pending";
+    return ErrorResponse(name, StatusType::kShutDown,
+                         first.Signature() + " cannot complete: " + who +
+                             ". If that was not expected, look for the first error on any rank; run mpirun with "
+                             "--tag-output to see which rank printed what.");
   }
 
   // Returns a message when the ranks disagree on `what`, listing the value

@@ -1,6 +1,7 @@
 // Process-level API: joining the job, leaving it, and where this process
 // sits in it. Horovod's names, in camelCase.
 import { loadNative, NativeBinding, NativeTopology, EngineStats } from './native';
+import { inspect } from 'util';
 import { fromNative, notInitialized, shutDown } from './errors';
 
 type State = 'new' | 'running' | 'shut';
@@ -43,6 +44,13 @@ function reportFatal(err: unknown, origin: string): void {
   const e = err instanceof Error ? err : new Error(String(err));
   const firstFrame = (e.stack ?? '').split('\n').find((l) => /^\s+at /.test(l))?.trim() ?? '(no stack)';
   const kind = origin === 'unhandledRejection' ? 'an unhandled rejection' : 'an uncaught exception';
+  // Print the full error first: once the peers learn of it they fail and
+  // exit, and the launcher may kill this process before Node reports it.
+  try {
+    process.stderr.write(`[hvd rank ${topo.rank}] ${kind}: ${inspect(e)}\n`);
+  } catch {
+    /* stderr gone */
+  }
   const reason = `rank ${topo.rank} failed with ${kind}: ${e.name}: ${e.message} (${firstFrame}). The other ranks' collectives were cancelled; this rank's output has the full stack.`;
   try {
     native.abort(reason);

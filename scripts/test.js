@@ -1,0 +1,521 @@
+#!/usr/bin/env node
+'use strict';
+// `npm test`: sets the machine up, builds, then runs the mocha suites
+//   single process:        test/single/**/*.test.js + test/parallel/**/*.test.js (size 1)
+//   mpirun -np 2 / 4 / 3:  test/parallel/**/*.test.js
+// and prints one summary line "N passed, N failed" (", N skipped" when some
+// were skipped), totalled over every run. Exits non-zero when anything failed,
+// crashed or timed out.
+//
+// Options:
+//   --only single|np2|np3|np4   run only these runs (repeatable, or comma-separated)
+//   --grep PATTERN              passed to mocha
+//   -- ARGS...                  extra arguments passed to mocha
+// Environment:
+//   HVD_TEST_SKIP_SETUP=1       skip system-deps / npm ci / build
+//   HVD_TEST_TIMEOUT_S=600      hard limit per run; the process group is killed after it
+//
+// Each run gets a fresh HVD_TEST_RESULTS_DIR; test/support/reporter.js writes
+// results-<rank>.json there. Under mpirun a test passes when it passed on every
+// rank, and fails when it failed (or did not run) on any rank.
+
+const childProcess = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+const ROOT = path.resolve(__dirname, '..');
+const TAG = '[hvd test]';
+const REPORTER = path.join(ROOT, 'test', 'support', 'reporter.js');
+const RUN_NAMES = ['single', 'np2', 'np4', 'np3'];
+const MOCHA_TIMEOUT_MS = 60000;
+
+function log(msg) {
+  console.log(`${TAG} ${msg}`);
+}
+
+function usage() {
+  return (
+    'usage: node scripts/test.js [--only single|np2|np3|np4] [--grep PATTERN] [-- MOCHA_ARGS...]\n' +
+    '  HVD_TEST_SKIP_SETUP=1 skips setup/build; HVD_TEST_TIMEOUT_S sets the per-run hard limit (600).'
+  );
+}
+
+function parseArgs(argv) {
+  const opts = { only: [], grep: null, mochaArgs: [], help: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      if (a.includes('=')) return a.slice(a.indexOf('=') + 1);
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      return argv[++i];
+    };
+    if (a === '--') {
+      opts.mochaArgs.push(...argv.slice(i + 1));
+      break;
+    } else if (a === '--only' || a.startsWith('--only=')) {
+      opts.only.push(...value().split(',').map((s) => s.trim()).filter(Boolean));
+    } else if (a === '--grep' || a === '-g' || a.startsWith('--grep=')) {
+      opts.grep = value();
+    } else if (a === '--help' || a === '-h') {
+      opts.help = true;
+    } else {
+      throw new Error(`unknown argument: ${a}`);
+    }
+  }
+  for (const o of opts.only) {
+    if (!RUN_NAMES.includes(o)) throw new Error(`--only: unknown run "${o}" (use ${RUN_NAMES.join('|')})`);
+  }
+  return opts;
+}
+
+/** test files under dir matching *.test.js, recursively, sorted. */
+function findTests(dir) {
+  const out = [];
+  const walk = (d) => {
+    let entries;
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile() && e.name.endsWith('.test.js')) out.push(p);
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+function which(name) {
+  for (const dir of (process.env.PATH || '').split(path.delimiter)) {
+    if (!dir) continue;
+    const p = path.join(dir, name);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      if (fs.statSync(p).isFile()) return p;
+    } catch {
+      /* next */
+    }
+  }
+  return null;
+}
+
+function isRoot() {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+// ---------------------------------------------------------------------------
+// Process control
+// ---------------------------------------------------------------------------
+
+/** pids of every descendant of pid (Linux /proc; [] elsewhere). */
+function descendants(pid) {
+  const children = new Map();
+  let entries = [];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    let stat;
+    try {
+      stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // "pid (comm) state ppid ..."; comm may contain spaces and parentheses.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ppid = Number(rest[1]);
+    if (!children.has(ppid)) children.set(ppid, []);
+    children.get(ppid).push(Number(e));
+  }
+  const out = [];
+  const stack = [pid];
+  while (stack.length) {
+    const p = stack.pop();
+    for (const c of children.get(p) || []) {
+      out.push(c);
+      stack.push(c);
+    }
+  }
+  return out;
+}
+
+function killTree(pid, signal, known) {
+  for (const p of descendants(pid)) known.add(p);
+  try {
+    process.kill(-pid, signal); // the process group (the child is a group leader)
+  } catch {
+    /* gone */
+  }
+  for (const p of [pid, ...known]) {
+    try {
+      process.kill(p, signal);
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+let current = null; // { child, known } of the run in progress, for SIGINT
+
+/**
+ * Runs argv in its own process group with inherited stdio and a hard timeout.
+ * Resolves { code, signal, timedOut, error, seconds }.
+ */
+function runWithTimeout(argv, env, timeoutS) {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    let child;
+    try {
+      child = childProcess.spawn(argv[0], argv.slice(1), {
+        cwd: ROOT,
+        env,
+        stdio: 'inherit',
+        detached: true,
+      });
+    } catch (error) {
+      resolve({ code: null, signal: null, timedOut: false, error, seconds: 0 });
+      return;
+    }
+    const known = new Set();
+    current = { child, known };
+    let timedOut = false;
+    let killTimer = null;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      console.error(`${TAG} TIMEOUT: still running after ${timeoutS}s; killing process group ${child.pid}`);
+      killTree(child.pid, 'SIGTERM', known);
+      killTimer = setTimeout(() => killTree(child.pid, 'SIGKILL', known), 10000);
+    }, timeoutS * 1000);
+    let spawnError = null;
+    child.on('error', (e) => {
+      spawnError = e;
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      // Reap stragglers (ranks orphaned by a dying mpirun) in any case.
+      if (timedOut || signal) {
+        if (killTimer) clearTimeout(killTimer);
+        killTree(child.pid, 'SIGKILL', known);
+      }
+      current = null;
+      setImmediate(() =>
+        resolve({ code, signal, timedOut, error: spawnError, seconds: (Date.now() - t0) / 1000 }),
+      );
+    });
+  });
+}
+
+let interrupted = null; // the signal that stopped us, if any
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    if (interrupted) return;
+    interrupted = sig;
+    if (!current) process.exit(130);
+    console.error(`\n${TAG} ${sig}: stopping the running tests`);
+    const { child, known } = current;
+    killTree(child.pid, 'SIGTERM', known);
+    setTimeout(() => killTree(child.pid, 'SIGKILL', known), 3000).unref();
+    setTimeout(() => process.exit(130), 5000).unref();
+  });
+}
+
+// ---------------------------------------------------------------------------
+// mpirun
+// ---------------------------------------------------------------------------
+
+function mpiLauncher() {
+  const mpirun = which('mpirun') || which('mpiexec');
+  if (!mpirun) return null;
+  let version = '';
+  try {
+    version = childProcess.execFileSync(mpirun, ['--version'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 30000,
+    });
+  } catch (e) {
+    version = `${e.stdout || ''}`;
+  }
+  const vendor = /open mpi|open-mpi|openrte/i.test(version)
+    ? 'openmpi'
+    : /hydra|mpich|intel/i.test(version)
+      ? 'hydra'
+      : 'openmpi';
+  return { mpirun, vendor };
+}
+
+function forwardedVars(env) {
+  const names = new Set(['PATH', 'HVD_TEST_RESULTS_DIR', 'HVD_TEST_NP']);
+  for (const k of Object.keys(env)) {
+    if (/^(HVD_|HOROVOD_)/.test(k)) names.add(k);
+  }
+  for (const k of ['NODE_OPTIONS', 'NODE_PATH', 'LD_LIBRARY_PATH', 'FORCE_COLOR']) {
+    if (env[k] !== undefined) names.add(k);
+  }
+  return [...names].filter((k) => env[k] !== undefined);
+}
+
+function mpirunArgv(launcher, np, env, command) {
+  const vars = forwardedVars(env);
+  if (launcher.vendor === 'hydra') {
+    return [launcher.mpirun, '-np', String(np), '-bind-to', 'none', '-envlist', vars.join(','), ...command];
+  }
+  const argv = [launcher.mpirun, '-np', String(np), '--bind-to', 'none', '--oversubscribe'];
+  if (isRoot()) argv.push('--allow-run-as-root');
+  for (const v of vars) argv.push('-x', v);
+  return [...argv, ...command];
+}
+
+// ---------------------------------------------------------------------------
+// Results
+// ---------------------------------------------------------------------------
+
+function readResults(dir, ranks) {
+  const out = [];
+  for (let r = 0; r < ranks; r++) {
+    const file = path.join(dir, `results-${r}.json`);
+    try {
+      out.push(JSON.parse(fs.readFileSync(file, 'utf8')));
+    } catch {
+      out.push(null);
+    }
+  }
+  return out;
+}
+
+function firstLine(s) {
+  const line = String(s || '').split('\n').find((l) => l.trim()) || '';
+  return line.length > 300 ? `${line.slice(0, 300)}...` : line;
+}
+
+/**
+ * Combines per-rank results: a test passes when it passed on every rank
+ * (pending on some ranks is fine), fails when it failed on any rank or is
+ * missing on some rank, and is skipped when pending on every rank.
+ */
+function aggregate(perRank, label) {
+  const byTitle = new Map(); // title -> per rank {passed, pending, failed: []}
+  const slot = (title, rank) => {
+    if (!byTitle.has(title)) byTitle.set(title, perRank.map(() => ({ passed: 0, pending: 0, failed: [] })));
+    return byTitle.get(title)[rank];
+  };
+  perRank.forEach((res, rank) => {
+    if (!res) return;
+    for (const t of res.passed || []) slot(t, rank).passed++;
+    for (const t of res.pending || []) slot(t, rank).pending++;
+    for (const f of res.failed || []) slot(f.title, rank).failed.push(f);
+  });
+
+  let passed = 0;
+  let failed = 0;
+  let skipped = 0;
+  const failures = [];
+  for (const [title, ranks] of byTitle) {
+    const failedRanks = ranks.map((s, r) => (s.failed.length ? r : -1)).filter((r) => r >= 0);
+    const ran = ranks.map((s) => s.passed + s.pending);
+    const instances = Math.max(...ran);
+    if (failedRanks.length) {
+      const n = Math.max(...ranks.map((s) => s.failed.length));
+      failed += n;
+      const f = ranks[failedRanks[0]].failed[0];
+      const where = perRank.length > 1 ? ` (rank ${failedRanks.join(', ')})` : '';
+      failures.push(`${label}: ${title}${where}\n      ${firstLine(f.message)}`);
+      continue;
+    }
+    const missing = ran.map((n, r) => (n < instances ? r : -1)).filter((r) => r >= 0);
+    if (missing.length) {
+      failed += instances;
+      failures.push(`${label}: ${title}\n      did not run (or did not finish) on rank ${missing.join(', ')}`);
+    } else if (ranks.every((s) => s.passed === 0)) {
+      skipped += instances;
+    } else {
+      passed += instances;
+    }
+  }
+  return { passed, failed, skipped, failures };
+}
+
+// ---------------------------------------------------------------------------
+// Runs
+// ---------------------------------------------------------------------------
+
+async function runSuite(run, opts, ctx) {
+  const { label, np, files } = run;
+  if (!files.length) {
+    const msg = `${label}: no test files (${run.globs})`;
+    log(`${msg} -> counted as 1 failure`);
+    return { passed: 0, failed: 1, skipped: 0, failures: [msg] };
+  }
+  const resultsDir = fs.mkdtempSync(path.join(os.tmpdir(), `hvd-test-${run.name}-`));
+  const env = { ...process.env, ...(run.env || {}), HVD_TEST_RESULTS_DIR: resultsDir, HVD_TEST_NP: String(np || 1) };
+  for (const k of Object.keys(env)) {
+    if (/^(OMPI_COMM_WORLD_|PMIX_RANK$|PMI_RANK$|PMI_SIZE$)/.test(k)) delete env[k];
+  }
+  if (isRoot()) {
+    env.OMPI_ALLOW_RUN_AS_ROOT = '1';
+    env.OMPI_ALLOW_RUN_AS_ROOT_CONFIRM = '1';
+  }
+  const mochaArgs = ['--reporter', REPORTER, '--timeout', String(MOCHA_TIMEOUT_MS)];
+  if (opts.grep !== null) mochaArgs.push('--grep', opts.grep);
+  if (process.env.CI) mochaArgs.push('--forbid-only');
+  // Open MPI gives ranks a pty, so decide colours from our own stdout.
+  mochaArgs.push(process.stdout.isTTY ? '--color' : '--no-color');
+  mochaArgs.push(...opts.mochaArgs);
+  const command = [process.execPath, ctx.mochaBin, ...mochaArgs, ...files.map((f) => path.relative(ROOT, f))];
+  const argv = np ? mpirunArgv(ctx.launcher, np, env, command) : command;
+
+  console.log('');
+  log(`=== ${label} (${files.length} file${files.length === 1 ? '' : 's'}) ===`);
+  const r = await runWithTimeout(argv, env, ctx.timeoutS);
+  const ranks = np || 1;
+  const perRank = readResults(resultsDir, ranks);
+  fs.rmSync(resultsDir, { recursive: true, force: true });
+  const agg = aggregate(perRank, label);
+
+  // Anything abnormal makes the run count as at least one failure.
+  const problems = [];
+  if (r.error) problems.push(`could not start: ${r.error.message}`);
+  if (interrupted) {
+    problems.push(`interrupted (${interrupted})`);
+  } else if (r.timedOut) {
+    const allDone = perRank.every((x) => x && x.complete);
+    problems.push(
+      `timed out after ${ctx.timeoutS}s` +
+        (allDone ? ' after all tests finished: a process did not exit (open handles? missing hvd.shutdown()?)' : ''),
+    );
+  } else if (r.signal) {
+    problems.push(`killed by ${r.signal}`);
+  }
+  const noFile = perRank.map((x, i) => (x ? -1 : i)).filter((i) => i >= 0);
+  if (noFile.length) problems.push(`no results from rank ${noFile.join(', ')} (crashed before or while loading tests?)`);
+  const partial = perRank.map((x, i) => (x && !x.complete ? i : -1)).filter((i) => i >= 0);
+  if (partial.length) problems.push(`rank ${partial.join(', ')} exited before the end of the run`);
+  if (!interrupted && !r.timedOut && !r.signal && r.code !== 0 && r.code !== null && agg.failed === 0) {
+    problems.push(`exited with code ${r.code} although no test failed`);
+  }
+  for (const p of problems) {
+    agg.failures.push(`${label}: ${p}`);
+    log(`${label}: ERROR: ${p}`);
+  }
+  if (problems.length && agg.failed === 0) agg.failed = 1;
+
+  log(`${label}: ${counts(agg)} (${r.seconds.toFixed(1)}s)`);
+  return agg;
+}
+
+function counts({ passed, failed, skipped }) {
+  return `${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`;
+}
+
+function finish(total, failures) {
+  if (failures.length) {
+    console.log('');
+    log('failures:');
+    failures.forEach((f, i) => console.log(`  ${i + 1}) ${f}`));
+  }
+  console.log('');
+  console.log(counts(total));
+  process.exitCode = total.failed > 0 ? 1 : 0;
+}
+
+async function main() {
+  let opts;
+  try {
+    opts = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    console.error(`${TAG} ${e.message}\n${usage()}`);
+    process.exitCode = 2;
+    return;
+  }
+  if (opts.help) {
+    console.log(usage());
+    return;
+  }
+  const total = { passed: 0, failed: 0, skipped: 0 };
+  const failures = [];
+
+  if (process.env.HVD_TEST_SKIP_SETUP !== '1') {
+    const setup = require('./setup');
+    try {
+      setup.ensureSystemDeps();
+      setup.ensureBuilt();
+    } catch (e) {
+      console.error(`${TAG} setup failed: ${e.message}`);
+      total.failed = 1;
+      finish(total, [`setup: ${firstLine(e.message)}`]);
+      return;
+    }
+  }
+
+  let mochaBin;
+  try {
+    mochaBin = require.resolve('mocha/bin/mocha.js', { paths: [ROOT] });
+  } catch {
+    console.error(`${TAG} mocha is not installed (run npm ci)`);
+    total.failed = 1;
+    finish(total, ['mocha is not installed']);
+    return;
+  }
+
+  const single = findTests(path.join(ROOT, 'test', 'single'));
+  const parallel = findTests(path.join(ROOT, 'test', 'parallel'));
+  const runs = [
+    { name: 'single', label: 'single process', np: 0, files: [...single, ...parallel], globs: 'test/single/**/*.test.js, test/parallel/**/*.test.js' },
+    { name: 'np2', label: 'mpirun -np 2', np: 2, files: parallel, globs: 'test/parallel/**/*.test.js' },
+    // A lowered fusion threshold makes "larger than the threshold" cheap, and a
+    // tiny MPI chunk size exercises the >2^31 splitting on every message.
+    {
+      name: 'np4', label: 'mpirun -np 4 (fusion 64 KiB, 4000-byte MPI chunks)', np: 4, files: parallel, globs: 'test/parallel/**/*.test.js',
+      env: { HOROVOD_FUSION_THRESHOLD: '65536', HVD_MPI_MAX_CHUNK_BYTES: '4000' },
+    },
+    // The ring algorithm forced, at an odd rank count, with small segments.
+    {
+      name: 'np3', label: 'mpirun -np 3 (ring allreduce, fusion 64 KiB)', np: 3, files: parallel, globs: 'test/parallel/**/*.test.js',
+      env: { HVD_ALLREDUCE_ALGORITHM: 'ring', HVD_RING_SEGMENT_BYTES: '1000', HOROVOD_FUSION_THRESHOLD: '65536', HVD_MPI_MAX_CHUNK_BYTES: '4000' },
+    },
+  ].filter((r) => !opts.only.length || opts.only.includes(r.name));
+
+  const timeoutS = Number(process.env.HVD_TEST_TIMEOUT_S) > 0 ? Number(process.env.HVD_TEST_TIMEOUT_S) : 600;
+  const ctx = { mochaBin, timeoutS, launcher: null };
+  if (runs.some((r) => r.np)) {
+    ctx.launcher = mpiLauncher();
+    if (!ctx.launcher) {
+      console.error(`${TAG} mpirun is not on PATH: run "node scripts/setup.js" (installs OpenMPI)`);
+      total.failed += 1;
+      failures.push('mpirun is not on PATH');
+      finish(total, failures);
+      return;
+    }
+  }
+
+  const t0 = Date.now();
+  const lines = [];
+  for (const run of runs) {
+    const agg = await runSuite(run, opts, ctx);
+    total.passed += agg.passed;
+    total.failed += agg.failed;
+    total.skipped += agg.skipped;
+    failures.push(...agg.failures);
+    lines.push(`${run.label}: ${counts(agg)}`);
+    if (interrupted) break;
+  }
+  console.log('');
+  log(`summary (${((Date.now() - t0) / 1000).toFixed(1)}s):`);
+  for (const l of lines) console.log(`  ${l}`);
+  finish(total, failures);
+  if (interrupted) process.exitCode = 130;
+}
+
+main().catch((e) => {
+  console.error(`${TAG} internal error: ${e && e.stack ? e.stack : e}`);
+  console.log('');
+  console.log('0 passed, 1 failed');
+  process.exitCode = 1;
+});

@@ -113,6 +113,8 @@ Napi::Value HvdAddon::JsStats(const Napi::CallbackInfo& info) {
   o.Set("allreduceBytes", static_cast<double>(s.allreduce_bytes.load()));
   o.Set("negotiationLists", static_cast<double>(s.negotiation_lists.load()));
   o.Set("ringAllreduces", static_cast<double>(s.ring_allreduces.load()));
+  o.Set("cacheHits", static_cast<double>(s.cache_hits.load()));
+  o.Set("controlBytes", static_cast<double>(s.control_bytes.load()));
   return o;
 }
 

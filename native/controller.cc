@@ -397,13 +397,50 @@ std::vector<Coordinator::Stalled> Coordinator::PendingOlderThan(double seconds) 
 
 // ---------------------------------------------------------------------------
 
-MpiController::MpiController(MpiContext* ctx, const Config& config) : ctx_(ctx) {
-  if (ctx_->rank() == 0) coordinator_ = std::make_unique<Coordinator>(ctx_->size(), config);
+MpiController::MpiController(MpiContext* ctx, const Config& config)
+    : ctx_(ctx),
+      request_encoder_(static_cast<int>(std::min<int64_t>(config.cache_capacity, 1 << 20))),
+      response_encoder_(static_cast<int>(std::min<int64_t>(config.cache_capacity, 1 << 20))) {
+  if (ctx_->rank() == 0) {
+    coordinator_ = std::make_unique<Coordinator>(ctx_->size(), config);
+    request_decoders_.resize(static_cast<size_t>(ctx_->size()));
+  }
+}
+
+void MpiController::ResolveRequests(int rank, RequestList* list) {
+  CacheDecoder<Request>& dict = request_decoders_[static_cast<size_t>(rank)];
+  for (Request& r : list->requests) {
+    if (r.cache_id < 0) continue;
+    if (r.cache_define) {
+      dict.Define(r.cache_id, r);
+      continue;
+    }
+    const Request* stored = dict.Lookup(r.cache_id);
+    HVD_ENFORCE(stored != nullptr, "request cache id " << r.cache_id << " from rank " << rank << " is undefined");
+    uint64_t seq = r.seq, hash = r.running_hash;
+    r = *stored;
+    r.seq = seq;
+    r.running_hash = hash;
+  }
+}
+
+void MpiController::ResolveResponses(ResponseList* list) {
+  for (Response& r : list->responses) {
+    if (r.cache_id < 0) continue;
+    if (r.cache_define) {
+      response_decoder_.Define(r.cache_id, r);
+      continue;
+    }
+    const Response* stored = response_decoder_.Lookup(r.cache_id);
+    HVD_ENFORCE(stored != nullptr, "response cache id " << r.cache_id << " is undefined");
+    r = *stored;
+  }
 }
 
 Status MpiController::Isend(std::shared_ptr<std::vector<uint8_t>> bytes, int dest, int tag) {
   OutgoingMessage m;
   m.bytes = std::move(bytes);
+  control_bytes_sent_ += m.bytes->size();
   int rc = MPI_Isend(m.bytes->data(), static_cast<int>(m.bytes->size()), MPI_BYTE, dest, tag,
                      ctx_->control_comm(), &m.request);
   if (rc != MPI_SUCCESS) return MpiStatus(rc, "MPI_Isend");
@@ -454,7 +491,17 @@ Status MpiController::SendRequestList(const RequestList& list) {
     coordinator_->AddRequestList(0, list);
     return Status::Ok();
   }
-  return Isend(std::make_shared<std::vector<uint8_t>>(Serialize(list)), 0, kRequestTag);
+  if (!request_encoder_.enabled()) {
+    return Isend(std::make_shared<std::vector<uint8_t>>(Serialize(list)), 0, kRequestTag);
+  }
+  RequestList encoded = list;
+  for (Request& r : encoded.requests) {
+    auto [id, define] = request_encoder_.Encode(CacheKey(r));
+    r.cache_id = id;
+    r.cache_define = define;
+    if (!define) ++cache_hits_;
+  }
+  return Isend(std::make_shared<std::vector<uint8_t>>(Serialize(encoded)), 0, kRequestTag);
 }
 
 Status MpiController::Poll(std::vector<ResponseList>* out, bool* progressed) {
@@ -463,11 +510,23 @@ Status MpiController::Poll(std::vector<ResponseList>* out, bool* progressed) {
     Status s = ReceiveAll(MPI_ANY_SOURCE, kRequestTag, &received);
     if (!s.ok()) return s;
     for (auto& [src, bytes] : received) {
-      coordinator_->AddRequestList(src, DeserializeRequestList(bytes.data(), bytes.size()));
+      RequestList rl = DeserializeRequestList(bytes.data(), bytes.size());
+      ResolveRequests(src, &rl);
+      coordinator_->AddRequestList(src, rl);
     }
     ResponseList list = coordinator_->ComputeResponses();
     if (!list.responses.empty() || !list.abort_reason.empty()) {
-      auto bytes = std::make_shared<std::vector<uint8_t>>(Serialize(list));
+      ResponseList encoded = list;
+      if (response_encoder_.enabled() && ctx_->size() > 1) {
+        for (Response& r : encoded.responses) {
+          if (r.type == ResponseType::kError) continue;  // errors do not repeat
+          auto [id, define] = response_encoder_.Encode(CacheKey(r));
+          r.cache_id = id;
+          r.cache_define = define;
+          if (!define) ++cache_hits_;
+        }
+      }
+      auto bytes = std::make_shared<std::vector<uint8_t>>(Serialize(encoded));
       for (int w = 1; w < ctx_->size(); ++w) {
         s = Isend(bytes, w, kResponseTag);
         if (!s.ok()) return s;
@@ -479,6 +538,7 @@ Status MpiController::Poll(std::vector<ResponseList>* out, bool* progressed) {
     if (!s.ok()) return s;
     for (auto& [src, bytes] : received) {
       out->push_back(DeserializeResponseList(bytes.data(), bytes.size()));
+      ResolveResponses(&out->back());
     }
   }
   if (!received.empty() || !out->empty()) *progressed = true;

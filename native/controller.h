@@ -43,6 +43,7 @@
 #include "config.h"
 #include "message.h"
 #include "mpi_context.h"
+#include "response_cache.h"
 
 namespace hvd::core {
 
@@ -154,6 +155,11 @@ class MpiController {
 
   Coordinator* coordinator() { return coordinator_.get(); }
 
+  // Cache effectiveness: entries sent as a reference instead of in full,
+  // and bytes of negotiation messages this rank sent.
+  uint64_t cache_hits() const { return cache_hits_; }
+  uint64_t control_bytes_sent() const { return control_bytes_sent_; }
+
  private:
   struct OutgoingMessage {
     std::shared_ptr<std::vector<uint8_t>> bytes;
@@ -163,9 +169,18 @@ class MpiController {
   Status TestSends();
   Status ReceiveAll(int source, int tag, std::vector<std::pair<int, std::vector<uint8_t>>>* out);
 
+  void ResolveRequests(int rank, RequestList* list);
+  void ResolveResponses(ResponseList* list);
+
   MpiContext* ctx_;
   std::unique_ptr<Coordinator> coordinator_;
   std::deque<OutgoingMessage> outgoing_;
+  CacheEncoder request_encoder_;                          // worker -> rank 0
+  std::vector<CacheDecoder<Request>> request_decoders_;   // rank 0: one per worker
+  CacheEncoder response_encoder_;                         // rank 0 -> all workers
+  CacheDecoder<Response> response_decoder_;               // worker
+  uint64_t cache_hits_ = 0;
+  uint64_t control_bytes_sent_ = 0;
 };
 
 }  // namespace hvd::core

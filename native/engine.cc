@@ -213,6 +213,8 @@ void Engine::RunLoop() {
       FailAllPending(s);
       return;
     }
+    stats_.cache_hits = controller_->cache_hits();
+    stats_.control_bytes = controller_->control_bytes_sent();
     for (const ResponseList& list : lists) {
       stats_.negotiation_lists++;
       Execute(list);

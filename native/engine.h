@@ -40,6 +40,8 @@ struct EngineStats {
   std::atomic<uint64_t> allreduce_bytes{0};   // payload bytes handed to allreduce algorithms
   std::atomic<uint64_t> negotiation_lists{0}; // ResponseLists received/produced
   std::atomic<uint64_t> ring_allreduces{0};   // allreduce responses run by hvd's ring
+  std::atomic<uint64_t> cache_hits{0};        // requests/responses sent as a cache reference
+  std::atomic<uint64_t> control_bytes{0};     // negotiation bytes this rank sent
 };
 
 struct TopologyInfo {

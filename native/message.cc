@@ -73,6 +73,30 @@ std::string Request::Signature() const {
   return s;
 }
 
+std::string CacheKey(const Request& r) {
+  Writer w;
+  w.PutString(r.name);
+  w.Put<uint8_t>(static_cast<uint8_t>(r.type));
+  w.Put<uint8_t>(static_cast<uint8_t>(r.dtype));
+  w.PutVector<int64_t>(r.shape);
+  w.Put<uint8_t>(static_cast<uint8_t>(r.op));
+  w.Put<int32_t>(r.root);
+  w.Put<double>(r.prescale);
+  w.Put<double>(r.postscale);
+  w.PutString(r.group);
+  w.Put<int32_t>(r.group_size);
+  auto v = w.Take();
+  return std::string(v.begin(), v.end());
+}
+
+std::string CacheKey(const Response& r) {
+  ResponseList one;
+  one.responses.push_back(r);
+  one.responses.back().cache_id = -1;
+  auto v = Serialize(one);
+  return std::string(v.begin(), v.end());
+}
+
 std::vector<uint8_t> Serialize(const RequestList& list) {
   Writer w;
   w.Put<uint32_t>(kRequestMagic);
@@ -80,6 +104,13 @@ std::vector<uint8_t> Serialize(const RequestList& list) {
   w.PutString(list.abort_reason);
   w.Put<uint32_t>(static_cast<uint32_t>(list.requests.size()));
   for (const Request& r : list.requests) {
+    // 0: full, uncached; 1: full, defines cache_id; 2: reference to cache_id.
+    uint8_t kind = r.cache_id < 0 ? 0 : (r.cache_define ? 1 : 2);
+    w.Put<uint8_t>(kind);
+    w.Put<uint64_t>(r.seq);
+    w.Put<uint64_t>(r.running_hash);
+    if (kind != 0) w.Put<int32_t>(r.cache_id);
+    if (kind == 2) continue;
     w.PutString(r.name);
     w.Put<uint8_t>(static_cast<uint8_t>(r.type));
     w.Put<uint8_t>(static_cast<uint8_t>(r.dtype));
@@ -91,8 +122,6 @@ std::vector<uint8_t> Serialize(const RequestList& list) {
     w.PutString(r.group);
     w.Put<int32_t>(r.group_size);
     w.Put<int32_t>(r.rank);
-    w.Put<uint64_t>(r.seq);
-    w.Put<uint64_t>(r.running_hash);
   }
   return w.Take();
 }
@@ -106,6 +135,12 @@ RequestList DeserializeRequestList(const uint8_t* data, size_t size) {
   auto n = rd.Get<uint32_t>();
   list.requests.resize(n);
   for (Request& r : list.requests) {
+    uint8_t kind = rd.Get<uint8_t>();
+    r.seq = rd.Get<uint64_t>();
+    r.running_hash = rd.Get<uint64_t>();
+    if (kind != 0) r.cache_id = rd.Get<int32_t>();
+    r.cache_define = kind == 1;
+    if (kind == 2) continue;  // resolved by the receiver's CacheDecoder
     r.name = rd.GetString();
     r.type = static_cast<RequestType>(rd.Get<uint8_t>());
     r.dtype = static_cast<DataType>(rd.Get<uint8_t>());
@@ -117,8 +152,6 @@ RequestList DeserializeRequestList(const uint8_t* data, size_t size) {
     r.group = rd.GetString();
     r.group_size = rd.Get<int32_t>();
     r.rank = rd.Get<int32_t>();
-    r.seq = rd.Get<uint64_t>();
-    r.running_hash = rd.Get<uint64_t>();
   }
   HVD_ENFORCE(rd.done(), "trailing bytes in request list");
   return list;
@@ -131,6 +164,10 @@ std::vector<uint8_t> Serialize(const ResponseList& list) {
   w.PutString(list.abort_reason);
   w.Put<uint32_t>(static_cast<uint32_t>(list.responses.size()));
   for (const Response& r : list.responses) {
+    uint8_t kind = r.cache_id < 0 ? 0 : (r.cache_define ? 1 : 2);
+    w.Put<uint8_t>(kind);
+    if (kind != 0) w.Put<int32_t>(r.cache_id);
+    if (kind == 2) continue;
     w.Put<uint8_t>(static_cast<uint8_t>(r.type));
     w.Put<uint32_t>(static_cast<uint32_t>(r.names.size()));
     for (const auto& n : r.names) w.PutString(n);
@@ -159,6 +196,10 @@ ResponseList DeserializeResponseList(const uint8_t* data, size_t size) {
   auto n = rd.Get<uint32_t>();
   list.responses.resize(n);
   for (Response& r : list.responses) {
+    uint8_t kind = rd.Get<uint8_t>();
+    if (kind != 0) r.cache_id = rd.Get<int32_t>();
+    r.cache_define = kind == 1;
+    if (kind == 2) continue;
     r.type = static_cast<ResponseType>(rd.Get<uint8_t>());
     auto names = rd.Get<uint32_t>();
     r.names.reserve(names);

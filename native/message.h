@@ -32,6 +32,10 @@ struct Request {
   // order and the running hash of every signature submitted up to it.
   uint64_t seq = 0;
   uint64_t running_hash = 0;
+  // Response cache (response_cache.h): -1 = sent in full without caching;
+  // otherwise the dictionary id, and whether this message defines it.
+  int32_t cache_id = -1;
+  bool cache_define = false;
   // When the JS thread submitted it (local only, not sent; for the timeline).
   std::chrono::steady_clock::time_point enqueued{};
 
@@ -73,7 +77,14 @@ struct Response {
   uint8_t algorithm = 0;            // allreduce: 0 MPI_Allreduce, 1 hvd's ring
   std::string error;                // kError: the message every rank reports
   StatusType error_type = StatusType::kPrecondition;
+  int32_t cache_id = -1;            // as in Request
+  bool cache_define = false;
 };
+
+// What identifies a request or response for the cache: every field that is
+// the same each time the same collective repeats.
+std::string CacheKey(const Request& r);
+std::string CacheKey(const Response& r);
 
 struct ResponseList {
   std::vector<Response> responses;

@@ -472,8 +472,8 @@ async function main() {
     // A lowered fusion threshold makes "larger than the threshold" cheap, and a
     // tiny MPI chunk size exercises the >2^31 splitting on every message.
     {
-      name: 'np4', label: 'mpirun -np 4 (fusion 64 KiB, 4000-byte MPI chunks)', np: 4, files: parallel, globs: 'test/parallel/**/*.test.js',
-      env: { HOROVOD_FUSION_THRESHOLD: '65536', HVD_MPI_MAX_CHUNK_BYTES: '4000' },
+      name: 'np4', label: 'mpirun -np 4 (fusion 64 KiB, 4000-byte MPI chunks, cache of 3)', np: 4, files: parallel, globs: 'test/parallel/**/*.test.js',
+      env: { HOROVOD_FUSION_THRESHOLD: '65536', HVD_MPI_MAX_CHUNK_BYTES: '4000', HOROVOD_CACHE_CAPACITY: '3' },
     },
     // The ring algorithm forced, at an odd rank count, with small segments.
     {

@@ -33,6 +33,10 @@ export interface EngineStats {
   negotiationLists: number;
   /** Allreduce responses executed with hvd's ring algorithm (the rest used MPI_Allreduce). */
   ringAllreduces: number;
+  /** Negotiation entries this rank sent as a response-cache reference instead of in full. */
+  cacheHits: number;
+  /** Bytes of negotiation messages this rank sent. */
+  controlBytes: number;
 }
 
 export interface NativeItem {

@@ -1,0 +1,229 @@
+#!/usr/bin/env node
+'use strict';
+// hvd side of `npm run bench` (run under mpirun; rank 0 prints one JSON
+// object per line). The same sizes and the same timing method as
+// bench/c/allreduce_bench.c, so each row compares with the C baseline:
+//
+//   variant  call                                          compare with
+//   sync     hvd.allreduceSync(x, {op:'sum', name})        C out of place
+//   async    await hvd.allreduce(x, {op:'sum', name})      C out of place
+//   inplace  hvd.allreduceSync(x, {op:'sum', inPlace:true}) C in place (MPI_IN_PLACE)
+//   grouped  hvd.groupedAllreduceSync(100 × 4 KiB)         C one 400 KiB allreduce
+//
+// Method (as in the C program): warm-up in batches of 1, 2, 4, ... calls
+// until --warmup-s has passed; rank 0's time of the last batch (broadcast, so
+// every rank makes the same number of calls) sets the count: target_s /
+// estimate calls, at least --min-iters, split into up to --batches batches.
+// Each batch starts after hvd.barrierSync() and is timed on rank 0 with
+// performance.now(); batch time / batch length is one sample; the median of
+// the samples is reported. Names are fixed per size (as a training loop's
+// gradient names are), so the engine's response cache is in play.
+//
+// engineStats() is read around the timed batches; the per-call deltas
+// (fusion copy bytes, responses, negotiation lists, ring allreduces) show
+// copies and the algorithm actually used.
+//
+// An option the library rejects (e.g. inPlace on an older build) produces a
+// {"error": ...} row for that variant instead of a crash.
+//
+// Usage: mpirun -np N node bench/allreduce_hvd.js [--variants sync,async,inplace,grouped]
+//          [--min-bytes 4] [--max-bytes 67108864] [--factor 4] [--target-s 0.25]
+//          [--warmup-s 0.03] [--batches 15] [--min-iters 5]
+//          [--grouped-bytes 409600] [--grouped-count 100]
+
+const path = require('path');
+const { performance } = require('perf_hooks');
+
+const hvd = require(path.resolve(__dirname, '..', 'dist'));
+
+function parseArgs(argv) {
+  const o = {
+    variants: ['sync', 'async', 'inplace', 'grouped'],
+    minBytes: 4,
+    maxBytes: 64 * 1024 * 1024,
+    factor: 4,
+    targetS: 0.25,
+    warmupS: 0.03,
+    batches: 15,
+    minWarmup: 2,
+    minIters: 5,
+    maxIters: 1 << 24,
+    groupedBytes: 409600,
+    groupedCount: 100,
+  };
+  const num = { '--min-bytes': 'minBytes', '--max-bytes': 'maxBytes', '--factor': 'factor', '--target-s': 'targetS',
+    '--warmup-s': 'warmupS', '--batches': 'batches', '--min-iters': 'minIters', '--grouped-bytes': 'groupedBytes',
+    '--grouped-count': 'groupedCount' };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--variants') o.variants = argv[++i].split(',').filter(Boolean);
+    else if (num[a]) o[num[a]] = Number(argv[++i]);
+    else throw new Error(`allreduce_hvd.js: unknown argument ${a}`);
+  }
+  return o;
+}
+
+function emit(obj) {
+  if (hvd.rank() === 0) process.stdout.write(JSON.stringify(obj) + '\n');
+}
+
+function median(sorted) {
+  const n = sorted.length;
+  return n % 2 ? sorted[(n - 1) / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+}
+
+/** rank 0's value of x on every rank (the calibration decision). */
+function fromRoot(x) {
+  return hvd.broadcastSync(new Float64Array([x]), 0, { name: 'bench.calibrate' })[0];
+}
+
+const STAT_KEYS = ['responses', 'tensors', 'fusedResponses', 'fusionCopyBytes', 'allreduceBytes', 'negotiationLists', 'ringAllreduces'];
+
+function statsDelta(before, after, calls) {
+  const out = {};
+  for (const k of STAT_KEYS) {
+    if (typeof after[k] !== 'number' || typeof before[k] !== 'number') continue;
+    out[k] = (after[k] - before[k]) / calls;
+  }
+  return out;
+}
+
+/**
+ * Times `step` (sync or async) as described at the top; `calls` = the number
+ * of step() calls. Returns the row (without identification fields).
+ */
+async function measure(o, step, isAsync) {
+  const runBatch = isAsync
+    ? async (k) => {
+        const t0 = performance.now();
+        for (let i = 0; i < k; i++) await step();
+        return (performance.now() - t0) / 1e3;
+      }
+    : async (k) => {
+        const t0 = performance.now();
+        for (let i = 0; i < k; i++) step();
+        return (performance.now() - t0) / 1e3;
+      };
+  let est = 0;
+  let spent = 0;
+  let warm = 0;
+  for (let k = 1; ; k *= 2) {
+    hvd.barrierSync({ name: 'bench.barrier' });
+    const dt = fromRoot(await runBatch(k));
+    est = dt / k;
+    spent += dt;
+    warm += k;
+    if ((spent >= o.warmupS && warm >= o.minWarmup) || k >= 1 << 20) break;
+  }
+  let total = Math.floor(o.targetS / (est > 0 ? est : 1e-9));
+  total = Math.min(o.maxIters, Math.max(o.minIters, total));
+  const nb = Math.min(total, o.batches);
+  const b = Math.max(1, Math.floor(total / nb));
+  const samples = [];
+  for (let j = 0; j < nb; j++) {
+    hvd.barrierSync({ name: 'bench.barrier' });
+    samples.push(((await runBatch(b)) / b) * 1e6);
+  }
+  // Engine counters per call, over a separate run with no barrier inside.
+  const k = Math.min(b * nb, 50);
+  hvd.barrierSync({ name: 'bench.barrier' });
+  const before = hvd.engineStats();
+  await runBatch(k);
+  const stats = statsDelta(before, hvd.engineStats(), k);
+  const sum = samples.reduce((s, x) => s + x, 0);
+  samples.sort((x, y) => x - y);
+  return {
+    warmup_iters: warm,
+    iters: b * nb,
+    batches: nb,
+    batch_len: b,
+    median_us: median(samples),
+    min_us: samples[0],
+    max_us: samples[samples.length - 1],
+    mean_us: sum / nb,
+    stats,
+  };
+}
+
+function checkSum(out, n, what) {
+  const want = hvd.size();
+  for (let i = 0; i < Math.min(out.length, n); i++) {
+    if (out[i] !== want) throw new Error(`${what}: wrong allreduce result ${out[i]} at ${i} (want ${want})`);
+  }
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  hvd.init();
+  const np = hvd.size();
+  const algorithm = process.env.HVD_ALLREDUCE_ALGORITHM || 'auto';
+  emit({ impl: 'hvd', kind: 'info', np, algorithm, variants: o.variants, node: process.version, target_s: o.targetS, batches: o.batches });
+
+  const sizeVariants = o.variants.filter((v) => v !== 'grouped');
+  const rejected = new Set();
+  const maxCount = o.maxBytes / 4;
+  const input = new Float32Array(maxCount).fill(1);
+  const inplaceBuf = new Float32Array(maxCount);
+
+  for (let bytes = o.minBytes; sizeVariants.length && bytes <= o.maxBytes; bytes *= o.factor) {
+    const count = bytes / 4;
+    const x = input.subarray(0, count);
+    for (const variant of sizeVariants) {
+      if (rejected.has(variant)) continue;
+      const name = `bench.${variant}.${bytes}`;
+      const row = { impl: 'hvd', kind: 'size', variant, algorithm, bytes, np };
+      let step;
+      let isAsync = false;
+      try {
+        if (variant === 'sync') {
+          checkSum(hvd.allreduceSync(x, { op: 'sum', name }), 1024, variant);
+          step = () => hvd.allreduceSync(x, { op: 'sum', name });
+        } else if (variant === 'async') {
+          checkSum(await hvd.allreduce(x, { op: 'sum', name }), 1024, variant);
+          step = () => hvd.allreduce(x, { op: 'sum', name });
+          isAsync = true;
+        } else if (variant === 'inplace') {
+          const y = inplaceBuf.subarray(0, count);
+          y.fill(1);
+          const r = hvd.allreduceSync(y, { op: 'sum', name, inPlace: true });
+          if (r !== y && !(r && r.buffer === y.buffer && r.byteOffset === y.byteOffset)) {
+            throw new Error('inPlace: the result is not the input array (option ignored?)');
+          }
+          checkSum(y, 1024, variant);
+          y.fill(0); // zeros: repeated in-place sums stay finite
+          step = () => hvd.allreduceSync(y, { op: 'sum', name, inPlace: true });
+        } else {
+          throw new Error(`unknown variant ${variant}`);
+        }
+      } catch (e) {
+        // Every rank takes the same branch (same build, same options).
+        rejected.add(variant);
+        emit({ ...row, error: String((e && e.message) || e).split('\n')[0] });
+        continue;
+      }
+      emit({ ...row, ...(await measure(o, step, isAsync)) });
+    }
+  }
+
+  if (o.variants.includes('grouped')) {
+    const per = Math.floor(o.groupedBytes / o.groupedCount / 4);
+    const tensors = [];
+    for (let i = 0; i < o.groupedCount; i++) tensors.push(input.subarray(i * per, (i + 1) * per));
+    const row = { impl: 'hvd', kind: 'grouped', variant: 'grouped', algorithm, bytes: per * 4 * o.groupedCount, count: o.groupedCount, np };
+    try {
+      const outs = hvd.groupedAllreduceSync(tensors, { op: 'sum', name: 'bench.grouped' });
+      checkSum(outs[0], 1024, 'grouped');
+      checkSum(outs[outs.length - 1], 1024, 'grouped');
+      emit({ ...row, ...(await measure(o, () => hvd.groupedAllreduceSync(tensors, { op: 'sum', name: 'bench.grouped' }), false)) });
+    } catch (e) {
+      emit({ ...row, error: String((e && e.message) || e).split('\n')[0] });
+    }
+  }
+
+  hvd.shutdown();
+}
+
+main().catch((e) => {
+  process.stderr.write(`allreduce_hvd.js (rank ${process.env.OMPI_COMM_WORLD_RANK || '?'}): ${(e && e.stack) || e}\n`);
+  process.exit(1);
+});

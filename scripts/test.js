@@ -290,6 +290,18 @@ function readResults(dir, ranks) {
   return out;
 }
 
+function readRunning(dir, ranks) {
+  const out = [];
+  for (let r = 0; r < ranks; r++) {
+    try {
+      out.push(fs.readFileSync(path.join(dir, `running-${r}.txt`), 'utf8'));
+    } catch {
+      out.push(null);
+    }
+  }
+  return out;
+}
+
 function firstLine(s) {
   const line = String(s || '').split('\n').find((l) => l.trim()) || '';
   return line.length > 300 ? `${line.slice(0, 300)}...` : line;
@@ -376,6 +388,7 @@ async function runSuite(run, opts, ctx) {
   const r = await runWithTimeout(argv, env, ctx.timeoutS);
   const ranks = np || 1;
   const perRank = readResults(resultsDir, ranks);
+  const runningAt = readRunning(resultsDir, ranks);
   fs.rmSync(resultsDir, { recursive: true, force: true });
   const agg = aggregate(perRank, label);
 
@@ -394,9 +407,16 @@ async function runSuite(run, opts, ctx) {
     problems.push(`killed by ${r.signal}`);
   }
   const noFile = perRank.map((x, i) => (x ? -1 : i)).filter((i) => i >= 0);
-  if (noFile.length) problems.push(`no results from rank ${noFile.join(', ')} (crashed before or while loading tests?)`);
+  if (noFile.length) {
+    const why = r.timedOut || interrupted || r.signal ? 'had not finished when killed' : 'crashed, or failed to load the tests';
+    problems.push(`no results from rank ${noFile.join(', ')} (${why})`);
+  }
   const partial = perRank.map((x, i) => (x && !x.complete ? i : -1)).filter((i) => i >= 0);
   if (partial.length) problems.push(`rank ${partial.join(', ')} exited before the end of the run`);
+  // Where unfinished ranks were: the test or hook each last started.
+  perRank.forEach((x, i) => {
+    if ((!x || !x.complete) && runningAt[i]) problems.push(`rank ${i} was last in: ${runningAt[i]}`);
+  });
   if (!interrupted && !r.timedOut && !r.signal && r.code !== 0 && r.code !== null && agg.failed === 0) {
     problems.push(`exited with code ${r.code} although no test failed`);
   }

@@ -7,6 +7,7 @@
 //   ends: {rank, size, complete, passed: [fullTitle...], failed: [{title,
 //   message, stack, file}], pending: [fullTitle...]}. If the process exits
 //   before mocha's 'end' event, the file is still written with complete:false.
+// - running-<rank>.txt holds the title of the test/hook in progress.
 
 const fs = require('fs');
 const path = require('path');
@@ -14,7 +15,9 @@ const Mocha = require('mocha');
 
 const { Base, Spec } = Mocha.reporters;
 const {
+  EVENT_HOOK_BEGIN,
   EVENT_RUN_END,
+  EVENT_TEST_BEGIN,
   EVENT_TEST_FAIL,
   EVENT_TEST_PASS,
   EVENT_TEST_PENDING,
@@ -70,6 +73,20 @@ function attachCollector(runner) {
       process.stderr.write(`[hvd reporter] rank ${RANK}: cannot write results: ${e.message}\n`);
     }
   };
+
+  // running-<rank>.txt names the test or hook in progress, so a run killed
+  // for hanging (even with a blocked event loop) can say where it hung.
+  const dir = process.env.HVD_TEST_RESULTS_DIR;
+  const running = (what) => {
+    if (!dir) return;
+    try {
+      fs.writeFileSync(path.join(dir, `running-${RANK}.txt`), what);
+    } catch {
+      /* best effort */
+    }
+  };
+  runner.on(EVENT_TEST_BEGIN, (test) => running(test.fullTitle()));
+  runner.on(EVENT_HOOK_BEGIN, (hook) => running(hook.fullTitle()));
 
   runner.on(EVENT_TEST_PASS, (test) => {
     results.passed.push(test.fullTitle());

@@ -329,11 +329,20 @@ class Progress {
   private bar: { start(total: number, v: number, p: object): void; update(v: number, p: object): void; stop(): void } | null = null;
   constructor(private readonly enabled: boolean, private readonly steps: number) {}
   start(epoch: number, epochs: number): void {
-    if (!this.enabled || !process.stdout.isTTY) return;
+    // Under mpirun stdout is a pipe even on a terminal: hvdrun sets HVD_PROGRESS=1 then.
+    const forced = process.env.HVD_PROGRESS === '1';
+    if (!this.enabled || process.env.HVD_PROGRESS === '0' || (!process.stdout.isTTY && !forced)) return;
     try {
       const cli = require('cli-progress');
       this.bar = new cli.SingleBar(
-        { format: `epoch ${epoch + 1}/${epochs} [{bar}] {value}/{total} | loss {loss} | acc {acc} | {ips} img/s`, hideCursor: true, clearOnComplete: true },
+        {
+          format: `epoch ${epoch + 1}/${epochs} [{bar}] {value}/{total} | loss {loss} | acc {acc} | {ips} img/s`,
+          hideCursor: true,
+          clearOnComplete: true,
+          stream: process.stdout,
+          noTTYOutput: forced,
+          notTTYSchedule: 500,
+        },
         cli.Presets.shades_classic,
       );
       this.bar!.start(this.steps, 0, { loss: '-', acc: '-', ips: '-' });

@@ -672,6 +672,11 @@ export async function main(argv: string[]): Promise<number> {
         opts.hostfile = tmp.path;
       }
     }
+    // Ranks write to mpirun's pipes, so they cannot see that the user has a
+    // terminal; tell them (the MNIST example then draws progress bars).
+    if (process.stdout.isTTY && process.env.HVD_PROGRESS === undefined && opts.env.HVD_PROGRESS === undefined) {
+      opts.env.HVD_PROGRESS = '1';
+    }
     const env = buildChildEnv(opts, process.env);
     const args = buildMpirunCommand(opts, process.env, isRootUser());
     if (opts.verbose) {

@@ -1,0 +1,168 @@
+#!/usr/bin/env node
+'use strict';
+// Training throughput for `npm run bench:train`: the MNIST MLP
+// 784-256-128-10 (relu, softmax), batch 64 per rank, Adam, tfjs wasm backend,
+// trained with model.fit on real MNIST for a fixed number of steps.
+//
+//   --mode plain   tfjs only, no hvd (run as plain `node`, np = 1)
+//   --mode hvd     hvd.DistributedOptimizer(tf.train.adam(1e-3 * size)), run
+//                  under mpirun; each rank fits on its own shard
+//                  (hvd.data.shardIndices(60000, {shuffle: true, seed}))
+//
+// Timing: a timestamp at every onBatchEnd; the first --warmup steps are
+// skipped; per-rank images/s = (steps - warmup) × batch / (t_last - t_warmup).
+// The job's images/s is size × the slowest rank's per-rank rate (the ranks
+// run in lock step, so the slowest one sets the pace). Rank 0 prints one JSON
+// line.
+//
+// Usage: node bench/train_bench.js --mode plain [--steps 150] [--warmup 10] [--seed 42]
+//        mpirun -np N node bench/train_bench.js --mode hvd [...]
+
+const path = require('path');
+const { performance } = require('perf_hooks');
+
+const ROOT = path.resolve(__dirname, '..');
+const BATCH = 64;
+
+function parseArgs(argv) {
+  const o = { mode: 'plain', steps: 150, warmup: 10, seed: 42 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--mode') o.mode = argv[++i];
+    else if (a === '--steps') o.steps = Number(argv[++i]);
+    else if (a === '--warmup') o.warmup = Number(argv[++i]);
+    else if (a === '--seed') o.seed = Number(argv[++i]);
+    else throw new Error(`train_bench.js: unknown argument ${a}`);
+  }
+  if (!['plain', 'hvd'].includes(o.mode)) throw new Error(`train_bench.js: --mode must be plain or hvd`);
+  if (!(o.steps > o.warmup + 1)) throw new Error('train_bench.js: --steps must exceed --warmup + 1');
+  return o;
+}
+
+/** Loads tfjs with the wasm backend (quietly: tfjs prints a hint about tfjs-node). */
+async function loadTf() {
+  const origWarn = console.warn;
+  const origLog = console.log;
+  console.warn = () => {};
+  console.log = () => {};
+  let tf;
+  try {
+    tf = require('@tensorflow/tfjs');
+    require('@tensorflow/tfjs-backend-wasm');
+    await tf.setBackend('wasm');
+    await tf.ready();
+  } finally {
+    console.warn = origWarn;
+    console.log = origLog;
+  }
+  if (tf.getBackend() !== 'wasm') throw new Error(`wasm backend not active (got ${tf.getBackend()})`);
+  return tf;
+}
+
+function buildModel(tf) {
+  const model = tf.sequential();
+  model.add(tf.layers.dense({ inputShape: [784], units: 256, activation: 'relu' }));
+  model.add(tf.layers.dense({ units: 128, activation: 'relu' }));
+  model.add(tf.layers.dense({ units: 10, activation: 'softmax' }));
+  return model;
+}
+
+/** This rank's `count` training examples (images, one-hot labels). */
+function batchData(train, indices, count) {
+  const xs = new Float32Array(count * 784);
+  const ys = new Float32Array(count * 10);
+  for (let i = 0; i < count; i++) {
+    const src = indices ? indices[i % indices.length] : i;
+    xs.set(train.images.subarray(src * 784, (src + 1) * 784), i * 784);
+    ys[i * 10 + train.labels[src]] = 1;
+  }
+  return { xs, ys };
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  const tf = await loadTf();
+  const { loadMnist } = require(path.join(ROOT, 'dist', 'mnist_data.js'));
+  let hvd = null;
+  let rank = 0;
+  let size = 1;
+  if (o.mode === 'hvd') {
+    hvd = require(ROOT);
+    hvd.init();
+    rank = hvd.rank();
+    size = hvd.size();
+  }
+  const { train } = loadMnist();
+  const n = train.labels.length;
+  const indices = hvd ? hvd.data.shardIndices(n, { shuffle: true, seed: o.seed }) : null;
+  const count = o.steps * BATCH;
+  const { xs, ys } = batchData(train, indices, count);
+  const x = tf.tensor2d(xs, [count, 784]);
+  const y = tf.tensor2d(ys, [count, 10]);
+
+  const model = buildModel(tf);
+  let optimizer = tf.train.adam(1e-3 * size);
+  if (hvd) optimizer = hvd.DistributedOptimizer(optimizer);
+  model.compile({ optimizer, loss: 'categoricalCrossentropy' });
+  if (hvd) await hvd.broadcastModel(model, 0);
+
+  const stamps = [];
+  const stats0 = hvd ? hvd.engineStats() : null;
+  const t0 = performance.now();
+  const hist = await model.fit(x, y, {
+    batchSize: BATCH,
+    epochs: 1,
+    shuffle: false,
+    verbose: 0,
+    callbacks: { onBatchEnd: async () => void stamps.push(performance.now()) },
+  });
+  const wall = (performance.now() - t0) / 1e3;
+  const steps = stamps.length;
+  const timed = steps - 1 - o.warmup;
+  const seconds = (stamps[steps - 1] - stamps[o.warmup]) / 1e3;
+  let perRank = (timed * BATCH) / seconds;
+  let stepMs = (seconds / timed) * 1e3;
+  let engine = null;
+  if (hvd) {
+    const s1 = hvd.engineStats();
+    engine = {
+      allreduceBytesPerStep: (s1.allreduceBytes - stats0.allreduceBytes) / steps,
+      fusionCopyBytesPerStep: (s1.fusionCopyBytes - stats0.fusionCopyBytes) / steps,
+      responsesPerStep: (s1.responses - stats0.responses) / steps,
+      tensorsPerStep: (s1.tensors - stats0.tensors) / steps,
+    };
+    // slowest rank sets the pace
+    const slow = hvd.allreduceSync(new Float64Array([stepMs]), { op: 'max', name: 'train_bench.step_ms' });
+    stepMs = slow[0];
+    perRank = (BATCH * 1e3) / stepMs;
+  }
+  const loss = hist.history.loss[hist.history.loss.length - 1];
+  if (rank === 0) {
+    process.stdout.write(
+      JSON.stringify({
+        kind: 'train',
+        mode: o.mode,
+        np: size,
+        backend: tf.getBackend(),
+        batch_per_rank: BATCH,
+        steps,
+        warmup: o.warmup,
+        step_ms: stepMs,
+        images_per_s_per_rank: perRank,
+        images_per_s: perRank * size,
+        wall_s: wall,
+        final_loss: loss,
+        engine,
+        tfjs: tf.version.tfjs,
+      }) + '\n',
+    );
+  }
+  x.dispose();
+  y.dispose();
+  if (hvd) hvd.shutdown();
+}
+
+main().catch((e) => {
+  process.stderr.write(`train_bench.js: ${(e && e.stack) || e}\n`);
+  process.exit(1);
+});

@@ -39,7 +39,9 @@ HvdAddon::HvdAddon(Napi::Env env, Napi::Object exports) {
 Napi::Value HvdAddon::JsInit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!completion_) completion_ = std::make_unique<CompletionQueue>(env);
-  core::Status s = core::Engine::Instance().Init();
+  int64_t timeout_ms = -1;
+  if (info.Length() > 0 && info[0].IsNumber()) timeout_ms = info[0].As<Napi::Number>().Int64Value();
+  core::Status s = core::Engine::Instance().Init(timeout_ms);
   if (!s.ok()) throw StatusToJsError(env, s);
   if (!cleanup_registered_) {
     // Registered after the TSFN, so it runs first at teardown: the engine

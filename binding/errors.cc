@@ -13,6 +13,7 @@ const char* StatusCode(core::StatusType type) {
     case core::StatusType::kMpiError: return "HVD_MPI_ERROR";
     case core::StatusType::kAborted: return "HVD_ABORTED";
     case core::StatusType::kInternal: return "HVD_INTERNAL";
+    case core::StatusType::kTimedOut: return "HVD_START_TIMEOUT";
   }
   return "HVD_INTERNAL";
 }

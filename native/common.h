@@ -67,6 +67,7 @@ enum class StatusType : uint8_t {
   kMpiError = 6,           // an MPI call failed; reason carries MPI_Error_string
   kAborted = 7,            // a peer reported a fatal error (rank failure, stall shutdown)
   kInternal = 8,
+  kTimedOut = 9,           // hvd.init() gave up waiting for the other ranks
 };
 
 class Status {

@@ -29,7 +29,7 @@ Engine& Engine::Instance() {
   return *engine;
 }
 
-Status Engine::Init() {
+Status Engine::Init(int64_t timeout_ms) {
   std::unique_lock<std::mutex> lock(mu_);
   State s = state_.load();
   if (s == State::kRunning) return Status::Ok();
@@ -38,10 +38,17 @@ Status Engine::Init() {
                          "hvd has been shut down in this process and cannot be initialized "
                          "again: MPI cannot be restarted after MPI_Finalize");
   }
-  config_ = Config::FromEnv();
-  init_done_ = false;
-  thread_ = std::thread(&Engine::ThreadMain, this);
-  init_cv_.wait(lock, [this] { return init_done_; });
+  if (s == State::kNotStarted) {
+    config_ = Config::FromEnv();
+    init_done_ = false;
+    state_ = State::kStarting;
+    thread_ = std::thread(&Engine::ThreadMain, this);
+  }
+  if (timeout_ms < 0) {
+    init_cv_.wait(lock, [this] { return init_done_; });
+  } else if (!init_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return init_done_; })) {
+    return Status::Error(StatusType::kTimedOut, "timed out");
+  }
   if (!init_status_.ok()) {
     thread_.join();
     state_ = State::kShutDown;
@@ -65,7 +72,7 @@ Status Engine::Shutdown() {
 
 Status Engine::Enqueue(std::vector<TensorTableEntry> entries) {
   State s = state_.load();
-  if (s == State::kNotStarted) {
+  if (s == State::kNotStarted || s == State::kStarting) {
     return Status::Error(StatusType::kNotInitialized,
                          "hvd is not initialized: call hvd.init() before any collective");
   }

@@ -58,9 +58,12 @@ class Engine {
   // MPI is per process, so there is exactly one engine per process.
   static Engine& Instance();
 
-  // Starts the engine thread and waits until MPI is up. Idempotent while
-  // running; after Shutdown it fails with kShutDown (MPI cannot restart).
-  Status Init();
+  // Starts the engine thread and waits until MPI is up, which needs every
+  // rank to arrive. Gives up after `timeout_ms` (negative: never) with
+  // kTimedOut; MPI keeps starting in the background and a later Init call
+  // waits again. Idempotent while running; after Shutdown it fails with
+  // kShutDown (MPI cannot restart).
+  Status Init(int64_t timeout_ms = -1);
   // Fails new work, lets every rank agree the job is over, finalizes MPI and
   // joins the thread. Blocks until all ranks have shut down (as
   // MPI_Finalize would). Idempotent; a no-op if Init never ran.
@@ -81,7 +84,7 @@ class Engine {
   void Abort(const std::string& reason);
 
  private:
-  enum class State { kNotStarted, kRunning, kShutDown };
+  enum class State { kNotStarted, kStarting, kRunning, kShutDown };
   Engine() = default;
 
   void ThreadMain();

@@ -2,12 +2,16 @@
 // sits in it. Horovod's names, in camelCase.
 import { loadNative, NativeBinding, NativeTopology, EngineStats } from './native';
 import { inspect } from 'util';
-import { fromNative, notInitialized, shutDown } from './errors';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { fromNative, HorovodError, notInitialized, shutDown } from './errors';
 
 type State = 'new' | 'running' | 'shut';
 let state: State = 'new';
 let topo: NativeTopology | undefined;
 let native: NativeBinding | undefined;
+let arrival: { dir: string; rank: number } | null = null;
 
 /**
  * Joins the job: under mpirun (or hvdrun) this connects to the other ranks;
@@ -23,15 +27,74 @@ export function init(): void {
   if (state === 'running') return;
   if (state === 'shut') throw shutDown();
   const b = loadNative();
+  const timeoutS = startTimeoutSeconds();
+  const marker = markArrival();
   try {
-    b.init();
+    b.init(timeoutS * 1000);
   } catch (e) {
-    throw fromNative(e);
+    const err = fromNative(e);
+    if ((err as HorovodError).code === 'HVD_START_TIMEOUT') throw startTimeoutError(timeoutS, marker);
+    throw err;
   }
   native = b;
   topo = b.topology();
   state = 'running';
+  arrival = marker;
   if (topo.size > 1) process.on('uncaughtExceptionMonitor', reportFatal);
+}
+
+/** HVD_START_TIMEOUT in seconds (default 120): how long init() waits for every rank. */
+function startTimeoutSeconds(): number {
+  const v = Number(process.env.HVD_START_TIMEOUT);
+  return Number.isFinite(v) && v > 0 ? v : 120;
+}
+
+interface ArrivalMarker {
+  dir: string;
+  rank: number;
+  size: number;
+}
+
+/**
+ * MPI_Init cannot say who is missing, so before joining, each rank leaves a
+ * marker in a per-job folder; a rank that times out lists the ranks without
+ * one (ranks on other hosts are invisible from here and are said to be).
+ */
+function markArrival(): ArrivalMarker | null {
+  const env = process.env;
+  const rank = Number(env.OMPI_COMM_WORLD_RANK ?? env.PMI_RANK ?? env.PMIX_RANK);
+  const size = Number(env.OMPI_COMM_WORLD_SIZE ?? env.PMI_SIZE);
+  const job = env.OMPI_MCA_ess_base_jobid ?? env.PMIX_NAMESPACE ?? env.PMI_JOBID;
+  if (!Number.isInteger(rank) || !Number.isInteger(size) || !job) return null;
+  const dir = path.join(os.tmpdir(), `hvd-start-${String(job).replace(/[^A-Za-z0-9_.-]/g, '_')}`);
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, `rank-${rank}`), `${os.hostname()} ${process.pid}\n`);
+  } catch {
+    return null;
+  }
+  return { dir, rank, size };
+}
+
+function startTimeoutError(seconds: number, marker: ArrivalMarker | null): HorovodError {
+  let who = '';
+  if (marker) {
+    let seen: Set<number>;
+    try {
+      seen = new Set(fs.readdirSync(marker.dir).map((f) => Number(f.replace('rank-', ''))));
+    } catch {
+      seen = new Set();
+    }
+    const missing = [...Array(marker.size).keys()].filter((r) => !seen.has(r));
+    who = missing.length
+      ? ` Ranks that have not reached hvd.init() on this host (${os.hostname()}): ${missing.join(', ')} (ranks on other hosts are not visible from here and may be among them).`
+      : ' Every rank on this host reached hvd.init(); the missing ranks run on other hosts.';
+  }
+  return new HorovodError(
+    `hvd.init() gave up after ${seconds} s (HVD_START_TIMEOUT) waiting for all ranks to call hvd.init().${who} ` +
+      'A rank that crashed, is stuck or is slow before hvd.init() (loading data, out of memory, a different script) holds everyone up: check its output (mpirun --tag-output). Calling hvd.init() again keeps waiting.',
+    'HVD_START_TIMEOUT',
+  );
 }
 
 /**
@@ -71,6 +134,14 @@ function reportFatal(err: unknown, origin: string): void {
 export function shutdown(): void {
   if (state !== 'running') return;
   state = 'shut';
+  if (arrival) {
+    try {
+      fs.rmSync(path.join(arrival.dir, `rank-${arrival.rank}`), { force: true });
+      fs.rmdirSync(arrival.dir);
+    } catch {
+      /* other ranks' markers are still there */
+    }
+  }
   try {
     native!.shutdown();
   } catch (e) {

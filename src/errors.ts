@@ -11,7 +11,8 @@ export type HorovodErrorCode =
   | 'HVD_ABORTED'
   | 'HVD_INVALID_ARGUMENT'
   | 'HVD_INTERNAL'
-  | 'HVD_LOAD_ERROR';
+  | 'HVD_LOAD_ERROR'
+  | 'HVD_START_TIMEOUT';
 
 /**
  * An error raised by hvd itself (as opposed to a TypeError/RangeError for a

@@ -58,7 +58,7 @@ export interface NativeOptions {
 export type NativeResult = undefined | number | { buffer: ArrayBuffer; shape: number[] };
 
 export interface NativeBinding {
-  init(): void;
+  init(timeoutMs?: number): void;
   shutdown(): void;
   isInitialized(): boolean;
   isShutDown(): boolean;

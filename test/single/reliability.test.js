@@ -37,6 +37,26 @@ describe('reliability on one host (mpirun -np 3)', function () {
     console.log(`      MEASURED exception_exit_ms=${r.ms}`);
   });
 
+  it('hvd.init() gives up after HVD_START_TIMEOUT naming the ranks that have not arrived, and can wait again', function () {
+    const r = runMpi(
+      3,
+      `${HVD}
+      const rank = +process.env.OMPI_COMM_WORLD_RANK;
+      setTimeout(() => {
+        let errors = 0;
+        for (;;) {
+          try { hvd.init(); break; } catch (e) { if (errors++ === 0) console.log('rank ' + rank + ' ' + e.code + ': ' + e.message); }
+        }
+        console.log('rank ' + rank + ' joined a world of ' + hvd.size());
+        hvd.shutdown();
+      }, rank === 2 ? 3000 : 0);`,
+      { env: { HVD_START_TIMEOUT: '1' }, timeout: 60000 },
+    );
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /rank 0 HVD_START_TIMEOUT: hvd\.init\(\) gave up after 1 s .*not reached hvd\.init\(\) on this host \([^)]*\): 2 /);
+    assert.equal((r.stdout.match(/joined a world of 3/g) || []).length, 3);
+  });
+
   it('a stalled collective is reported on rank 0 after HOROVOD_STALL_CHECK_TIME_SECONDS and failed after the shutdown time', function () {
     const r = runMpi(
       2,

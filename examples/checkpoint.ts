@@ -43,6 +43,7 @@ export function saveCheckpoint(dir: string, ckpt: Checkpoint): string {
     fs.writeSync(fd, Buffer.from(MAGIC, 'ascii'));
     fs.writeSync(fd, len);
     fs.writeSync(fd, headerBytes);
+    slowWriteForTests();
     for (const r of records) fs.writeSync(fd, new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.byteLength));
     fs.fsyncSync(fd);
   } finally {
@@ -56,6 +57,15 @@ export function saveCheckpoint(dir: string, ckpt: Checkpoint): string {
     fs.closeSync(dfd);
   }
   return final;
+}
+
+/**
+ * HVD_CHECKPOINT_TEST_DELAY_MS stretches the write (between header and data)
+ * so the checkpoint-safety test can kill the job in the middle of it.
+ */
+function slowWriteForTests(): void {
+  const ms = Number(process.env.HVD_CHECKPOINT_TEST_DELAY_MS);
+  if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 /** Reads the checkpoint in `dir`, or returns null if there is none. Throws on a corrupt file. */

@@ -27,6 +27,9 @@ const USAGE = `usage: node dist/mnist.js [options]
   --train-samples N     use only the first N training images (default: all 60000)
   --checkpoint-dir DIR  rank 0 writes ${CHECKPOINT_FILE} there atomically after every epoch
   --resume              continue from the checkpoint in --checkpoint-dir (broadcast to all ranks)
+  --allow-uneven        shard without dropping the remainder (ranks may run different numbers
+                        of steps); each epoch ends with hvd.join() and a broadcast from the
+                        last rank to join
   --json                one JSON line per epoch and a final JSON line
   --verbose             let every rank print, not just rank 0
   --help                this text`;
@@ -43,6 +46,7 @@ interface Options {
   trainSamples?: number;
   checkpointDir?: string;
   resume: boolean;
+  allowUneven: boolean;
   json: boolean;
   verbose: boolean;
 }
@@ -62,6 +66,7 @@ function parseOptions(argv: string[]): Options {
       'train-samples': { type: 'string' },
       'checkpoint-dir': { type: 'string' },
       resume: { type: 'boolean', default: false },
+      'allow-uneven': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -96,6 +101,7 @@ function parseOptions(argv: string[]): Options {
     trainSamples: values['train-samples'] === undefined ? undefined : num(values['train-samples'], 0, 'train-samples'),
     checkpointDir: values['checkpoint-dir'],
     resume: values.resume ?? false,
+    allowUneven: values['allow-uneven'] ?? false,
     json: values.json ?? false,
     verbose: values.verbose ?? false,
   };
@@ -216,7 +222,8 @@ async function main(): Promise<void> {
   const data = loadMnist({ dataDir: opts.dataDir });
   const nTrain = Math.min(opts.trainSamples ?? data.train.labels.length, data.train.labels.length);
   // Every rank gets the same number of samples, so every rank runs the same number of steps.
-  const mine = hvd.data.shardIndices(nTrain, { shuffle: true, seed: opts.seed });
+  // With --allow-uneven the remainder is kept, so ranks may differ by a step.
+  const mine = hvd.data.shardIndices(nTrain, { shuffle: true, seed: opts.seed, dropRemainder: !opts.allowUneven });
   const xs = new Float32Array(mine.length * IMAGE_SIZE);
   const labels = new Uint8Array(mine.length);
   mine.forEach((row, i) => {
@@ -252,6 +259,17 @@ async function main(): Promise<void> {
   let trainTime = 0;
   const progress = new Progress(lead && !opts.json, stepsPerEpoch);
   const tfc = tf;
+  // Uneven shards: a rank that finishes its epoch early joins and serves the
+  // others' gradient allreduces with zeros (the average counts only ranks
+  // that contributed); then every rank takes the weights and optimizer state
+  // of the last rank to join, which took every step.
+  class JoinAtEpochEnd extends tfc.Callback {
+    async onEpochEnd(): Promise<void> {
+      const last = await hvd.join();
+      await hvd.broadcastModel(model, last);
+    }
+  }
+
   class EpochReport extends tfc.Callback {
     private t0 = 0;
     async onEpochBegin(epoch: number): Promise<void> {
@@ -293,6 +311,7 @@ async function main(): Promise<void> {
       verbose: 0,
       callbacks: [
         hvd.callbacks.broadcastGlobalVariablesCallback(0),
+        ...(opts.allowUneven ? [new JoinAtEpochEnd()] : []),
         hvd.callbacks.metricAverageCallback(),
         hvd.callbacks.learningRateWarmupCallback({ initialLr: scaledLr, warmupEpochs: opts.warmupEpochs, stepsPerEpoch }),
         new EpochReport(),

@@ -347,7 +347,11 @@ function ensureSystemDeps() {
   }
 
   const why = needsNpmCi();
-  if (why) {
+  const nm = path.join(ROOT, 'node_modules');
+  if (why && fs.existsSync(nm) && fs.lstatSync(nm).isSymbolicLink()) {
+    // npm ci would empty the symlink's target (someone else's node_modules).
+    log(`WARNING: ${why}, but node_modules is a symlink; not running npm ci (run it where it points)`);
+  } else if (why) {
     log(`running npm ci (${why})`);
     run([...npmCommand(), 'ci'], { env: buildEnv() });
   }

@@ -98,6 +98,53 @@ describe('MNIST example (mpirun -np 2)', function () {
     assert.equal(final.weights_consistent, true);
   });
 
+  it('--allow-uneven: ranks with different numbers of steps finish, join, and end consistent', function () {
+    // 6401 samples: rank 0 gets 3201 (101 batches of 32), rank 1 gets 3200 (100 batches).
+    const r = runMpi(2, script(['--epochs', '2', '--train-samples', '6401', '--batch-size', '32', '--allow-uneven', '--json']), { timeout: 240000 });
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    const final = jsonLines(r.stdout).find((l) => l.final);
+    assert.equal(final.weights_consistent, true);
+    assert.ok(final.test_accuracy > 0.88, `accuracy ${final.test_accuracy}`);
+  });
+
+  it('a job killed while rank 0 writes a checkpoint keeps the previous one, and --resume works from it', async function () {
+    const args = ['--epochs', '3', '--train-samples', '3200', '--batch-size', '32', '--json', '--checkpoint-dir', dir];
+    const mpiArgs = ['--bind-to', 'none', '--oversubscribe', '-np', '2', '-x', 'HVD_CHECKPOINT_TEST_DELAY_MS'];
+    if (process.getuid() === 0) mpiArgs.unshift('--allow-run-as-root');
+    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OMPI_') && !k.startsWith('PMIX_')));
+    const child = spawn('mpirun', [...mpiArgs, process.execPath, MNIST, ...args], {
+      env: { ...clean, HVD_CHECKPOINT_TEST_DELAY_MS: '1500' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const final = path.join(dir, 'mnist.hvdckpt');
+    let firstCheckpoint;
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('never caught the second checkpoint write: ' + out)), 200000);
+      const poll = setInterval(() => {
+        const files = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+        if (!firstCheckpoint && files.includes('mnist.hvdckpt') && !files.some((f) => f.includes('.tmp-'))) {
+          firstCheckpoint = fs.readFileSync(final);
+        }
+        // The second save is in progress: its temporary file exists next to the first checkpoint.
+        if (firstCheckpoint && files.some((f) => f.includes('.tmp-'))) {
+          clearInterval(poll);
+          clearTimeout(timer);
+          child.kill('SIGKILL');
+          resolve();
+        }
+      }, 20);
+    });
+    await new Promise((r) => child.on('exit', r));
+    assert.ok(Buffer.compare(fs.readFileSync(final), firstCheckpoint) === 0, 'the previous checkpoint is intact');
+    const r = runMpi(2, script([...args, '--resume']), { timeout: 240000 });
+    assert.equal(r.status, 0, r.stderr);
+    const lines = jsonLines(r.stdout);
+    assert.deepEqual(lines.filter((l) => l.epoch).map((l) => l.epoch), [2, 3], 'resumed after epoch 1');
+    assert.equal(lines.find((l) => l.final).weights_consistent, true);
+  });
+
   it('the custom training loop example converges and stays consistent', function () {
     const loop = path.join(ROOT, 'dist', 'custom_loop.js');
     const r = runMpi(2, `require(${JSON.stringify(loop)})`, { timeout: 120000 });

@@ -223,18 +223,42 @@ Response Coordinator::BuildResponse(const std::string& name, const Pending& p) c
     return msg + ". Every rank must submit the same " + what + " under one name.";
   };
 
-  std::string err = disagree("operations", [](const Request& q) {
-    return std::string(RequestTypeName(q.type));
-  });
-  if (err.empty()) {
+  // Fast path: compare the fields directly; format messages only on a mismatch.
+  bool same = true;
+  for (int rk : submitted) {
+    const Request& q = p.by_rank[rk];
+    same = same && q.type == first.type && q.dtype == first.dtype && q.group == first.group;
+    if (!same) break;
+    switch (first.type) {
+      case RequestType::kAllreduce:
+        same = q.shape == first.shape && q.op == first.op && q.prescale == first.prescale &&
+               q.postscale == first.postscale;
+        break;
+      case RequestType::kBroadcast:
+        same = q.root == first.root && q.shape == first.shape;
+        break;
+      case RequestType::kAllgather:
+        same = q.shape.size() == first.shape.size() && !q.shape.empty() &&
+               std::equal(q.shape.begin() + 1, q.shape.end(), first.shape.begin() + 1);
+        break;
+      default:
+        break;
+    }
+    if (!same) break;
+  }
+  std::string err;
+  if (!same) {
+    err = disagree("operations", [](const Request& q) { return std::string(RequestTypeName(q.type)); });
+  }
+  if (!same && err.empty()) {
     err = disagree("data types", [](const Request& q) { return std::string(DataTypeName(q.dtype)); });
   }
-  if (err.empty()) {
+  if (!same && err.empty()) {
     err = disagree("groups", [](const Request& q) {
       return q.group.empty() ? std::string("no group") : "group '" + q.group + "'";
     });
   }
-  if (err.empty()) {
+  if (!same && err.empty()) {
     switch (first.type) {
       case RequestType::kAllreduce:
         err = disagree("shapes", [](const Request& q) { return ShapeToString(q.shape); });

@@ -425,7 +425,24 @@ void Engine::DoAllreduce(const Response& r, std::vector<TensorTableEntry>& entri
     Trace(r.names, "ALLREDUCE", t0, OpArgs(algo->name(), total * esize, 1));
   } else {
     stats_.fused_responses++;
-    char* buf = static_cast<char*>(fusion_->Get(static_cast<size_t>(total) * esize));
+    // When every output lies back to back in one buffer in response order
+    // (groupedAllreduce allocates them that way), reduce in that buffer:
+    // the results need no copy out of a fusion buffer.
+    bool contiguous = true;
+    {
+      char* expect = nullptr;
+      for (size_t i = 0; i < entries.size() && contiguous; ++i) {
+        if (!have[i]) {
+          contiguous = false;
+          break;
+        }
+        char* o = static_cast<char*>(entries[i].output);
+        if (i > 0 && o != expect) contiguous = false;
+        expect = o + static_cast<size_t>(r.counts[i]) * esize;
+      }
+    }
+    char* buf = contiguous ? static_cast<char*>(entries[0].output)
+                           : static_cast<char*>(fusion_->Get(static_cast<size_t>(total) * esize));
     auto t_in = std::chrono::steady_clock::now();
     int64_t off = 0;
     for (size_t i = 0; i < entries.size(); ++i) {
@@ -439,14 +456,19 @@ void Engine::DoAllreduce(const Response& r, std::vector<TensorTableEntry>& entri
     st = algo->Run(buf, buf, total, r.dtype, r.op);
     Trace(r.names, "ALLREDUCE", t0, OpArgs(algo->name(), total * esize, r.names.size()));
     auto t_out = std::chrono::steady_clock::now();
-    off = 0;
-    for (size_t i = 0; i < entries.size(); ++i) {
-      size_t bytes = static_cast<size_t>(r.counts[i]) * esize;
-      if (st.ok() && have[i]) ScaleCopy(r.dtype, entries[i].output, buf + off, r.counts[i], post);
-      off += static_cast<int64_t>(bytes);
+    if (contiguous) {
+      if (st.ok()) ScaleBuffer(r.dtype, buf, total, post);
+      stats_.fusion_copy_bytes += static_cast<uint64_t>(total) * esize;
+    } else {
+      off = 0;
+      for (size_t i = 0; i < entries.size(); ++i) {
+        size_t bytes = static_cast<size_t>(r.counts[i]) * esize;
+        if (st.ok() && have[i]) ScaleCopy(r.dtype, entries[i].output, buf + off, r.counts[i], post);
+        off += static_cast<int64_t>(bytes);
+      }
+      stats_.fusion_copy_bytes += 2 * static_cast<uint64_t>(total) * esize;
     }
-    stats_.fusion_copy_bytes += 2 * static_cast<uint64_t>(total) * esize;
-    Trace(r.names, "MEMCPY_OUT_FUSION_BUFFER", t_out);
+    Trace(r.names, contiguous ? "SCALE_IN_OUTPUT_BUFFER" : "MEMCPY_OUT_FUSION_BUFFER", t_out);
   }
   auto t_cb = std::chrono::steady_clock::now();
   for (size_t i = 0; i < entries.size(); ++i) {

@@ -251,16 +251,35 @@ function prepareGrouped(tensors: unknown, options: unknown, fn: string): Prepare
   };
 }
 
+/**
+ * Output arrays for a call. A group's outputs of one dtype are views into a
+ * single ArrayBuffer, back to back in order: the engine then reduces right
+ * in that buffer and skips the copy out of its fusion buffer.
+ */
+function outputsFor(p: Prepared, inputs: HvdTypedArray[]): HvdTypedArray[] {
+  if (p.inPlace) return inputs;
+  if (p.specs.length === 1) return [new p.specs[0].ctor(inputs[0].length)];
+  const totals = new Map<TensorSpec['ctor'], number>();
+  p.specs.forEach((s, i) => totals.set(s.ctor, (totals.get(s.ctor) ?? 0) + inputs[i].length));
+  const buffers = new Map<TensorSpec['ctor'], { buf: ArrayBuffer; off: number }>();
+  for (const [ctor, n] of totals) {
+    const bytes = (ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
+    buffers.set(ctor, { buf: new ArrayBuffer(n * bytes), off: 0 });
+  }
+  return p.specs.map((s, i) => {
+    const slot = buffers.get(s.ctor)!;
+    const view = new (s.ctor as unknown as new (b: ArrayBuffer, o: number, l: number) => HvdTypedArray)(slot.buf, slot.off, inputs[i].length);
+    slot.off += view.byteLength;
+    return view;
+  });
+}
+
 function reduceSync(p: Prepared): HvdTypedArray[] {
   const b = running();
   checkNotInflight(p.names);
-  const outputs: HvdTypedArray[] = [];
-  const items = p.specs.map((s, i) => {
-    const input = readSync(s);
-    const out = p.inPlace ? input : new s.ctor(input.length);
-    outputs.push(out);
-    return toItem(p.names[i], s, input, out);
-  });
+  const inputs = p.specs.map((s) => readSync(s));
+  const outputs = outputsFor(p, inputs);
+  const items = p.specs.map((s, i) => toItem(p.names[i], s, inputs[i], outputs[i]));
   try {
     b.enqueue(KIND.allreduce, items, p.options, true);
   } catch (e) {
@@ -277,13 +296,9 @@ function reduceSync(p: Prepared): HvdTypedArray[] {
 // peer that awaits it.
 function reduceAsync(p: Prepared, site: { stack?: string }): Promise<HvdTypedArray[]> {
   const b = running();
-  const outputs: HvdTypedArray[] = [];
-  const items = p.specs.map((s, i) => {
-    const input = readSync(s);
-    const out = p.inPlace ? input : new s.ctor(input.length);
-    outputs.push(out);
-    return toItem(p.names[i], s, input, out);
-  });
+  const inputs = p.specs.map((s) => readSync(s));
+  const outputs = outputsFor(p, inputs);
+  const items = p.specs.map((s, i) => toItem(p.names[i], s, inputs[i], outputs[i]));
   return b.enqueue(KIND.allreduce, items, p.options, false).then(
     () => outputs,
     (e) => {

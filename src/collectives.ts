@@ -251,6 +251,20 @@ function prepareGrouped(tensors: unknown, options: unknown, fn: string): Prepare
   };
 }
 
+// Outputs are entirely overwritten by the collective (or never returned, on
+// error), so large ones skip V8's zero-fill: 150 us per 4 MiB measured.
+const UNZEROED_MIN_BYTES = 64 * 1024;
+
+function newBuffer(bytes: number): ArrayBuffer {
+  return bytes >= UNZEROED_MIN_BYTES ? (Buffer.allocUnsafeSlow(bytes).buffer as ArrayBuffer) : new ArrayBuffer(bytes);
+}
+
+function newArray(ctor: TensorSpec['ctor'], length: number): HvdTypedArray {
+  const bytes = length * (ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
+  if (bytes < UNZEROED_MIN_BYTES) return new ctor(length);
+  return new (ctor as unknown as new (b: ArrayBuffer) => HvdTypedArray)(newBuffer(bytes));
+}
+
 /**
  * Output arrays for a call. A group's outputs of one dtype are views into a
  * single ArrayBuffer, back to back in order: the engine then reduces right
@@ -258,13 +272,13 @@ function prepareGrouped(tensors: unknown, options: unknown, fn: string): Prepare
  */
 function outputsFor(p: Prepared, inputs: HvdTypedArray[]): HvdTypedArray[] {
   if (p.inPlace) return inputs;
-  if (p.specs.length === 1) return [new p.specs[0].ctor(inputs[0].length)];
+  if (p.specs.length === 1) return [newArray(p.specs[0].ctor, inputs[0].length)];
   const totals = new Map<TensorSpec['ctor'], number>();
   p.specs.forEach((s, i) => totals.set(s.ctor, (totals.get(s.ctor) ?? 0) + inputs[i].length));
   const buffers = new Map<TensorSpec['ctor'], { buf: ArrayBuffer; off: number }>();
   for (const [ctor, n] of totals) {
     const bytes = (ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
-    buffers.set(ctor, { buf: new ArrayBuffer(n * bytes), off: 0 });
+    buffers.set(ctor, { buf: newBuffer(n * bytes), off: 0 });
   }
   return p.specs.map((s, i) => {
     const slot = buffers.get(s.ctor)!;
@@ -441,7 +455,7 @@ export function broadcast<T extends TensorInput>(tensor: T, rootRank: number, op
   const site = callSite(broadcast);
   return tracked([name], () => {
     const input = readSync(spec);
-    const out = new spec.ctor(input.length);
+    const out = newArray(spec.ctor, input.length);
     return b.enqueue(KIND.broadcast, [toItem(name, spec, input, out)], { root }, false).then(
       () => wrap<T>(spec, out, spec.shape),
       (e) => {
@@ -462,7 +476,7 @@ export function broadcastSync<T extends TensorInput>(tensor: T, rootRank: number
   const { spec, root, name } = prepareBroadcast(tensor, rootRank, options, 'broadcastSync');
   checkNotInflight([name]);
   const input = readSync(spec);
-  const out = new spec.ctor(input.length);
+  const out = newArray(spec.ctor, input.length);
   try {
     b.enqueue(KIND.broadcast, [toItem(name, spec, input, out)], { root }, true);
   } catch (e) {

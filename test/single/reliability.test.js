@@ -2,6 +2,10 @@
 // Faults on one host: an exception on one rank, a stalled collective, and
 // control flow that diverges. Each job runs in its own mpirun so it may die.
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
 const { runMpi } = require('../support/util');
 
 const HVD = `const hvd = require(${JSON.stringify(require.resolve('../..'))});`;
@@ -35,6 +39,56 @@ describe('reliability on one host (mpirun -np 3)', function () {
     }
     assert.match(linesOf(r.stdout + r.stderr, 1).join('\n'), /boom at step 5/);
     console.log(`      MEASURED exception_exit_ms=${r.ms}`);
+  });
+
+  it('kill -9 of one rank mid-training ends every other rank within 10 s, and the output names the dead rank', async function () {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hvd-kill-'));
+    const code = `${HVD}
+      hvd.init();
+      require('fs').writeFileSync(${JSON.stringify(dir)} + '/pid.' + hvd.rank(), String(process.pid));
+      let k = 0;
+      const step = () => { hvd.allreduceSync(new Float32Array(1024), { name: 'grad' }); k++; setImmediate(step); };
+      step();`;
+    const args = ['--bind-to', 'none', '--oversubscribe', '-np', '3', process.execPath, '-e', code];
+    if (process.getuid() === 0) args.unshift('--allow-run-as-root');
+    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OMPI_') && !k.startsWith('PMIX_')));
+    const child = spawn('mpirun', args, { env: clean, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const exited = new Promise((r) => child.on('exit', (code, signal) => r({ code, signal })));
+    try {
+      while (!fs.existsSync(path.join(dir, 'pid.1'))) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 1500)); // mid-training
+      const killedAt = Date.now();
+      process.kill(Number(fs.readFileSync(path.join(dir, 'pid.1'), 'utf8')), 'SIGKILL');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30000);
+      const { code } = await exited;
+      clearTimeout(timer);
+      const seconds = (Date.now() - killedAt) / 1000;
+      console.log(`      MEASURED kill9_single_host_exit_seconds=${seconds.toFixed(2)}`);
+      assert.notEqual(code, 0, 'mpirun must exit non-zero');
+      assert.ok(seconds < 10, `the job took ${seconds} s to end`);
+      assert.match(out, /rank 1 .*(exited on signal 9|killed)/i, out);
+      // No rank outlives the job (allow a moment for the kernel to reap them).
+      for (const r of [0, 2]) {
+        const pid = Number(fs.readFileSync(path.join(dir, `pid.${r}`), 'utf8'));
+        const alive = () => {
+          try {
+            process.kill(pid, 0);
+            return true;
+          } catch {
+            return false;
+          }
+        };
+        const until = Date.now() + 5000;
+        while (alive() && Date.now() < until) await new Promise((res) => setTimeout(res, 100));
+        assert.equal(alive(), false, `rank ${r} (pid ${pid}) is still running 5 s after the job ended`);
+      }
+    } finally {
+      child.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('hvd.init() gives up after HVD_START_TIMEOUT naming the ranks that have not arrived, and can wait again', function () {

@@ -11,7 +11,6 @@ type State = 'new' | 'running' | 'shut';
 let state: State = 'new';
 let topo: NativeTopology | undefined;
 let native: NativeBinding | undefined;
-let arrival: { dir: string; rank: number } | null = null;
 
 /**
  * Joins the job: under mpirun (or hvdrun) this connects to the other ranks;
@@ -39,7 +38,8 @@ export function init(): void {
   native = b;
   topo = b.topology();
   state = 'running';
-  arrival = marker;
+  // Every rank has arrived (MPI_Init waits for all), so nobody needs the markers.
+  removeMarker(marker);
   if (topo.size > 1) process.on('uncaughtExceptionMonitor', reportFatal);
 }
 
@@ -74,6 +74,16 @@ function markArrival(): ArrivalMarker | null {
     return null;
   }
   return { dir, rank, size };
+}
+
+function removeMarker(marker: ArrivalMarker | null): void {
+  if (!marker) return;
+  try {
+    fs.rmSync(path.join(marker.dir, `rank-${marker.rank}`), { force: true });
+    fs.rmdirSync(marker.dir); // the last rank to get here removes the folder
+  } catch {
+    /* other ranks' markers are still there */
+  }
 }
 
 function startTimeoutError(seconds: number, marker: ArrivalMarker | null): HorovodError {
@@ -134,14 +144,6 @@ function reportFatal(err: unknown, origin: string): void {
 export function shutdown(): void {
   if (state !== 'running') return;
   state = 'shut';
-  if (arrival) {
-    try {
-      fs.rmSync(path.join(arrival.dir, `rank-${arrival.rank}`), { force: true });
-      fs.rmdirSync(arrival.dir);
-    } catch {
-      /* other ranks' markers are still there */
-    }
-  }
   try {
     native!.shutdown();
   } catch (e) {

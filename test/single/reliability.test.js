@@ -132,6 +132,7 @@ describe('reliability on one host (mpirun -np 3)', function () {
     const m = r.stdout.match(/rejected after (\d+) ms: HVD_ABORTED: (.*)/);
     assert.ok(m, r.stdout);
     assert.ok(+m[1] >= 2500 && +m[1] < 15000, `failed after ${m[1]} ms`);
+    console.log(`      MEASURED stall_shutdown_ms=${m[1]} (HOROVOD_STALL_SHUTDOWN_TIME_SECONDS=3)`);
     assert.match(m[2], /stalled .* rank\(s\) 1 never submitted it.*HOROVOD_STALL_SHUTDOWN_TIME_SECONDS=3/);
   });
 
@@ -156,6 +157,7 @@ describe('reliability on one host (mpirun -np 3)', function () {
       const m = r.stdout.match(new RegExp(`rank ${rank} after (\\d+) ms: HVD_ABORTED: (.*)`));
       assert.ok(m, r.stdout);
       assert.ok(+m[1] < 5000, `detected after ${m[1]} ms`);
+      console.log(`      MEASURED divergence_detected_ms=${m[1]} (rank ${rank})`);
       assert.match(m[2], /diverged between ranks at collective #2: rank 0 submitted allreduce 'only\.rank0' float32\[3\].* but rank 1 submitted allgather 'only\.rank1' int32\[5\]/);
     }
   });

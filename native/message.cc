@@ -73,8 +73,8 @@ std::string Request::Signature() const {
   return s;
 }
 
-std::string CacheKey(const Request& r) {
-  Writer w;
+// The fields that describe a collective (everything but per-send bookkeeping).
+static void PutRequestFields(Writer& w, const Request& r) {
   w.PutString(r.name);
   w.Put<uint8_t>(static_cast<uint8_t>(r.type));
   w.Put<uint8_t>(static_cast<uint8_t>(r.dtype));
@@ -85,6 +85,11 @@ std::string CacheKey(const Request& r) {
   w.Put<double>(r.postscale);
   w.PutString(r.group);
   w.Put<int32_t>(r.group_size);
+}
+
+std::string CacheKey(const Request& r) {
+  Writer w;
+  PutRequestFields(w, r);
   auto v = w.Take();
   return std::string(v.begin(), v.end());
 }
@@ -111,16 +116,7 @@ std::vector<uint8_t> Serialize(const RequestList& list) {
     w.Put<uint64_t>(r.running_hash);
     if (kind != 0) w.Put<int32_t>(r.cache_id);
     if (kind == 2) continue;
-    w.PutString(r.name);
-    w.Put<uint8_t>(static_cast<uint8_t>(r.type));
-    w.Put<uint8_t>(static_cast<uint8_t>(r.dtype));
-    w.PutVector<int64_t>(r.shape);
-    w.Put<uint8_t>(static_cast<uint8_t>(r.op));
-    w.Put<int32_t>(r.root);
-    w.Put<double>(r.prescale);
-    w.Put<double>(r.postscale);
-    w.PutString(r.group);
-    w.Put<int32_t>(r.group_size);
+    PutRequestFields(w, r);
     w.Put<int32_t>(r.rank);
   }
   return w.Take();

@@ -3,7 +3,7 @@
 // learning rate, checked across ranks.
 const assert = require('node:assert/strict');
 const hvd = require('../..');
-const { loadTf, globalBatch, rows, hashWeights } = require('../support/tf');
+const { loadTf, globalBatch, shardOf, hashWeights } = require('../support/tf');
 
 describe('callbacks', function () {
   let tf;
@@ -13,11 +13,7 @@ describe('callbacks', function () {
     data = globalBatch(tf);
   });
 
-  function shard() {
-    const per = 24 / hvd.size();
-    const lo = hvd.rank() * per;
-    return { x: rows(tf, data.x, lo, lo + per), y: rows(tf, data.y, lo, lo + per), per };
-  }
+  const shard = () => shardOf(tf, data, hvd.rank(), hvd.size());
 
   function model(seed) {
     const m = tf.sequential();

@@ -3,7 +3,7 @@
 // training on the whole batch, for every training path tfjs has.
 const assert = require('node:assert/strict');
 const hvd = require('../..');
-const { loadTf, globalBatch, rows, weightsOf, maxAbsDiff, hashWeights } = require('../support/tf');
+const { loadTf, globalBatch, rows, shardOf, weightsOf, maxAbsDiff, hashWeights } = require('../support/tf');
 
 const K = 5;
 const LR = 0.1;
@@ -16,11 +16,7 @@ describe('DistributedOptimizer', function () {
     data = globalBatch(tf);
   });
 
-  function shard() {
-    const per = 24 / hvd.size();
-    const lo = hvd.rank() * per;
-    return { x: rows(tf, data.x, lo, lo + per), y: rows(tf, data.y, lo, lo + per), per };
-  }
+  const shard = () => shardOf(tf, data, hvd.rank(), hvd.size());
 
   function makeVars(prefix) {
     const W = tf.variable(tf.tensor2d([[0.1, -0.2], [0.3, 0.05], [-0.1, 0.2], [0.0, 0.4]]), true, `${prefix}W${Math.random()}`);

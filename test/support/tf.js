@@ -33,6 +33,13 @@ function rows(tf, t, lo, hi) {
   return tf.slice(t, [lo, 0], [hi - lo, t.shape[1]]);
 }
 
+/** This rank's equal share of the global batch: rows [rank*per, (rank+1)*per). */
+function shardOf(tf, data, rank, size) {
+  const per = data.x.shape[0] / size;
+  const lo = rank * per;
+  return { x: rows(tf, data.x, lo, lo + per), y: rows(tf, data.y, lo, lo + per), per };
+}
+
 function weightsOf(vars) {
   return vars.map((v) => Array.from(v.dataSync()));
 }
@@ -49,4 +56,4 @@ function hashWeights(arrays) {
   return h.digest('hex');
 }
 
-module.exports = { loadTf, globalBatch, rows, weightsOf, maxAbsDiff, hashWeights };
+module.exports = { loadTf, globalBatch, rows, shardOf, weightsOf, maxAbsDiff, hashWeights };

@@ -246,7 +246,7 @@ function prepareGrouped(tensors: unknown, options: unknown, fn: string): Prepare
   const group = nameOf(opts, 'groupedAllreduce', fn);
   return {
     specs,
-    names: specs.map((_, i) => `${group}.${i}`),
+    names: [group],
     options: { op: OP_CODES[op], prescale: pre, postscale: post, group },
   };
 }
@@ -363,7 +363,60 @@ export function groupedAllreduce<T extends TensorInput>(tensors: T[], options?: 
   running();
   const p = prepareGrouped(tensors, options, 'groupedAllreduce');
   const site = callSite(groupedAllreduce);
-  return tracked(p.names, () => reduceAsync(p, site)).then((outs) => outs.map((o, i) => wrap<T>(p.specs[i], o, p.specs[i].shape)));
+  const g = packGroup(p);
+  return tracked(g.packed.names, () => reduceAsync(g.packed, site)).then((outs) => unpackGroup<T>(p, g, outs));
+}
+
+interface PackedGroup {
+  packed: Prepared;
+  members: Array<{ bucket: number; offset: number; length: number }>;
+}
+
+/**
+ * A group travels as one tensor per dtype: the members are copied back to
+ * back into one buffer and the results come back as views into one result
+ * buffer. That is one request to negotiate per dtype instead of one per
+ * member, and no copy out. The members' shapes are part of the group's key,
+ * so ranks whose groups are laid out differently fail with HVD_MISMATCH.
+ */
+function packGroup(p: Prepared): PackedGroup {
+  const buckets: Array<{ spec: TensorSpec; parts: HvdTypedArray[]; layout: string[]; total: number }> = [];
+  const members = p.specs.map((s) => {
+    let b = buckets.findIndex((x) => x.spec.ctor === s.ctor);
+    if (b < 0) {
+      buckets.push({ spec: s, parts: [], layout: [], total: 0 });
+      b = buckets.length - 1;
+    }
+    const data = readSync(s);
+    const bucket = buckets[b];
+    const m = { bucket: b, offset: bucket.total, length: data.length };
+    bucket.parts.push(data);
+    bucket.layout.push(`[${s.shape.join(',')}]`);
+    bucket.total += data.length;
+    return m;
+  });
+  const group = p.options.group!;
+  const key = `${group} {${buckets.map((b) => `${b.spec.dtype}: ${b.layout.join(' ')}`).join('; ')}}`;
+  const specs = buckets.map((b) => {
+    const packed = newArray(b.spec.ctor, b.total);
+    let off = 0;
+    for (const part of b.parts) {
+      (packed as Float32Array).set(part as Float32Array, off);
+      off += part.length;
+    }
+    return { kind: 'typed' as const, dtype: b.spec.dtype, ctor: b.spec.ctor, shape: [b.total], array: packed };
+  });
+  return {
+    packed: { specs, names: buckets.map((b) => `${group}.${b.spec.dtype}`), options: { ...p.options, group: key }, inPlace: true },
+    members,
+  };
+}
+
+function unpackGroup<T>(p: Prepared, g: PackedGroup, outs: HvdTypedArray[]): T[] {
+  return g.members.map((m, i) => {
+    const view = outs[m.bucket].subarray(m.offset, m.offset + m.length) as HvdTypedArray;
+    return wrap<T>(p.specs[i], view, p.specs[i].shape);
+  });
 }
 
 /**
@@ -375,7 +428,22 @@ export function groupedAllreduce<T extends TensorInput>(tensors: T[], options?: 
 export function groupedAllreduceSync<T extends TensorInput>(tensors: T[], options?: GroupedAllreduceOptions): T[] {
   running();
   const p = prepareGrouped(tensors, options, 'groupedAllreduceSync');
-  return reduceSync(p).map((o, i) => wrap<T>(p.specs[i], o, p.specs[i].shape));
+  const g = packGroup(p);
+  return unpackGroup<T>(p, g, reduceSync(g.packed));
+}
+
+/**
+ * The engine-level form of a group: one request per member, negotiated
+ * together and fused by the engine (up to HOROVOD_FUSION_THRESHOLD), results
+ * in one output buffer. groupedAllreduce packs in JS instead, which costs
+ * less per member; this form exists to exercise and measure engine fusion.
+ * @internal
+ */
+export function groupedAllreduceUnpackedSync<T extends TensorInput>(tensors: T[], options?: GroupedAllreduceOptions): T[] {
+  running();
+  const p = prepareGrouped(tensors, options, 'groupedAllreduceUnpackedSync');
+  const members = { ...p, names: p.specs.map((_, i) => `${p.names[0]}.${i}`) };
+  return reduceSync(members).map((o, i) => wrap<T>(p.specs[i], o, p.specs[i].shape));
 }
 
 // --- allgather -----------------------------------------------------------------

@@ -3,6 +3,8 @@
 // sizes 0, 1, odd, checked exactly against results computed locally.
 const assert = require('node:assert/strict');
 const hvd = require('../..');
+// The engine-level grouping (one request per member, fused by the engine).
+const { groupedAllreduceUnpackedSync } = require('../../dist/collectives');
 const { TYPED, FLOAT, makeArray, expectedReduce, arraysEqual, tfCore } = require('../support/util');
 
 const OPS = ['average', 'sum', 'min', 'max', 'product'];
@@ -82,7 +84,7 @@ describe('allreduce', function () {
     assertEqualArrays(got, expectedReduce('float32', 'sum', n, size()), 'big');
     const parts = [makeArray('float32', n, rank()), makeArray('float32', 5, rank()), makeArray('float32', n, rank())];
     const before = hvd.engineStats();
-    const outs = hvd.groupedAllreduceSync(parts, { op: 'sum', name: 'big.group' });
+    const outs = groupedAllreduceUnpackedSync(parts, { op: 'sum', name: 'big.group' });
     const after = hvd.engineStats();
     assertEqualArrays(outs[0], expectedReduce('float32', 'sum', n, size()), 'g0');
     assertEqualArrays(outs[1], expectedReduce('float32', 'sum', 5, size()), 'g1');
@@ -152,14 +154,28 @@ describe('groupedAllreduce', function () {
     }
   });
 
-  it('fuses a group of same-dtype tensors into one response', function () {
+  it('travels as one request per dtype, with results as views into one buffer', function () {
     const xs = Array.from({ length: 20 }, (_, i) => makeArray('float32', 10 + i, hvd.rank()));
     const before = hvd.engineStats();
     const got = hvd.groupedAllreduceSync(xs, { op: 'max' });
     const after = hvd.engineStats();
     got.forEach((g, i) => assertEqualArrays(g, expectedReduce('float32', 'max', 10 + i, hvd.size()), `t${i}`));
     assert.equal(after.responses - before.responses, 1);
-    assert.equal(after.fusedResponses - before.fusedResponses, 1);
+    assert.equal(after.fusionCopyBytes - before.fusionCopyBytes, 0, 'no engine copies');
+    assert.ok(got.every((g) => g.buffer === got[0].buffer), 'one result buffer');
+  });
+
+  it('engine-level groups fuse their members into one response and reduce in the output buffer', function () {
+    const xs = Array.from({ length: 20 }, (_, i) => makeArray('float32', 10 + i, hvd.rank()));
+    const before = hvd.engineStats();
+    const got = groupedAllreduceUnpackedSync(xs, { op: 'max', name: 'engine.group' });
+    const after = hvd.engineStats();
+    got.forEach((g, i) => assertEqualArrays(g, expectedReduce('float32', 'max', 10 + i, hvd.size()), `t${i}`));
+    const threshold = Number(process.env.HOROVOD_FUSION_THRESHOLD ?? 128 * 1024 * 1024);
+    if (threshold >= 20 * 29 * 4) {
+      assert.equal(after.responses - before.responses, 1);
+      assert.equal(after.fusedResponses - before.fusedResponses, 1);
+    }
   });
 });
 

@@ -5,9 +5,13 @@
 //
 //   phase "allreduce": --iters (10,000) hvd.allreduceSync of 1 MiB float32,
 //     out of place (a new result array per call: the path most likely to
-//     leak). RSS is sampled every --sample-every calls; at the checkpoints
-//     (call 1,000 and the last) a full GC runs first, so the difference is
-//     retained memory, not garbage waiting for collection.
+//     leak). RSS is sampled every 250 calls; at the checkpoints (call 1,000,
+//     call 2,500 and the last) a full GC runs first, so the difference is
+//     retained memory, not garbage waiting for collection. growth_mb is
+//     last − call 1,000 (the target); growth_after_settle_mb is last − call
+//     2,500: V8 optimizes the hot call path (TurboFan) after about 1,000 calls
+//     and its compiler memory stays in malloc's arenas, a one-off step of
+//     ~5-7 MB RSS at any message size that is absent under node --no-opt.
 //   phase "train": --steps (500) training steps of the MNIST MLP
 //     784-256-128-10 (batch 64, Adam, wasm backend) through
 //     hvd.DistributedOptimizer, with optimizer.minimize inside tf.tidy;
@@ -18,7 +22,7 @@
 //   {kind:'memory', phase, rss_mb_at_first, rss_mb_at_last, growth_mb, series:[...]}
 //
 // Usage: mpirun -np 2 node --expose-gc bench/memory_bench.js [--iters 10000]
-//          [--bytes 1048576] [--steps 500] [--phases allreduce,train]
+//          [--bytes 1048576] [--steps 500] [--phases allreduce,train] [--plain-optimizer]
 
 const path = require('path');
 const { performance } = require('perf_hooks');
@@ -27,16 +31,18 @@ const ROOT = path.resolve(__dirname, '..');
 const hvd = require(ROOT);
 
 function parseArgs(argv) {
-  const o = { iters: 10000, bytes: 1 << 20, first: 1000, steps: 500, firstStep: 100, sampleEvery: 250, phases: ['allreduce', 'train'] };
+  const o = { iters: 10000, bytes: 1 << 20, first: 1000, settle: 2500, steps: 500, firstStep: 100, sampleEvery: 250, phases: ['allreduce', 'train'] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--iters') o.iters = Number(argv[++i]);
     else if (a === '--bytes') o.bytes = Number(argv[++i]);
     else if (a === '--steps') o.steps = Number(argv[++i]);
     else if (a === '--phases') o.phases = argv[++i].split(',').filter(Boolean);
+    else if (a === '--plain-optimizer') o.plainOptimizer = true;
     else throw new Error(`memory_bench.js: unknown argument ${a}`);
   }
   o.first = Math.min(o.first, Math.floor(o.iters / 10) || 1);
+  o.settle = Math.min(Math.max(o.first, 2500), o.iters);
   o.firstStep = Math.min(o.firstStep, Math.floor(o.steps / 5) || 1);
   return o;
 }
@@ -62,14 +68,16 @@ function allreducePhase(o) {
   const x = new Float32Array(o.bytes / 4).fill(1);
   const series = [];
   let atFirst = null;
+  let atSettle = null;
   const t0 = performance.now();
   for (let i = 1; i <= o.iters; i++) {
     const out = hvd.allreduceSync(x, { op: 'sum', name: 'memory.allreduce' });
     if (i === 1 && out[0] !== hvd.size()) throw new Error(`wrong result ${out[0]}`);
-    if (i === o.first || i === o.iters) {
+    if (i === o.first || i === o.settle || i === o.iters) {
       fullGc();
       const r = rssMb();
       if (i === o.first) atFirst = r;
+      if (i === o.settle) atSettle = r;
       series.push({ iter: i, rss_mb: r, gc: true, external_mb: process.memoryUsage().external / MB });
     } else if (i % o.sampleEvery === 0) {
       series.push({ iter: i, rss_mb: rssMb(), gc: false });
@@ -78,7 +86,7 @@ function allreducePhase(o) {
   const seconds = (performance.now() - t0) / 1e3;
   const atLast = series[series.length - 1].rss_mb;
   // the worst rank decides
-  const growth = hvd.allreduceSync(new Float64Array([atLast - atFirst]), { op: 'max', name: 'memory.growth' })[0];
+  const g = hvd.allreduceSync(new Float64Array([atLast - atFirst, atLast - atSettle]), { op: 'max', name: 'memory.growth' });
   emit({
     kind: 'memory',
     phase: 'allreduce',
@@ -88,7 +96,10 @@ function allreducePhase(o) {
     first_checkpoint: o.first,
     rss_mb_at_first: atFirst,
     rss_mb_at_last: atLast,
-    growth_mb: growth,
+    growth_mb: g[0],
+    settle_checkpoint: o.settle,
+    rss_mb_at_settle: atSettle,
+    growth_after_settle_mb: g[1],
     gc_exposed: typeof global.gc === 'function',
     us_per_call: (seconds / o.iters) * 1e6,
     series,
@@ -119,7 +130,9 @@ async function trainPhase(o) {
   model.add(tf.layers.dense({ inputShape: [784], units: 256, activation: 'relu' }));
   model.add(tf.layers.dense({ units: 128, activation: 'relu' }));
   model.add(tf.layers.dense({ units: 10, activation: 'softmax' }));
-  const opt = hvd.DistributedOptimizer(tf.train.adam(1e-3 * hvd.size()));
+  // --plain-optimizer: the same loop without DistributedOptimizer, to tell
+  // tfjs/V8's own RSS behaviour from hvd's.
+  const opt = o.plainOptimizer ? tf.train.adam(1e-3) : hvd.DistributedOptimizer(tf.train.adam(1e-3 * hvd.size()));
   await hvd.broadcastModel(model, 0);
 
   const xs = new Float32Array(B * 784);
@@ -160,6 +173,7 @@ async function trainPhase(o) {
     kind: 'memory',
     phase: 'train',
     np: hvd.size(),
+    optimizer: o.plainOptimizer ? 'adam (no hvd)' : 'hvd.DistributedOptimizer(adam)',
     steps: o.steps,
     first_checkpoint: o.firstStep,
     rss_mb_at_first: atFirst,

@@ -189,10 +189,15 @@ function trainSpec(train) {
 /** vega-lite spec: RSS over the allreduce loop and RSS / numTensors over training. */
 function memorySpec(memory) {
   const a = (memory.allreduce && memory.allreduce.series) || [];
-  const t = (memory.train && memory.train.series) || [];
+  const tag = (rows, who) => (rows || []).map((r) => ({ ...r, optimizer: who }));
+  const t = [
+    ...tag(memory.train && memory.train.series, 'hvd.DistributedOptimizer'),
+    ...tag(memory.train_plain && memory.train_plain.series, 'plain tfjs adam (no hvd)'),
+  ];
+  const color = { field: 'optimizer', type: 'nominal', title: null, legend: { orient: 'bottom' } };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: 'memory: RSS (rank 0) over 1 MiB allreduces and training steps (np=2)', subtitle: 'filled points: after a full GC (the checkpoints compared)' },
+    title: { text: 'memory: RSS (rank 0) over 1 MiB allreduces and training steps (np=2)', subtitle: 'squares: after a full GC (the checkpoints compared); RSS includes the V8 heap, tfjs wasm memory and MPI buffers' },
     hconcat: [
       {
         data: { values: a },
@@ -214,16 +219,18 @@ function memorySpec(memory) {
           x: { field: 'step', type: 'quantitative', title: 'training steps' },
           y: { field: 'rss_mb', type: 'quantitative', title: 'RSS (MB)', scale: { zero: false } },
           shape: { field: 'gc', type: 'nominal', title: 'after GC' },
+          color,
         },
       },
       {
         data: { values: t },
         width: 300,
         height: 200,
-        mark: { type: 'line', point: true, color: '#f58518' },
+        mark: { type: 'line', point: true },
         encoding: {
           x: { field: 'step', type: 'quantitative', title: 'training steps' },
           y: { field: 'num_tensors', type: 'quantitative', title: 'tf.memory().numTensors' },
+          color,
         },
       },
     ],

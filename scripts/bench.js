@@ -392,7 +392,7 @@ async function runAllreduce(o, machine) {
       }
       if (cr.code !== 0) failures.push(`${name} round ${round + 1} C: ${failureText(cr)}`);
       parts.push(`C ${cr.seconds.toFixed(1)}s`);
-      runsMeta.push({ round: round + 1, config: name, run: 'c', seconds: cr.seconds, ok: cr.code === 0 });
+      runsMeta.push({ round: round + 1, config: name, run: 'c', seconds: +cr.seconds.toFixed(2), ok: cr.code === 0, load1: +os.loadavg()[0].toFixed(2) });
       // B: hvd, default algorithm then ring and mpi forced
       for (const run of HVD_RUNS) {
         const env = childEnv({ HVD_ALLREDUCE_ALGORITHM: run.algorithm });
@@ -401,7 +401,7 @@ async function runAllreduce(o, machine) {
         for (const row of hr.rows) add(name, row, round);
         if (hr.code !== 0) failures.push(`${name} round ${round + 1} hvd ${run.algorithm}: ${failureText(hr)}`);
         parts.push(`hvd ${run.algorithm} ${hr.seconds.toFixed(1)}s`);
-        runsMeta.push({ round: round + 1, config: name, run: `hvd-${run.algorithm}`, seconds: hr.seconds, ok: hr.code === 0 });
+        runsMeta.push({ round: round + 1, config: name, run: `hvd-${run.algorithm}`, seconds: +hr.seconds.toFixed(2), ok: hr.code === 0, load1: +os.loadavg()[0].toFixed(2) });
       }
       log(`round ${round + 1}/${o.rounds} ${name}: ${parts.join(', ')}${failures.length ? ` (${failures.length} failed so far)` : ''}`);
     }
@@ -529,7 +529,7 @@ function evaluateTargets(allreduce, memory) {
   const na = (id, text, why) => targets.push({ id, text, status: 'n/a', detail: why });
 
   // 1. ≥ 4 MiB: hvd busbw ≥ 0.95 × C, shm and tcp
-  for (const name of ['shm', 'tcp']) {
+  for (const name of allreduce ? ['shm', 'tcp'] : []) {
     for (const [key, ckey, what] of [
       ['hvd:auto:sync', 'c:out', 'allreduceSync vs C out-of-place'],
       ['hvd:auto:inplace', 'c:inplace', 'inPlace vs C in-place'],
@@ -559,7 +559,7 @@ function evaluateTargets(allreduce, memory) {
   }
 
   // 2. 4 B – 4 KiB at np=2 shm: hvd sync latency ≤ C + 25 µs
-  {
+  if (allreduce) {
     const id = 'lat-shm-small';
     const text = '4 B–4 KiB, shm np=2: hvd allreduceSync latency ≤ C + 25 µs';
     const cfg = cfgOf('shm');
@@ -583,7 +583,7 @@ function evaluateTargets(allreduce, memory) {
   }
 
   // 3. grouped 100 × 4 KiB ≤ 2 × one 400 KiB C allreduce
-  for (const name of ['shm', 'tcp', 'np4']) {
+  for (const name of allreduce ? ['shm', 'tcp', 'np4'] : []) {
     const id = `grouped-${name}`;
     const text = `grouped 100×4 KiB, ${name}: ≤ 2 × one 400 KiB C allreduce`;
     const cfg = cfgOf(name);
@@ -601,7 +601,7 @@ function evaluateTargets(allreduce, memory) {
   }
 
   // 4. ring ≥ 1.0 × MPI busbw at ≥ 1 MiB over TCP
-  for (const variant of ['inplace', 'sync']) {
+  for (const variant of allreduce ? ['inplace', 'sync'] : []) {
     const id = `ring-tcp-${variant}`;
     const text = `≥1 MiB, tcp: hvd ring busbw ≥ 1.0 × hvd MPI busbw (${variant === 'inplace' ? 'inPlace' : 'allreduceSync'})`;
     const cfg = cfgOf('tcp');
@@ -633,7 +633,9 @@ function evaluateTargets(allreduce, memory) {
         id: 'mem-allreduce',
         text: `RSS growth between allreduce ${a.first_checkpoint} and ${a.iters} (1 MiB, np=2) < 5 MB`,
         status: a.growth_mb < 5 ? 'PASS' : 'MISS',
-        detail: `${a.growth_mb.toFixed(1)} MB (${a.rss_mb_at_first.toFixed(1)} → ${a.rss_mb_at_last.toFixed(1)} MB, rank 0; worst rank counted); plateau slope ${fmtSlope(a.slope_mb_per_1000)} MB/1000 calls`,
+        detail:
+          `${a.growth_mb.toFixed(1)} MB (${a.rss_mb_at_first.toFixed(1)} → ${a.rss_mb_at_last.toFixed(1)} MB, rank 0; worst rank counted); ` +
+          `after call ${a.settle_checkpoint} (V8 JIT settled): ${fmtMb(a.growth_after_settle_mb)} MB, slope ${fmtSlope(a.slope_mb_per_1000)} MB/1000 calls`,
       });
     } else na('mem-allreduce', 'RSS growth over 10,000 allreduces < 5 MB', memory.allreduceError || 'not run');
     const t = memory.train;
@@ -648,11 +650,17 @@ function evaluateTargets(allreduce, memory) {
         id: 'mem-train-rss',
         text: `RSS growth between training step ${t.first_checkpoint} and ${t.steps} < 5 MB (reported)`,
         status: t.growth_mb < 5 ? 'PASS' : 'MISS',
-        detail: `${t.growth_mb.toFixed(1)} MB (${t.rss_mb_at_first.toFixed(1)} → ${t.rss_mb_at_last.toFixed(1)} MB)`,
+        detail:
+          `${t.growth_mb.toFixed(1)} MB (${t.rss_mb_at_first.toFixed(1)} → ${t.rss_mb_at_last.toFixed(1)} MB)` +
+          (memory.train_plain ? `; the same loop with plain tfjs adam: ${memory.train_plain.growth_mb.toFixed(1)} MB` : ''),
       });
     } else na('mem-train', 'numTensors flat over 500 training steps', memory.trainError || 'not run');
   }
   return targets;
+}
+
+function fmtMb(x) {
+  return Number.isFinite(x) ? x.toFixed(1) : 'n/a';
 }
 
 function fmtSlope(x) {
@@ -686,16 +694,30 @@ function plateauSlope(series, first) {
 }
 
 async function runMemory(o) {
+  const t0 = Date.now();
   const steps = o.quick ? 200 : 500;
   const argv = mpirunArgv(2, [], [process.execPath, '--expose-gc', path.join(BENCH, 'memory_bench.js'), '--iters', '10000', '--steps', String(steps)]);
-  log(`memory: 10,000 × 1 MiB allreduceSync + ${steps} training steps at np=2 ...`);
+  log(`memory: 10,000 × 1 MiB allreduceSync + ${steps} training steps at np=2 (then the same steps without hvd) ...`);
   const r = await runProcess(argv, { timeoutS: 900 });
   const memory = { seconds: r.seconds };
   for (const row of r.rows) {
     if (row.kind !== 'memory') continue;
     memory[row.phase] = row;
   }
-  if (memory.allreduce) memory.allreduce.slope_mb_per_1000 = plateauSlope(memory.allreduce.series, memory.allreduce.first_checkpoint);
+  // the same training loop without DistributedOptimizer: what tfjs/V8 do on their own
+  if (memory.train) {
+    const pr = await runProcess(
+      mpirunArgv(2, [], [process.execPath, '--expose-gc', path.join(BENCH, 'memory_bench.js'), '--phases', 'train', '--plain-optimizer', '--steps', String(steps)]),
+      { timeoutS: 900 },
+    );
+    const row = pr.rows.find((x) => x.kind === 'memory' && x.phase === 'train');
+    if (row) memory.train_plain = row;
+    else log(`memory (plain optimizer) failed: ${failureText(pr)}`);
+  }
+  if (memory.allreduce) {
+    const a = memory.allreduce;
+    a.slope_mb_per_1000 = plateauSlope(a.series, a.settle_checkpoint || a.first_checkpoint);
+  }
   if (r.code !== 0) {
     const why = failureText(r);
     memory.error = why;
@@ -703,7 +725,8 @@ async function runMemory(o) {
     if (!memory.train) memory.trainError = why;
     log(`memory run failed: ${why}`);
   }
-  log(`memory: done in ${r.seconds.toFixed(1)} s`);
+  memory.seconds = (Date.now() - t0) / 1000;
+  log(`memory: done in ${memory.seconds.toFixed(1)} s`);
   return memory;
 }
 
@@ -714,7 +737,8 @@ function printMemory(m) {
   if (a) {
     console.log(
       `allreduceSync 1 MiB × ${a.iters}: RSS ${a.rss_mb_at_first.toFixed(1)} MB at call ${a.first_checkpoint} → ${a.rss_mb_at_last.toFixed(1)} MB at call ${a.iters}: ` +
-        `growth ${a.growth_mb.toFixed(1)} MB (worst rank); slope after call ${a.first_checkpoint} ${fmtSlope(a.slope_mb_per_1000)} MB/1000 calls; ${a.us_per_call.toFixed(0)} µs/call`,
+        `growth ${a.growth_mb.toFixed(1)} MB (worst rank); from call ${a.settle_checkpoint} (after V8's JIT tier-up): ${fmtMb(a.growth_after_settle_mb)} MB, ` +
+        `slope ${fmtSlope(a.slope_mb_per_1000)} MB/1000 calls; ${a.us_per_call.toFixed(0)} µs/call`,
     );
   }
   const t = m.train;
@@ -722,6 +746,12 @@ function printMemory(m) {
     console.log(
       `training ${t.steps} steps: RSS ${t.rss_mb_at_first.toFixed(1)} MB at step ${t.first_checkpoint} → ${t.rss_mb_at_last.toFixed(1)} MB: growth ${t.growth_mb.toFixed(1)} MB; ` +
         `numTensors ${t.num_tensors_min}..${t.num_tensors_max}; ${t.ms_per_step.toFixed(1)} ms/step`,
+    );
+  }
+  const p = m.train_plain;
+  if (p) {
+    console.log(
+      `same loop with plain tf.train.adam (no DistributedOptimizer): RSS growth ${p.growth_mb.toFixed(1)} MB; numTensors ${p.num_tensors_min}..${p.num_tensors_max}; ${p.ms_per_step.toFixed(1)} ms/step`,
     );
   }
 }

@@ -38,7 +38,7 @@ struct Config {
   // allreduces of at least HVD_RING_THRESHOLD_BYTES.
   enum class Algorithm { kAuto, kMpi, kRing };
   Algorithm allreduce_algorithm = Algorithm::kAuto;
-  int64_t ring_threshold_bytes = int64_t{1} << 62;
+  int64_t ring_threshold_bytes = int64_t{4} << 20;
   // HVD_RING_SEGMENT_BYTES: pipelining unit of the ring.
   int64_t ring_segment_bytes = 512 * 1024;
   // HVD_CHECK_DIVERGENCE: compare every rank's sequence of submitted

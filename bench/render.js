@@ -9,8 +9,9 @@
 // node_modules folders themselves), so a scratch install works too.
 //
 // Re-render from saved results:
-//   node bench/render.js                        (bench/results/latest.json, train-latest.json)
+//   node bench/render.js                        (bench/results/latest.json, memory-latest.json, train-latest.json)
 //   node bench/render.js path/to/allreduce.json [--train path/to/train.json] [--out DIR]
+//   node bench/render.js --markdown             key figures as Markdown (for bench/README.md)
 
 const fs = require('fs');
 const path = require('path');
@@ -55,7 +56,7 @@ async function loadVega() {
   }
   throw new Error(
     `vega / vega-lite are not installed (${errors.join('; ')}). ` +
-      'Install them with "npm install --no-save vega vega-lite" (or set HVD_BENCH_VEGA_PATH).',
+      'They are devDependencies: run "npm install" (or "npm install --no-save vega vega-lite"), or set HVD_BENCH_VEGA_PATH.',
   );
 }
 
@@ -194,7 +195,7 @@ function memorySpec(memory) {
     ...tag(memory.train && memory.train.series, 'hvd.DistributedOptimizer'),
     ...tag(memory.train_plain && memory.train_plain.series, 'plain tfjs adam (no hvd)'),
   ];
-  const color = { field: 'optimizer', type: 'nominal', title: null, legend: { orient: 'bottom' } };
+  const color = { field: 'optimizer', type: 'nominal', title: null, legend: { orient: 'bottom', labelLimit: 300 } };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: { text: 'memory: RSS (rank 0) over 1 MiB allreduces and training steps (np=2)', subtitle: 'squares: after a full GC (the checkpoints compared); RSS includes the V8 heap, tfjs wasm memory and MPI buffers' },
@@ -255,22 +256,92 @@ async function writeChart(spec, outDir, name, log = console.log) {
   }
 }
 
-module.exports = { loadVega, renderSvg, allreduceSpec, trainSpec, memorySpec, writeChart };
+function fmt(x, kind) {
+  if (x === null || x === undefined || !Number.isFinite(x)) return 'n/a';
+  if (kind === 'us') return x < 10 ? x.toFixed(2) : x < 1000 ? x.toFixed(1) : x.toFixed(0);
+  if (kind === 'bw') return x >= 0.01 ? x.toPrecision(3) : x.toExponential(1);
+  return String(x);
+}
+
+function sizeName(b) {
+  if (b >= 1048576) return `${b / 1048576} MiB`;
+  if (b >= 1024) return `${b / 1024} KiB`;
+  return `${b} B`;
+}
+
+/** Markdown tables of the key figures (for bench/README.md "Latest figures"). */
+function markdownSummary(allreduce, memory, train) {
+  const out = [];
+  if (allreduce) {
+    const m = allreduce.machine || {};
+    out.push(
+      `Run ${String(allreduce.date || '').slice(0, 10)}${allreduce.quick ? ' (--quick)' : ''}: ${m.cpu}, ${m.cores} cores, ${m.os}, kernel ${m.kernel}, ` +
+        `node ${m.node}, ${m.mpi}, hvd ${m.hvd_commit || '?'}; load average at start ${(m.loadavg_start || []).join(' ')}. ` +
+        `Medians of ${allreduce.rounds} rounds; µs = latency per call, GB/s = busbw.`,
+      '',
+    );
+    const pick = [4, 1024, 4096, 65536, 1048576, 4194304, 16777216, 67108864];
+    for (const cfg of allreduce.configs) {
+      const get = (key, b) => ((cfg.series[key] || []).find((r) => r.bytes === b) || {});
+      out.push(`**${cfg.label}** (\`${['mpirun', ...cfg.mpirun_args].join(' ')}\`)`, '');
+      out.push('| size | C out µs | sync µs | async µs | C in-place µs | inPlace µs | C in-place GB/s | inPlace GB/s | ring inPlace GB/s | mpi inPlace GB/s |');
+      out.push('|---|---|---|---|---|---|---|---|---|---|');
+      for (const b of pick) {
+        if (!get('c:out', b).bytes && !get('hvd:auto:sync', b).bytes) continue;
+        out.push(
+          `| ${sizeName(b)} | ${fmt(get('c:out', b).median_us, 'us')} | ${fmt(get('hvd:auto:sync', b).median_us, 'us')} | ${fmt(get('hvd:auto:async', b).median_us, 'us')} | ` +
+            `${fmt(get('c:inplace', b).median_us, 'us')} | ${fmt(get('hvd:auto:inplace', b).median_us, 'us')} | ${fmt(get('c:inplace', b).busbw_gbs, 'bw')} | ` +
+            `${fmt(get('hvd:auto:inplace', b).busbw_gbs, 'bw')} | ${fmt(get('hvd:ring:inplace', b).busbw_gbs, 'bw')} | ${fmt(get('hvd:mpi:inplace', b).busbw_gbs, 'bw')} |`,
+        );
+      }
+      const g = get('hvd:auto:grouped', 409600);
+      const gc = get('c:grouped_one', 409600);
+      out.push('', `grouped 100 × 4 KiB: hvd ${fmt(g.median_us, 'us')} µs; one 400 KiB C allreduce ${fmt(gc.median_us, 'us')} µs.`, '');
+    }
+  }
+  const targets = [...((allreduce && allreduce.targets) || []), ...((memory && memory.targets) || [])];
+  if (targets.length) {
+    out.push('Targets (reported, not asserted):', '');
+    for (const t of targets) out.push(`- **${t.status}** ${t.text}: ${t.detail}`);
+    out.push('');
+  }
+  if (train && train.summary) {
+    out.push(`Training (${train.model}, batch ${train.batch_per_rank}/rank, ${train.steps} steps, median of ${train.rounds} rounds${train.quick ? ', --quick' : ''}):`, '');
+    out.push('| run | images/s | ms/step |', '|---|---|---|');
+    for (const r of train.summary) out.push(`| ${r.label} | ${r.images_per_s ? r.images_per_s.toFixed(0) : 'n/a'} | ${r.step_ms ? r.step_ms.toFixed(1) : 'n/a'} |`);
+    const pct = (x) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)} %` : 'n/a');
+    out.push('', `DistributedOptimizer overhead at np=1: ${pct(train.overhead_np1)}; weak-scaling efficiency: ` +
+      Object.entries(train.efficiency || {}).map(([k, v]) => `${k} ${pct(v)}`).join(', ') + ' (np=4 is oversubscribed on 2 cores).', '');
+  }
+  return out.join('\n');
+}
+
+module.exports = { loadVega, renderSvg, allreduceSpec, trainSpec, memorySpec, writeChart, markdownSummary };
 
 async function main(argv) {
   const results = path.join(__dirname, 'results');
   let allreduce = path.join(results, 'latest.json');
   let train = path.join(results, 'train-latest.json');
   let out = results;
+  let markdown = false;
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--train') train = argv[++i];
+    if (argv[i] === '--markdown') markdown = true;
+    else if (argv[i] === '--train') train = argv[++i];
     else if (argv[i] === '--out') out = argv[++i];
     else allreduce = argv[i];
+  }
+  if (markdown) {
+    const read = (f) => (fs.existsSync(f) ? JSON.parse(fs.readFileSync(f, 'utf8')) : null);
+    console.log(markdownSummary(read(allreduce), read(path.join(path.dirname(allreduce), 'memory-latest.json')), read(train)));
+    return;
   }
   if (fs.existsSync(allreduce)) {
     const r = JSON.parse(fs.readFileSync(allreduce, 'utf8'));
     if (r.configs && r.configs.length) console.log(await writeChart(allreduceSpec(r), out, 'allreduce.svg'));
-    if (r.memory) console.log(await writeChart(memorySpec(r.memory), out, 'memory.svg'));
+  }
+  const mem = path.join(path.dirname(allreduce), 'memory-latest.json');
+  if (fs.existsSync(mem)) {
+    console.log(await writeChart(memorySpec(JSON.parse(fs.readFileSync(mem, 'utf8'))), out, 'memory.svg'));
   }
   if (fs.existsSync(train)) {
     const t = JSON.parse(fs.readFileSync(train, 'utf8'));

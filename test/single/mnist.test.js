@@ -94,7 +94,7 @@ describe('MNIST example (mpirun -np 2)', function () {
     assert.ok(epochs[0] >= 2, `resumed at epoch ${epochs[0]}`);
     assert.equal(epochs[epochs.length - 1], 3);
     const final = lines.find((l) => l.final);
-    assert.ok(final.test_accuracy > 0.88, `accuracy after resume ${final.test_accuracy}`);
+    assert.ok(final.test_accuracy > 0.86, `accuracy after resume ${final.test_accuracy}`);
     assert.equal(final.weights_consistent, true);
   });
 
@@ -104,7 +104,7 @@ describe('MNIST example (mpirun -np 2)', function () {
     assert.equal(r.status, 0, r.stderr + r.stdout);
     const final = jsonLines(r.stdout).find((l) => l.final);
     assert.equal(final.weights_consistent, true);
-    assert.ok(final.test_accuracy > 0.88, `accuracy ${final.test_accuracy}`);
+    assert.ok(final.test_accuracy > 0.86, `accuracy ${final.test_accuracy}`);
   });
 
   it('a job killed while rank 0 writes a checkpoint keeps the previous one, and --resume works from it', async function () {

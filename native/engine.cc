@@ -133,6 +133,9 @@ void Engine::ThreadMain() {
     if (!config_.timeline_path.empty() && mpi_->rank() == 0) {
       timeline_.Open(config_.timeline_path, config_.timeline_mark_cycles);
     }
+    if (config_.ring_threshold_bytes < 0) {
+      config_.ring_threshold_bytes = mpi_->cross_size() > 1 ? (int64_t{4} << 20) : (int64_t{32} << 20);
+    }
     controller_ = std::make_unique<MpiController>(mpi_.get(), config_);
     fusion_ = std::make_unique<FusionBuffer>();
     allreduce_ = std::make_unique<MpiAllreduce>(mpi_->data_comm(), config_.max_chunk_bytes);

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 'use strict';
+const { loadTfjsWasm } = require('./tfjs_wasm');
 // Memory stability for `npm run bench` (run under mpirun -np 2, with
 // node --expose-gc so the checkpoints can collect garbage first):
 //
@@ -107,20 +108,7 @@ function allreducePhase(o) {
 }
 
 async function trainPhase(o) {
-  const origWarn = console.warn;
-  const origLog = console.log;
-  console.warn = () => {};
-  console.log = () => {};
-  let tf;
-  try {
-    tf = require('@tensorflow/tfjs');
-    require('@tensorflow/tfjs-backend-wasm');
-    await tf.setBackend('wasm');
-    await tf.ready();
-  } finally {
-    console.warn = origWarn;
-    console.log = origLog;
-  }
+  const tf = await loadTfjsWasm();
   const { loadMnist } = require(path.join(ROOT, 'dist', 'mnist_data.js'));
   const { train } = loadMnist();
   const idx = hvd.data.shardIndices(train.labels.length, { shuffle: true, seed: 7 });

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 'use strict';
+const { loadTfjsWasm } = require('./tfjs_wasm');
 // Training throughput for `npm run bench:train`: the MNIST MLP
 // 784-256-128-10 (relu, softmax), batch 64 per rank, Adam, tfjs wasm backend,
 // trained with model.fit on real MNIST for a fixed number of steps.
@@ -41,20 +42,7 @@ function parseArgs(argv) {
 
 /** Loads tfjs with the wasm backend (quietly: tfjs prints a hint about tfjs-node). */
 async function loadTf() {
-  const origWarn = console.warn;
-  const origLog = console.log;
-  console.warn = () => {};
-  console.log = () => {};
-  let tf;
-  try {
-    tf = require('@tensorflow/tfjs');
-    require('@tensorflow/tfjs-backend-wasm');
-    await tf.setBackend('wasm');
-    await tf.ready();
-  } finally {
-    console.warn = origWarn;
-    console.log = origLog;
-  }
+  const tf = await loadTfjsWasm();
   if (tf.getBackend() !== 'wasm') throw new Error(`wasm backend not active (got ${tf.getBackend()})`);
   return tf;
 }

@@ -113,19 +113,8 @@ function parseArgs(argv) {
 // processes
 // ---------------------------------------------------------------------------
 
-function which(name) {
-  for (const dir of (process.env.PATH || '').split(path.delimiter)) {
-    if (!dir) continue;
-    const p = path.join(dir, name);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      if (fs.statSync(p).isFile()) return p;
-    } catch {
-      /* next */
-    }
-  }
-  return null;
-}
+// `which` lives in setup.js, which must not depend on node_modules.
+const { which } = require('./setup');
 
 function childEnv(extra = {}) {
   const env = { ...process.env };

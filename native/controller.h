@@ -74,7 +74,6 @@ class Coordinator {
   // Fails every pending name older than `seconds` on the ranks that
   // submitted it (stall shutdown). Returns how many were failed.
   int FailStalled(double seconds, const std::string& why);
-  bool IsShutDown(int rank) const { return shut_down_[rank]; }
 
   // A name that some ranks have submitted and others have not.
   struct Stalled {

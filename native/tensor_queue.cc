@@ -90,9 +90,4 @@ int TensorQueue::blocking_pending() const {
   return blocking_;
 }
 
-bool TensorQueue::has_new() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return !new_requests_.empty();
-}
-
 }  // namespace hvd::core

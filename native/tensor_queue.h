@@ -56,7 +56,6 @@ class TensorQueue {
 
   size_t pending() const;
   int blocking_pending() const;
-  bool has_new() const;
 
  private:
   mutable std::mutex mu_;

@@ -175,12 +175,6 @@ export function readSync(spec: TensorSpec): HvdTypedArray {
   return asTyped(spec, spec.tensor!.dataSync());
 }
 
-/** The bytes to send, without blocking the event loop (data() for tensors). */
-export async function readAsync(spec: TensorSpec): Promise<HvdTypedArray> {
-  if (spec.array) return spec.array;
-  return asTyped(spec, await spec.tensor!.data());
-}
-
 function asTyped(spec: TensorSpec, data: ArrayLike<number> | Uint8Array): HvdTypedArray {
   if (data instanceof (spec.ctor as unknown as typeof Float32Array) || (spec.dtype === 'bool' && data instanceof Uint8Array)) {
     return data as HvdTypedArray;

@@ -45,7 +45,6 @@ interface State {
   /** Sum of local gradients since the last communication, by position. */
   accum: Float32Array | null;
   passes: number;
-  steps: number;
 }
 
 let wrapped = 0;
@@ -122,7 +121,6 @@ export function DistributedOptimizer<T extends Optimizer>(optimizer: T, options?
     original: optimizer.applyGradients,
     accum: null,
     passes: 0,
-    steps: 0,
   };
   Object.defineProperty(optimizer, STATE, { value: state, enumerable: false });
   Object.defineProperty(optimizer, 'applyGradients', {
@@ -156,7 +154,6 @@ function distributedApply(opt: Optimizer, state: State, vg: VariableGrads): void
   const o0 = state.options;
   if (size() === 1 && o0.backwardPassesPerStep === 1 && o0.compression === Compression.none && o0.gradientPredivideFactor === 1) {
     // A world of one: the average of one rank's gradients is those gradients.
-    state.steps++;
     state.original.call(opt, vg);
     return;
   }
@@ -199,7 +196,6 @@ function distributedApply(opt: Optimizer, state: State, vg: VariableGrads): void
     }
 
     const reduced = reduce(grads, state);
-    state.steps++;
     off = 0;
     const rebuilt: Entry[] = entries.map((e) => {
       if (e.tensor == null) return e;

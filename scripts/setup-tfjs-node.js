@@ -517,7 +517,15 @@ function main(argv) {
 
     let res = null;
     const errors = [];
-    if (opts.route !== 'wheel') {
+    // A finished build in the cache (e.g. after `npm ci` emptied node_modules).
+    if (!opts.force) {
+      const staged = probe(stage);
+      if (staged.ok) {
+        log(`reusing the build cached in ${path.relative(ROOT, stage)}`);
+        res = staged;
+      }
+    }
+    if (!res && opts.route !== 'wheel') {
       res = routeDownload(stage, pkgDir);
       if (!res.ok) {
         errors.push(`download route: ${res.error}`);

@@ -18,6 +18,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import type { BuildInfo } from '../build_info';
+import { formatTfjsNode, tfjsNodeStatus } from './tfjs_node';
 import {
   HostSlots,
   formatHostsArg,
@@ -588,8 +589,9 @@ export function detectTfjsPackages(): string[] {
  *
  * @param info - from `buildInfo()`.
  * @param frameworks - detected tfjs package names (may be empty).
+ * @param frameworkNotes - lines printed under the TensorFlow.js line (tfjs-node's TensorFlow version).
  */
-export function formatCheckBuild(info: BuildInfo, frameworks: readonly string[]): string {
+export function formatCheckBuild(info: BuildInfo, frameworks: readonly string[], frameworkNotes: readonly string[] = []): string {
   const box = (on: boolean): string => (on ? '[X]' : '[ ]');
   const tfjs = frameworks.length > 0 ? `TensorFlow.js (${frameworks.join(', ')})` : 'TensorFlow.js';
   const nccl = info.ncclBuilt && !info.ncclAvailable ? 'NCCL (built, but libnccl was not found at run time)' : 'NCCL';
@@ -600,6 +602,7 @@ export function formatCheckBuild(info: BuildInfo, frameworks: readonly string[])
     '',
     'Available frameworks:',
     `    ${box(frameworks.length > 0)} ${tfjs}`,
+    ...frameworkNotes,
     '',
     'Available controllers:',
     `    ${box(true)} MPI`,
@@ -630,7 +633,8 @@ function checkBuild(): number {
     process.stderr.write('hvdrun: build it with `npm run build` (needs OpenMPI: apt-get install -y openmpi-bin libopenmpi-dev)\n');
     return 1;
   }
-  process.stdout.write(formatCheckBuild(info, detectTfjsPackages()));
+  const node = formatTfjsNode(tfjsNodeStatus());
+  process.stdout.write(formatCheckBuild(info, detectTfjsPackages(), node ? [node] : []));
   return 0;
 }
 

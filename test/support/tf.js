@@ -21,11 +21,11 @@ function loadTf() {
     // tfjs-node re-exports the same @tensorflow/tfjs and registers 'tensorflow'.
     if (backend === 'tensorflow') require('@tensorflow/tfjs-node');
     tf = require('@tensorflow/tfjs');
+    tf.setBackend(backend); // the cpu backend prints its "install tfjs-node" banner here
   } finally {
     console.warn = warn;
     console.log = log;
   }
-  tf.setBackend(backend);
   if (tf.getBackend() !== backend) throw new Error(`tfjs backend '${backend}' did not activate (got '${tf.getBackend()}')`);
   return tf;
 }

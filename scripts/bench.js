@@ -907,7 +907,8 @@ async function runTrainNode(o) {
       } else {
         const cmd = args(run.model, run.backend, run.kind);
         const argv = run.kind === 'plain' ? cmd : mpirunArgv(run.np, run.np > os.cpus().length ? ['--oversubscribe'] : [], cmd, ['TF_CPP_MIN_LOG_LEVEL']);
-        const r = await runProcess(argv, { env, timeoutS: 900 });
+        // The convnet on the cpu backend: give up after 5 minutes (> 100 s a step) rather than 15.
+        const r = await runProcess(argv, { env, timeoutS: run.model === 'cnn' && run.backend === 'cpu' ? 300 : 900 });
         const row = r.rows.find((x) => x.kind === 'train');
         if (!row || r.code !== 0) failures.push(`${run.label} round ${round + 1}: ${failureText(r)}`);
         if (row) {

@@ -39,9 +39,9 @@ const TAG = '[hvd setup:tfjs-node]';
 const PKG = '@tensorflow/tfjs-node';
 
 /**
- * The TensorFlow wheel used by the wheel route. 2.15.1 is the newest release
- * whose wheel is manylinux2014 (glibc 2.17) and still close to the 2.9 C API
- * tfjs-node 4.22 was written for; its sha256 is pinned below.
+ * The TensorFlow wheel used by the wheel route (manylinux2014: glibc 2.17).
+ * 2.15.1 is the default: see the README's tfjs-node section for the versions
+ * tried. Its sha256 is pinned below.
  */
 const DEFAULT_TF_VERSION = '2.15.1';
 const WHEEL_PYTHON = '311'; // the C libraries are the same for every Python tag
@@ -51,8 +51,9 @@ const PINNED_SHA256 = {
     '54660c074d7241a503e81edfd9f5ef5af88f64051b72e2945f26318c790f2d26',
 };
 // What the binding's sources include (tensorflow/c/c_api.h, eager/c_api.h and
-// what they pull in); the wheel's other 170 MB of headers are not needed.
-const HEADER_PREFIXES = ['tensorflow/c/', 'tensorflow/core/platform/', 'tsl/c/', 'tsl/platform/'];
+// what they pull in; tsl/ moved under xla/tsl/ in 2.18); the wheel's other
+// 170 MB of headers are not needed.
+const HEADER_PREFIXES = ['tensorflow/c/', 'tensorflow/core/platform/', 'tsl/c/', 'tsl/platform/', 'xla/tsl/c/', 'xla/tsl/platform/'];
 
 class SetupError extends Error {}
 
@@ -241,7 +242,7 @@ function stagePackage(version) {
 
 /** Removes what a previous build or download left in the staged package. */
 function cleanBuild(pkgDir) {
-  for (const d of ['deps', 'lib', 'build', 'build-tmp-napi-v8']) fs.rmSync(path.join(pkgDir, d), { recursive: true, force: true });
+  for (const d of ['deps', 'lib', 'build', 'scripts/custom-binary.json']) fs.rmSync(path.join(pkgDir, d), { recursive: true, force: true });
   for (const e of fs.readdirSync(pkgDir)) {
     if (e.startsWith('build-tmp-')) fs.rmSync(path.join(pkgDir, e), { recursive: true, force: true });
   }
@@ -357,7 +358,8 @@ if missing: sys.exit('not in the wheel: ' + ', '.join(sorted(missing)))
 function ensureLibrary(tfVersion) {
   const dest = path.join(cacheDir(), `libtensorflow-${tfVersion}`);
   const done = path.join(dest, '.complete');
-  if (fs.existsSync(done)) return dest;
+  const stampText = `headers: ${HEADER_PREFIXES.join(',')}`;
+  if (fs.existsSync(done) && fs.readFileSync(done, 'utf8').includes(stampText)) return dest;
   const whl = ensureWheel(tfVersion);
   fs.rmSync(dest, { recursive: true, force: true });
   fs.mkdirSync(dest, { recursive: true });
@@ -368,7 +370,7 @@ function ensureLibrary(tfVersion) {
     if (!fs.existsSync(path.join(dest, 'include', h))) throw new SetupError(`the wheel has no ${h}`);
   }
   checkExports(path.join(dest, 'lib', 'libtensorflow_cc.so.2'));
-  fs.writeFileSync(done, `${new Date().toISOString()} ${path.basename(whl)}\n`);
+  fs.writeFileSync(done, `${new Date().toISOString()} ${path.basename(whl)}\n${stampText}\n`);
   return dest;
 }
 
@@ -388,7 +390,12 @@ function checkExports(lib) {
   log(`${path.basename(lib)} exports ${tf} TF_/TFE_ symbols (checked ${needed.length} the binding needs)`);
 }
 
-/** Hard links (same file system) or copies a tree; symlinks are recreated. */
+/**
+ * Copies a tree; files of 1 MiB and more (the libraries) are hard-linked when
+ * on the same file system, so the cache, the stage and node_modules share one
+ * copy. Small files are copied: tfjs-node's install script rewrites its
+ * package.json in place. Symlinks are recreated.
+ */
 function linkTree(src, dst) {
   const st = fs.lstatSync(src);
   if (st.isDirectory()) {
@@ -400,6 +407,7 @@ function linkTree(src, dst) {
   } else {
     fs.rmSync(dst, { force: true });
     try {
+      if (st.size < 1 << 20) throw new Error('small: copy');
       fs.linkSync(src, dst);
     } catch {
       fs.copyFileSync(src, dst);
@@ -437,6 +445,9 @@ function populateDeps(pkgDir, libDir) {
   for (const f of ['LICENSE', 'METADATA']) {
     if (fs.existsSync(path.join(libDir, f))) linkTree(path.join(libDir, f), path.join(deps, `tensorflow-wheel-${f}`));
   }
+  // A "tf-lib" entry makes tfjs-node's install script build the addon from
+  // source instead of fetching its prebuilt one (made for libtensorflow 2.9.1).
+  fs.writeFileSync(path.join(pkgDir, 'scripts', 'custom-binary.json'), JSON.stringify({ 'tf-lib': `file://${libDir} (set up by hvd scripts/setup-tfjs-node.js)` }) + '\n');
 }
 
 function routeWheel(stage, pkgDir, tfVersion) {
@@ -445,9 +456,8 @@ function routeWheel(stage, pkgDir, tfVersion) {
   cleanBuild(pkgDir);
   populateDeps(pkgDir, libDir);
   // With deps/lib in place tfjs-node's install script skips its library
-  // download; build_from_source stops node-pre-gyp from fetching the prebuilt
-  // addon (built for 2.9.1) and compiles the binding with node-gyp instead.
-  const env = buildEnv({ npm_config_build_from_source: 'true' });
+  // download and (custom-binary.json) compiles the binding with node-gyp.
+  const env = buildEnv();
   log(`building the tfjs-node addon against TensorFlow ${tfVersion} (node-gyp${env.npm_config_nodedir ? `, Node headers from ${env.npm_config_nodedir}/include/node` : ''})`);
   const r = run([...npmArgv(), 'rebuild', PKG, '--foreground-scripts'], { cwd: stage, env, timeoutS: 1200, quiet: true });
   if (r.code !== 0) {

@@ -21,7 +21,8 @@ function loadTf() {
     // tfjs-node re-exports the same @tensorflow/tfjs and registers 'tensorflow'.
     if (backend === 'tensorflow') require('@tensorflow/tfjs-node');
     tf = require('@tensorflow/tfjs');
-    tf.setBackend(backend); // the cpu backend prints its "install tfjs-node" banner here
+    tf.setBackend(backend);
+    tf.tensor([0]).dispose(); // the cpu backend prints its "install tfjs-node" banner at its first write
   } finally {
     console.warn = warn;
     console.log = log;

@@ -671,8 +671,11 @@ function objectName(options: unknown, kind: string, fn: string): string {
 /**
  * Sends any structured-clonable value from `rootRank` to every rank
  * (`v8.serialize`). The root gets its own value back unchanged. It travels
- * as one allgather in which only the root contributes bytes, so there is a
- * single collective to negotiate and nothing is left to submit later.
+ * as one allgather in which every rank contributes a small header (its rank,
+ * the root it names, the payload length) and only the root adds the payload,
+ * so there is a single collective to negotiate and every rank sees every
+ * rank's root: ranks that name different roots all fail with the same
+ * `HVD_MISMATCH`, as {@link broadcast} does.
  *
  * @example
  * const config = await hvd.broadcastObject(hvd.rank() === 0 ? loadConfig() : null);
@@ -684,7 +687,7 @@ export function broadcastObject<V>(value: V, rootRank = 0, options?: NameOptions
   const { bytes, error } = serializeAtRoot(value, root, 'broadcastObject');
   const p = allgather(bytes, { name });
   if (error) {
-    // The empty contribution tells the others; they fail instead of waiting.
+    // The empty payload tells the others; they fail instead of waiting.
     p.catch(() => {});
     throw error;
   }
@@ -707,25 +710,88 @@ export function broadcastObjectSync<V>(value: V, rootRank = 0, options?: NameOpt
   return receivedObject(value, data, root, name);
 }
 
+// Each rank's contribution to a broadcastObject: three float64 (sender rank,
+// the root it names, payload length) followed by the payload, which only the
+// root sends (and sends empty when its value did not serialize).
+const OBJECT_HEADER_BYTES = 24;
+
+function objectHeader(bytes: Uint8Array, root: number, length: number): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, OBJECT_HEADER_BYTES);
+  view.setFloat64(0, rank(), true);
+  view.setFloat64(8, root, true);
+  view.setFloat64(16, length, true);
+}
+
 function serializeAtRoot(value: unknown, root: number, fn: string): { bytes: Uint8Array; error?: TypeError } {
-  if (rank() !== root) return { bytes: new Uint8Array(0) };
+  const headerOnly = (): Uint8Array => {
+    const bytes = new Uint8Array(OBJECT_HEADER_BYTES);
+    objectHeader(bytes, root, 0);
+    return bytes;
+  };
+  if (rank() !== root) return { bytes: headerOnly() };
+  let buf: Buffer;
   try {
-    return { bytes: serialize(value, fn) };
+    // The header is reserved in front of the payload, so the payload is
+    // written once and never copied.
+    const ser = new v8.DefaultSerializer();
+    ser.writeRawBytes(new Uint8Array(OBJECT_HEADER_BYTES));
+    ser.writeHeader();
+    ser.writeValue(value);
+    buf = ser.releaseBuffer();
   } catch (e) {
-    return { bytes: new Uint8Array(0), error: e as TypeError };
+    return {
+      bytes: headerOnly(),
+      error: new TypeError(`${fn}: value cannot be serialized with the structured clone algorithm: ${(e as Error).message}`),
+    };
   }
+  const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  objectHeader(bytes, root, bytes.length - OBJECT_HEADER_BYTES);
+  return { bytes };
 }
 
 function receivedObject<V>(value: V, data: Uint8Array, root: number, name: string): V {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const roots = new Map<number, number[]>();
+  let payload: Uint8Array | undefined;
+  let rootSent = false;
+  for (let off = 0; off + OBJECT_HEADER_BYTES <= data.length; ) {
+    const sender = view.getFloat64(off, true);
+    const named = view.getFloat64(off + 8, true);
+    const length = view.getFloat64(off + 16, true);
+    off += OBJECT_HEADER_BYTES;
+    if (!roots.has(named)) roots.set(named, []);
+    roots.get(named)!.push(sender);
+    if (sender === named && named === root) {
+      rootSent = true;
+      if (length > 0) payload = data.subarray(off, off + length);
+    }
+    off += length;
+  }
+  // Every rank parses the same bytes, so every rank reaches the same verdict.
+  if (roots.size > 1) {
+    const groups = [...roots.entries()].sort((a, b) => a[1][0] - b[1][0]);
+    const list = (ranks: number[]) => `${ranks.length === 1 ? 'rank' : 'ranks'} ${ranks.join(',')}`;
+    throw new HorovodError(
+      `Mismatched root ranks for broadcastObject '${name}': ` +
+        groups.map(([r, ranks]) => `${list(ranks)} ${ranks.length === 1 ? 'has' : 'have'} ${r}`).join('; ') +
+        '. Every rank must submit the same root ranks under one name.',
+      'HVD_MISMATCH',
+    );
+  }
+  if (!rootSent) {
+    throw new HorovodError(
+      `broadcastObject '${name}' cannot run: its root rank ${root} has already called hvd.join()`,
+      'HVD_MISMATCH',
+    );
+  }
   if (rank() === root) return value;
-  // v8.serialize always writes a header, so zero bytes means the root failed.
-  if (data.length === 0) {
+  if (payload === undefined) {
     throw new HorovodError(
       `${name}: rank ${root} (the root) could not serialize its value, so there is nothing to receive; see the TypeError on rank ${root}`,
       'HVD_INVALID_ARGUMENT',
     );
   }
-  return deserialize(data) as V;
+  return deserialize(payload) as V;
 }
 
 function splitObjects(lengths: Float64Array, data: Uint8Array): unknown[] {

@@ -5,6 +5,7 @@
 import * as v8 from 'v8';
 import { running, size, rank } from './basics';
 import { fromNative, HorovodError } from './errors';
+import { callTimeInput, checkNotInPlaceTarget, holdInPlaceTarget } from './inputs';
 import { NativeOptions, NativeResult } from './native';
 import {
   fromBuffer,
@@ -51,7 +52,9 @@ export interface AllreduceOptions {
    * Reduce into the input TypedArray itself and return it, saving the
    * output allocation (for callers that own the buffer, such as gradient
    * staging buffers). Not allowed for tfjs Tensors, whose memory tfjs may
-   * share. Defaults to false.
+   * share. With the Promise form the array belongs to the engine until the
+   * Promise settles: another collective on any part of its memory meanwhile
+   * (a second in-place call included) throws a TypeError. Defaults to false.
    */
   inPlace?: boolean;
 }
@@ -227,6 +230,7 @@ function prepareAllreduce(tensor: unknown, options: unknown, fn: string): Prepar
   if (inPlace && spec.kind === 'tensor') {
     throw new TypeError(`${fn}: options.inPlace needs a TypedArray; a tfjs Tensor's memory may be shared with other tensors`);
   }
+  if (spec.array) checkNotInPlaceTarget(spec.array, fn, inPlace);
   const name = nameOf(opts, 'allreduce', fn);
   return { specs: [spec], names: [name], options: { op: OP_CODES[op], prescale: pre, postscale: post }, inPlace };
 }
@@ -307,14 +311,21 @@ function reduceSync(p: Prepared): HvdTypedArray[] {
 // backend and one copy elsewhere). Program order is therefore submission
 // order: a Sync call can never block while an earlier Promise call of the
 // same rank still waits to be submitted, which would deadlock against a
-// peer that awaits it.
-function reduceAsync(p: Prepared, site: { stack?: string }): Promise<HvdTypedArray[]> {
+// peer that awaits it. The engine reads the input memory when the
+// collective runs: see src/inputs.ts for what is copied and checked.
+function reduceAsync(p: Prepared, site: { stack?: string }, fn: string): Promise<HvdTypedArray[]> {
   const b = running();
-  const inputs = p.specs.map((s) => readSync(s));
+  const read = p.specs.map((s) => readSync(s));
+  // In-place inputs are the outputs (a group's are hvd's own packed copies).
+  const guarded = p.inPlace ? read.map((input) => ({ input, verify: undefined })) : p.specs.map((s, i) => callTimeInput(s, read[i], fn, p.names[i]));
+  const inputs = guarded.map((g) => g.input);
   const outputs = outputsFor(p, inputs);
   const items = p.specs.map((s, i) => toItem(p.names[i], s, inputs[i], outputs[i]));
   return b.enqueue(KIND.allreduce, items, p.options, false).then(
-    () => outputs,
+    () => {
+      for (const g of guarded) g.verify?.();
+      return outputs;
+    },
     (e) => {
       throw fromNative(e, site);
     },
@@ -324,6 +335,13 @@ function reduceAsync(p: Prepared, site: { stack?: string }): Promise<HvdTypedArr
 /**
  * Reduces `tensor` across all ranks and returns the result as a new value
  * of the same kind (TypedArray or tfjs Tensor); the input is never written.
+ *
+ * The input is read when the engine runs the collective, not when this is
+ * called: a TypedArray input larger than 4 KiB must stay unchanged until the
+ * Promise settles (smaller ones are copied at call time; set
+ * HVD_CHECK_INPUTS=1 to have a change rejected). tfjs Tensors are immutable.
+ * With `inPlace`, the array is the engine's until the Promise settles: no
+ * other collective may read or write its memory meanwhile (a TypeError says so).
  *
  * @param tensor A TypedArray or a float32/int32/bool tfjs Tensor, same shape and type on every rank.
  * @throws TypeError/RangeError synchronously for bad arguments; the Promise
@@ -336,7 +354,18 @@ export function allreduce<T extends TensorInput>(tensor: T, options?: AllreduceO
   running();
   const p = prepareAllreduce(tensor, options, 'allreduce');
   const site = callSite(allreduce);
-  return tracked(p.names, () => reduceAsync(p, site)).then((out) => wrap<T>(p.specs[0], out[0], p.specs[0].shape));
+  const body = (): Promise<HvdTypedArray[]> => {
+    if (!p.inPlace) return reduceAsync(p, site, 'allreduce');
+    // No other collective may touch this memory until the engine is done with it.
+    const release = holdInPlaceTarget(p.specs[0].array!, 'allreduce', p.names[0]);
+    try {
+      return reduceAsync(p, site, 'allreduce').finally(release);
+    } catch (e) {
+      release();
+      throw e;
+    }
+  };
+  return tracked(p.names, body).then((out) => wrap<T>(p.specs[0], out[0], p.specs[0].shape));
 }
 
 /**
@@ -364,7 +393,7 @@ export function groupedAllreduce<T extends TensorInput>(tensors: T[], options?: 
   const p = prepareGrouped(tensors, options, 'groupedAllreduce');
   const site = callSite(groupedAllreduce);
   const g = packGroup(p);
-  return tracked(g.packed.names, () => reduceAsync(g.packed, site)).then((outs) => unpackGroup<T>(p, g, outs));
+  return tracked(g.packed.names, () => reduceAsync(g.packed, site, 'groupedAllreduce')).then((outs) => unpackGroup<T>(p, g, outs));
 }
 
 interface PackedGroup {
@@ -451,6 +480,7 @@ export function groupedAllreduceUnpackedSync<T extends TensorInput>(tensors: T[]
 function prepareGather(tensor: unknown, options: unknown, fn: string): { spec: TensorSpec; name: string } {
   const opts = checkOptions(options, ['name', 'shape'], fn);
   const spec = inspect(tensor, 'tensor', opts.shape);
+  if (spec.array) checkNotInPlaceTarget(spec.array, fn, false);
   if (spec.shape.length === 0) {
     throw new RangeError(`${fn}: tensor must have at least one dimension to concatenate along; got a scalar`);
   }
@@ -466,6 +496,11 @@ function gathered<T>(spec: TensorSpec, r: NativeResult): T {
  * Concatenates every rank's `tensor` along the first dimension, in rank
  * order. The first dimension may differ per rank; the rest must match.
  *
+ * The input is read when the engine runs the collective, not when this is
+ * called: a TypedArray input larger than 4 KiB must stay unchanged until the
+ * Promise settles (smaller ones are copied at call time; set
+ * HVD_CHECK_INPUTS=1 to have a change rejected). tfjs Tensors are immutable.
+ *
  * @example
  * const all = await hvd.allgather(new Float32Array([hvd.rank()]));  // [0, 1, ..., size-1]
  */
@@ -473,14 +508,18 @@ export function allgather<T extends TensorInput>(tensor: T, options?: AllgatherO
   const b = running();
   const { spec, name } = prepareGather(tensor, options, 'allgather');
   const site = callSite(allgather);
-  return tracked([name], () =>
-    b.enqueue(KIND.allgather, [toItem(name, spec, readSync(spec))], {}, false).then(
-      (r) => gathered<T>(spec, r[0]),
+  return tracked([name], () => {
+    const { input, verify } = callTimeInput(spec, readSync(spec), 'allgather', name);
+    return b.enqueue(KIND.allgather, [toItem(name, spec, input)], {}, false).then(
+      (r) => {
+        verify?.();
+        return gathered<T>(spec, r[0]);
+      },
       (e) => {
         throw fromNative(e, site);
       },
-    ),
-  );
+    );
+  });
 }
 
 /**
@@ -506,6 +545,7 @@ export function allgatherSync<T extends TensorInput>(tensor: T, options?: Allgat
 function prepareBroadcast(tensor: unknown, rootRank: unknown, options: unknown, fn: string) {
   const opts = checkOptions(options, ['name', 'shape'], fn);
   const spec = inspect(tensor, 'tensor', opts.shape);
+  if (spec.array) checkNotInPlaceTarget(spec.array, fn, false);
   const root = checkRoot(rootRank, fn);
   return { spec, root, name: nameOf(opts, 'broadcast', fn) };
 }
@@ -513,6 +553,11 @@ function prepareBroadcast(tensor: unknown, rootRank: unknown, options: unknown, 
 /**
  * Returns root's `tensor` on every rank. Every rank passes a tensor of the
  * same shape and type (non-root contents are ignored).
+ *
+ * The input is read when the engine runs the collective, not when this is
+ * called: a TypedArray input larger than 4 KiB must stay unchanged until the
+ * Promise settles (smaller ones are copied at call time; set
+ * HVD_CHECK_INPUTS=1 to have a change rejected). tfjs Tensors are immutable.
  *
  * @example
  * const w = await hvd.broadcast(weights, 0, { name: 'init/w' });
@@ -522,10 +567,13 @@ export function broadcast<T extends TensorInput>(tensor: T, rootRank: number, op
   const { spec, root, name } = prepareBroadcast(tensor, rootRank, options, 'broadcast');
   const site = callSite(broadcast);
   return tracked([name], () => {
-    const input = readSync(spec);
+    const { input, verify } = callTimeInput(spec, readSync(spec), 'broadcast', name);
     const out = newArray(spec.ctor, input.length);
     return b.enqueue(KIND.broadcast, [toItem(name, spec, input, out)], { root }, false).then(
-      () => wrap<T>(spec, out, spec.shape),
+      () => {
+        if (rank() === root) verify?.(); // other ranks' contents are ignored
+        return wrap<T>(spec, out, spec.shape);
+      },
       (e) => {
         throw fromNative(e, site);
       },

@@ -13,7 +13,8 @@
  * @packageDocumentation
  */
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -524,27 +525,116 @@ export const MPIRUN_NOT_FOUND_MESSAGE = `hvdrun: error: \`mpirun\` was not found
 hvdrun: install it with:  apt-get install -y openmpi-bin libopenmpi-dev
 hvdrun: (or run \`npm test\`, which installs it), then run hvdrun again.`;
 
+/** Signals hvdrun forwards to mpirun; receiving one makes hvdrun exit 128+signo. */
+export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** The executable `name` resolves to on `PATH` (as execvp would find it), or undefined. */
+export function findOnPath(name: string, envPath: string | undefined): string | undefined {
+  if (name.includes('/')) return name;
+  for (const dir of (envPath ?? '').split(':')) {
+    const candidate = path.join(dir || '.', name);
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      if (fs.statSync(candidate).isFile()) return candidate;
+    } catch {
+      /* not here */
+    }
+  }
+  return undefined;
+}
+
+const setprivChecked = new Map<string, boolean>();
+
 /**
- * Runs `args` (argv[0] is the program) with `env`, forwarding SIGINT and
- * SIGTERM received by this process to it.
- *
- * @returns its exit code; 128+signo when it was killed by a signal; 127
- *   when the program was not found, 126 when it could not be executed.
+ * The `setpriv` to start mpirun with when `setpriv --pdeathsig` works with
+ * this PATH (util-linux 2.33 or later; Debian and Ubuntu always ship it),
+ * else undefined. Checked once per binary by running it.
  */
-export function runMpirun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+export function pdeathsigWrapper(envPath: string | undefined): string | undefined {
+  const setpriv = findOnPath('setpriv', envPath);
+  if (setpriv === undefined) return undefined;
+  if (!setprivChecked.has(setpriv)) {
+    const r = spawnSync(setpriv, ['--pdeathsig', 'TERM', '--', '/bin/sh', '-c', 'exit 0'], { stdio: 'ignore', timeout: 10000 });
+    setprivChecked.set(setpriv, r.status === 0);
+  }
+  return setprivChecked.get(setpriv) ? setpriv : undefined;
+}
+
+// Fallback when setpriv is missing: a small process that holds the read end
+// of a pipe from hvdrun. The pipe closes only when hvdrun is gone (however it
+// died, SIGKILL included); the watchdog then ends mpirun with SIGTERM (mpirun
+// takes its ranks down), and SIGKILL after a grace period. It ignores the
+// terminal's SIGINT: hvdrun forwards that itself.
+const WATCHDOG = `
+const pid = Number(process.argv[1]);
+const grace = Number(process.argv[2]);
+for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(s, () => {});
+const alive = () => { try { process.kill(pid, 0); return true; } catch { return false; } };
+process.stdin.on('data', () => {});
+process.stdin.on('close', () => {
+  if (!alive()) process.exit(0);
+  try { process.kill(pid, 'SIGTERM'); } catch {}
+  const t0 = Date.now();
+  setInterval(() => {
+    if (!alive()) process.exit(0);
+    if (Date.now() - t0 > grace) { try { process.kill(pid, 'SIGKILL'); } catch {} process.exit(0); }
+  }, 100);
+});
+`;
+
+/** How hvdrun ties mpirun's life to its own: see {@link runMpirun}. */
+export type Lifeline = 'pdeathsig' | 'watchdog';
+
+/**
+ * Runs `args` (argv[0] is the program) with `env`, forwarding SIGINT,
+ * SIGTERM and SIGHUP received by this process to it.
+ *
+ * mpirun never outlives hvdrun, whatever ends hvdrun (SIGKILL included):
+ * with `lifeline` 'pdeathsig' (the default where `setpriv --pdeathsig`
+ * works) mpirun is started through `setpriv --pdeathsig TERM`, so the kernel
+ * sends it SIGTERM the moment hvdrun dies, and mpirun takes its ranks down;
+ * with 'watchdog' a small watchdog process does the same when the pipe it
+ * holds from hvdrun closes.
+ *
+ * @returns its exit code; 128+signo when hvdrun received one of
+ *   {@link FORWARDED_SIGNALS} (130 for SIGINT, 143 for SIGTERM) or mpirun was
+ *   killed by a signal; 127 when the program was not found, 126 when it could
+ *   not be executed.
+ */
+export function runMpirun(args: string[], env: NodeJS.ProcessEnv, lifeline?: Lifeline): Promise<number> {
+  const setpriv = lifeline === 'watchdog' ? undefined : pdeathsigWrapper(env.PATH);
+  const mode: Lifeline = setpriv !== undefined ? 'pdeathsig' : 'watchdog';
   return new Promise<number>((resolve) => {
     let settled = false;
-    const forwarded: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
-    const child = spawn(args[0], args.slice(1), { stdio: 'inherit', env });
+    let received: NodeJS.Signals | undefined;
+    // Looked up first, so that a missing mpirun is reported as such, not as setpriv's failure.
+    if (findOnPath(args[0], env.PATH) === undefined) {
+      process.stderr.write(`${args[0] === 'mpirun' ? MPIRUN_NOT_FOUND_MESSAGE : `hvdrun: error: ${args[0]} was not found on PATH`}\n`);
+      resolve(127);
+      return;
+    }
+    const argv = mode === 'pdeathsig' ? [setpriv as string, '--pdeathsig', 'TERM', '--', ...args] : args;
+    const child = spawn(argv[0], argv.slice(1), { stdio: 'inherit', env });
+    let watchdog: ReturnType<typeof spawn> | undefined;
+    if (mode === 'watchdog' && child.pid !== undefined) {
+      watchdog = spawn(process.execPath, ['-e', WATCHDOG, String(child.pid), '10000'], { stdio: ['pipe', 'ignore', 'ignore'] });
+      watchdog.on('error', () => {});
+      // Neither the watchdog nor its pipe may keep hvdrun's event loop alive.
+      watchdog.unref();
+      (watchdog.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+    }
     const onSignal = (sig: NodeJS.Signals): void => {
+      received = sig;
       if (child.exitCode === null && child.signalCode === null) child.kill(sig);
     };
-    for (const sig of forwarded) process.on(sig, onSignal);
+    for (const sig of FORWARDED_SIGNALS) process.on(sig, onSignal);
     const finish = (code: number): void => {
       if (settled) return;
       settled = true;
-      for (const sig of forwarded) process.removeListener(sig, onSignal);
-      resolve(code);
+      // mpirun is gone: the watchdog must not act on a pid that may be reused.
+      watchdog?.kill('SIGKILL');
+      for (const sig of FORWARDED_SIGNALS) process.removeListener(sig, onSignal);
+      resolve(received !== undefined ? 128 + (os.constants.signals[received] ?? 0) : code);
     };
     child.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') {

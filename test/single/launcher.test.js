@@ -597,7 +597,7 @@ describe('hvdrun end to end (runs mpirun)', function () {
     child.kill('SIGTERM');
     const { code, signal } = await exited;
     assert.equal(signal, null, 'the launcher must exit by itself after forwarding');
-    assert.notEqual(code, 0);
+    assert.equal(code, 128 + os.constants.signals.SIGTERM, 'SIGTERM: exit 143');
     // mpirun has already reaped its ranks when it exits; allow a moment anyway.
     const deadline = Date.now() + 10000;
     const alive = () => pids.filter((pid) => {
@@ -605,5 +605,82 @@ describe('hvdrun end to end (runs mpirun)', function () {
     });
     while (alive().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     assert.deepEqual(alive(), [], 'ranks still running after SIGTERM');
+  });
+
+  // A process counts as gone when /proc has no entry or it is a zombie
+  // (an orphan's zombie stays until PID 1 reaps it; it runs nothing).
+  const running = (pid) => {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+    } catch {
+      return false;
+    }
+  };
+
+  /** Starts `argv` (a launcher), waits for both ranks to print "ready <pid> <ppid>", returns them. */
+  async function startJob(argv) {
+    const child = spawn(process.execPath, argv, { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d) => { err += d; });
+    const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    await new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`ranks did not start:\n${out}\n${err}`)), 60000);
+      child.stdout.on('data', (d) => {
+        out += d;
+        if ((out.match(/ready \d+ \d+/g) || []).length === 2) {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+    });
+    const lines = out.match(/ready \d+ \d+/g).map((l) => l.split(' ').slice(1).map(Number));
+    const ranks = lines.map(([pid]) => pid);
+    const mpirun = lines[0][1];
+    return { child, exited, ranks, mpirun, output: () => out + err };
+  }
+  const READY = 'process.stdout.write("ready " + process.pid + " " + process.ppid + "\\n"); setInterval(() => {}, 1000)';
+
+  async function expectAllGone(pids, boundMs) {
+    const t0 = Date.now();
+    while (pids.some(running) && Date.now() - t0 < boundMs) await new Promise((r) => setTimeout(r, 100));
+    const left = pids.filter(running);
+    const described = left.map((p) => {
+      try { return `${p}: ${fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ')}`; } catch { return String(p); }
+    });
+    // Do not leave orphans behind for the next tests.
+    for (const pid of left) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    assert.deepEqual(left, [], `still running ${Date.now() - t0} ms after the launcher was killed: ${described.join('; ')}`);
+    return Date.now() - t0;
+  }
+
+  it('SIGKILL of hvdrun takes mpirun and every rank down (setpriv --pdeathsig)', async function () {
+    if (launcher.pdeathsigWrapper(process.env.PATH) === undefined) this.skip();
+    const job = await startJob([BIN, '-np', '2', ...rankCmd(READY)]);
+    assert.ok(running(job.mpirun), 'mpirun is the ranks\' parent');
+    job.child.kill('SIGKILL');
+    await job.exited;
+    const ms = await expectAllGone([job.mpirun, ...job.ranks], 15000);
+    console.log(`      (mpirun and ranks gone ${ms} ms after SIGKILL of hvdrun)`);
+  });
+
+  it('SIGKILL of the launcher takes mpirun and every rank down (watchdog, where setpriv is missing)', async function () {
+    const mpirunArgs = JSON.stringify(buildMpirunCommand(parseArgs(['-np', '2', ...rankCmd(READY)]), cleanEnv(), launcher.isRootUser()));
+    const code = `require(${JSON.stringify(path.join(ROOT, 'dist', 'launcher', 'hvdrun.js'))}).runMpirun(${mpirunArgs}, process.env, 'watchdog').then((c) => process.exit(c))`;
+    const job = await startJob(['-e', code]);
+    job.child.kill('SIGKILL');
+    await job.exited;
+    const ms = await expectAllGone([job.mpirun, ...job.ranks], 15000);
+    console.log(`      (mpirun and ranks gone ${ms} ms after SIGKILL of the launcher)`);
+  });
+
+  it('SIGINT: the ranks stop and hvdrun exits 130', async function () {
+    const job = await startJob([BIN, '-np', '2', ...rankCmd(READY)]);
+    job.child.kill('SIGINT');
+    const { code, signal } = await job.exited;
+    assert.equal(signal, null, job.output());
+    assert.equal(code, 130, job.output());
+    await expectAllGone([job.mpirun, ...job.ranks], 10000);
   });
 });

@@ -661,11 +661,16 @@ export const TFJS_PACKAGES: readonly string[] = [
   '@tensorflow/tfjs-backend-wasm',
 ];
 
+/** Where `--check-build` looks for tfjs packages: the working directory (the application), then hvd itself. */
+function tfjsSearchPaths(cwd: string = process.cwd()): string[] {
+  return [cwd, __dirname];
+}
+
 /** The tfjs packages in {@link TFJS_PACKAGES} that can be resolved from here or the working directory. */
-export function detectTfjsPackages(): string[] {
+export function detectTfjsPackages(cwd?: string): string[] {
   return TFJS_PACKAGES.filter((name) => {
     try {
-      require.resolve(name, { paths: [process.cwd(), __dirname] });
+      require.resolve(name, { paths: tfjsSearchPaths(cwd) });
       return true;
     } catch {
       return false;
@@ -673,45 +678,142 @@ export function detectTfjsPackages(): string[] {
   });
 }
 
+/** What `--check-build` found by trying things in short child processes. */
+export interface BuildProbes {
+  /** The thread level MPI granted to a probe process that ran `hvd.init()`, or why it could not tell. */
+  mpiThreadLevel?: { level: string } | { error: string };
+  /** Whether @tensorflow/tfjs-node loads, and its versions. */
+  tfjsNode?: { status: 'not installed' } | { status: 'loads'; version: string; tensorflow: string } | { status: 'fails'; error: string };
+}
+
+const PROBE_TIMEOUT_MS = 60000;
+
+function firstLine(text: string): string {
+  return (
+    text
+      .split(/\r?\n/)
+      .map((l) => l.trim())
+      .find((l) => l !== '' && !/^\s*at /.test(l)) ?? ''
+  );
+}
+
+function probeProcess(code: string, env: NodeJS.ProcessEnv, cwd: string): { json?: Record<string, unknown>; error?: string } {
+  const r = spawnSync(process.execPath, ['-e', code], { env, cwd, encoding: 'utf8', timeout: PROBE_TIMEOUT_MS });
+  if (r.error) return { error: r.error.message };
+  const m = /^HVD_PROBE (.*)$/m.exec(r.stdout ?? '');
+  if (m) {
+    try {
+      return { json: JSON.parse(m[1]) as Record<string, unknown> };
+    } catch {
+      /* fall through */
+    }
+  }
+  if (r.signal) return { error: `the probe process was killed by ${r.signal}${r.signal === 'SIGTERM' ? ` (timeout ${PROBE_TIMEOUT_MS / 1000} s)` : ''}` };
+  return { error: firstLine(r.stderr ?? '') || `the probe process exited ${r.status}` };
+}
+
+/**
+ * Asks MPI which thread level it grants: a child process runs `hvd.init()`
+ * as a world of one (MPI_Init_thread with the level hvd requests, honouring
+ * HOROVOD_MPI_THREADS_DISABLE) and reports `buildInfo().mpiThreadLevel`.
+ * The child gets no OMPI_/PMIX_ variables, so it never joins a running job.
+ */
+export function probeMpiThreadLevel(indexPath: string, env: NodeJS.ProcessEnv = process.env): BuildProbes['mpiThreadLevel'] {
+  const clean: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) if (!/^(OMPI_(?!ALLOW_RUN_AS_ROOT)|PMIX_|PMI_|ORTE_)/.test(k)) clean[k] = v;
+  clean.OMPI_ALLOW_RUN_AS_ROOT = '1';
+  clean.OMPI_ALLOW_RUN_AS_ROOT_CONFIRM = '1';
+  const code = `const hvd = require(${JSON.stringify(indexPath)}); hvd.init(); const level = hvd.buildInfo().mpiThreadLevel; hvd.shutdown(); console.log('HVD_PROBE ' + JSON.stringify({ level }));`;
+  const r = probeProcess(code, clean, process.cwd());
+  if (r.json && typeof r.json.level === 'string') return { level: r.json.level };
+  return { error: r.error ?? 'no thread level reported' };
+}
+
+/**
+ * Tries to load @tensorflow/tfjs-node (as the application in `cwd` would
+ * find it) in a child process, so that a crash or a missing libtensorflow
+ * cannot take hvdrun down, and reports its version and TensorFlow's.
+ */
+export function probeTfjsNode(cwd: string = process.cwd()): BuildProbes['tfjsNode'] {
+  let resolved: string;
+  try {
+    resolved = require.resolve('@tensorflow/tfjs-node', { paths: tfjsSearchPaths(cwd) });
+  } catch {
+    return { status: 'not installed' };
+  }
+  const code = `
+    let tf;
+    try { tf = require(${JSON.stringify(resolved)}); } catch (e) {
+      const msg = String(e && e.message !== undefined ? e.name + ': ' + e.message : e).split('\\n')[0];
+      console.log('HVD_PROBE ' + JSON.stringify({ error: msg }));
+      process.exit(0);
+    }
+    let tensorflow = 'unknown';
+    try { tensorflow = String(tf.backend().binding.TF_Version); } catch {}
+    const version = (tf.version && (tf.version['tfjs-node'] || tf.version.tfjs)) || 'unknown';
+    console.log('HVD_PROBE ' + JSON.stringify({ version: String(version), tensorflow }));`;
+  const r = probeProcess(code, process.env, cwd);
+  if (r.json && typeof r.json.error === 'string') return { status: 'fails', error: r.json.error };
+  if (r.json) return { status: 'loads', version: String(r.json.version), tensorflow: String(r.json.tensorflow) };
+  return { status: 'fails', error: r.error ?? 'unknown error' };
+}
+
 /**
  * Formats the `--check-build` report.
  *
  * @param info - from `buildInfo()`.
  * @param frameworks - detected tfjs package names (may be empty).
+ * @param probes - what the probe processes found; without them the thread
+ *   level is `info.mpiThreadLevel` (known only after `hvd.init()`).
  */
-export function formatCheckBuild(info: BuildInfo, frameworks: readonly string[]): string {
+export function formatCheckBuild(info: BuildInfo, frameworks: readonly string[], probes: BuildProbes = {}): string {
   const box = (on: boolean): string => (on ? '[X]' : '[ ]');
-  const tfjs = frameworks.length > 0 ? `TensorFlow.js (${frameworks.join(', ')})` : 'TensorFlow.js';
-  const nccl = info.ncclBuilt && !info.ncclAvailable ? 'NCCL (built, but libnccl was not found at run time)' : 'NCCL';
+  const tfjs = frameworks.length > 0 ? `TensorFlow.js (${frameworks.join(', ')})` : 'TensorFlow.js (no @tensorflow/tfjs package found)';
+  const nccl = info.ncclBuilt && !info.ncclAvailable ? 'NCCL (built, but libnccl was not found at run time)' : info.ncclBuilt ? 'NCCL' : 'NCCL (not built into this release)';
   const mpiLib = info.mpiLibraryVersion.replace(/\0/g, '').split(/\r?\n/)[0].trim() || info.mpiVendor;
-  const thread = info.mpiThreadLevel ?? 'not initialized (reported after hvd.init())';
-  return [
+  let thread: string;
+  const t = probes.mpiThreadLevel;
+  if (info.mpiThreadLevel) thread = info.mpiThreadLevel;
+  else if (t && 'level' in t) thread = t.level;
+  else if (t) thread = `unknown (MPI_Init in a probe process failed: ${t.error})`;
+  else thread = 'not initialized (reported after hvd.init())';
+  const lines = [
     `hvd v${info.version}:`,
     '',
     'Available frameworks:',
     `    ${box(frameworks.length > 0)} ${tfjs}`,
+  ];
+  const n = probes.tfjsNode;
+  if (n) {
+    if (n.status === 'loads') lines.push(`    [X] tfjs-node: loads (tfjs-node ${n.version}, TensorFlow ${n.tensorflow})`);
+    else if (n.status === 'fails') lines.push(`    [ ] tfjs-node: installed but does not load: ${n.error}`);
+    else lines.push('    [ ] tfjs-node: not installed');
+  }
+  lines.push(
     '',
     'Available controllers:',
     `    ${box(true)} MPI`,
     '',
     'Available tensor operations:',
-    `    ${box(info.ncclBuilt)} ${nccl}`,
+    `    ${box(info.ncclBuilt && info.ncclAvailable)} ${nccl}`,
     `    ${box(true)} MPI`,
     '',
     `MPI library: ${mpiLib}`,
     `MPI thread level: ${thread}`,
     `Addon: ${info.addonPath}`,
     '',
-  ].join('\n');
+  );
+  return lines.join('\n');
 }
 
 /** Prints the `--check-build` report; returns the exit code. */
 function checkBuild(): number {
   let info: BuildInfo;
+  const indexPath = path.join(__dirname, '..', 'index');
   try {
     // Loaded lazily: the package entry point loads the native addon, which
     // the rest of the launcher does not need.
-    const hvd = require(path.join(__dirname, '..', 'index')) as { buildInfo?: () => BuildInfo };
+    const hvd = require(indexPath) as { buildInfo?: () => BuildInfo };
     if (typeof hvd.buildInfo !== 'function') throw new Error('this hvd build has no buildInfo()');
     info = hvd.buildInfo();
   } catch (err) {
@@ -720,7 +822,8 @@ function checkBuild(): number {
     process.stderr.write('hvdrun: build it with `npm run build` (needs OpenMPI: apt-get install -y openmpi-bin libopenmpi-dev)\n');
     return 1;
   }
-  process.stdout.write(formatCheckBuild(info, detectTfjsPackages()));
+  const probes: BuildProbes = { mpiThreadLevel: probeMpiThreadLevel(indexPath), tfjsNode: probeTfjsNode() };
+  process.stdout.write(formatCheckBuild(info, detectTfjsPackages(), probes));
   return 0;
 }
 

@@ -439,7 +439,7 @@ describe('hvdrun --check-build report', () => {
       '    [X] MPI',
       '',
       'Available tensor operations:',
-      '    [ ] NCCL',
+      '    [ ] NCCL (not built into this release)',
       '    [X] MPI',
       '',
       'MPI library: Open MPI v4.1.4, package: Debian OpenMPI, ident: 4.1.4, repo rev: v4.1.4, May 26, 2022',
@@ -451,9 +451,25 @@ describe('hvdrun --check-build report', () => {
 
   it('shows missing frameworks, NCCL state and an unknown thread level', () => {
     const out = formatCheckBuild({ ...info, mpiThreadLevel: null, ncclBuilt: true, ncclAvailable: false }, []);
-    assert.match(out, /^ {4}\[ \] TensorFlow\.js$/m);
-    assert.match(out, /^ {4}\[X\] NCCL \(built, but libnccl was not found at run time\)$/m);
+    assert.match(out, /^ {4}\[ \] TensorFlow\.js \(no @tensorflow\/tfjs package found\)$/m);
+    assert.match(out, /^ {4}\[ \] NCCL \(built, but libnccl was not found at run time\)$/m);
     assert.match(out, /^MPI thread level: not initialized/m);
+  });
+
+  it('reports the probed thread level, tfjs-node and probe failures', () => {
+    const loads = formatCheckBuild({ ...info, mpiThreadLevel: null }, ['@tensorflow/tfjs-node'], {
+      mpiThreadLevel: { level: 'funneled' },
+      tfjsNode: { status: 'loads', version: '4.22.0', tensorflow: '2.9.1' },
+    });
+    assert.match(loads, /^MPI thread level: funneled$/m);
+    assert.match(loads, /^ {4}\[X\] tfjs-node: loads \(tfjs-node 4\.22\.0, TensorFlow 2\.9\.1\)$/m);
+    const fails = formatCheckBuild({ ...info, mpiThreadLevel: null }, [], {
+      mpiThreadLevel: { error: 'boom' },
+      tfjsNode: { status: 'fails', error: 'Error: libtensorflow.so.2: cannot open shared object file' },
+    });
+    assert.match(fails, /^MPI thread level: unknown \(MPI_Init in a probe process failed: boom\)$/m);
+    assert.match(fails, /^ {4}\[ \] tfjs-node: installed but does not load: Error: libtensorflow\.so\.2/m);
+    assert.match(formatCheckBuild(info, [], { tfjsNode: { status: 'not installed' } }), /^ {4}\[ \] tfjs-node: not installed$/m);
   });
 
   it('detects installed tfjs packages', () => {
@@ -562,16 +578,47 @@ describe('hvdrun end to end (runs mpirun)', function () {
     assert.match(help.stdout, /usage: hvdrun/);
   });
 
-  it('reports the build, or why the addon cannot load, for --check-build', () => {
+  it('reports the build for --check-build: MPI library, the thread level MPI grants, NCCL, tfjs', () => {
     const r = run(['--check-build']);
-    if (r.status === 0) {
-      assert.match(r.stdout, /^hvd v\d+\.\d+\.\d+/);
-      assert.match(r.stdout, /Available controllers:\n {4}\[X\] MPI/);
-      assert.match(r.stdout, /^MPI library: /m);
-      assert.match(r.stdout, /^Addon: /m);
-    } else {
-      assert.equal(r.status, 1);
-      assert.match(r.stderr, /hvdrun: error: cannot load the hvd native addon/);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^hvd v\d+\.\d+\.\d+/);
+    assert.match(r.stdout, /Available controllers:\n {4}\[X\] MPI/);
+    assert.match(r.stdout, /^MPI library: Open MPI v\d/m);
+    // Asked of MPI in a probe process, not "not initialized".
+    assert.match(r.stdout, /^MPI thread level: multiple$/m);
+    assert.match(r.stdout, /^ {4}\[[X ]\] NCCL/m);
+    assert.match(r.stdout, /^ {4}\[X\] TensorFlow\.js \(@tensorflow\/tfjs[,)]/m);
+    assert.match(r.stdout, /^ {4}\[[X ]\] tfjs-node: (loads \(tfjs-node \S+, TensorFlow \S+\)|not installed|installed but does not load: .+)$/m);
+    assert.match(r.stdout, /^Addon: \//m);
+    const single = run(['--check-build'], { ...cleanEnv(), HOROVOD_MPI_THREADS_DISABLE: '1' });
+    assert.match(single.stdout, /^MPI thread level: single$/m);
+  });
+
+  it('--check-build tells whether tfjs-node loads, from the application directory', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hvdrun-cb-'));
+    const fake = (body) => {
+      const pkg = path.join(dir, 'node_modules', '@tensorflow', 'tfjs-node');
+      fs.mkdirSync(pkg, { recursive: true });
+      fs.writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: '@tensorflow/tfjs-node', version: '9.9.9', main: 'index.js' }));
+      fs.writeFileSync(path.join(pkg, 'index.js'), body);
+    };
+    const cb = () => spawnSync(process.execPath, [BIN, '--check-build'], { cwd: dir, env: cleanEnv(), encoding: 'utf8', timeout: 80000 });
+    try {
+      if (!fs.existsSync(path.join(ROOT, 'node_modules', '@tensorflow', 'tfjs-node'))) {
+        assert.match(cb().stdout, /^ {4}\[ \] tfjs-node: not installed$/m);
+      }
+      fake("exports.version = { 'tfjs-node': '9.9.9' }; exports.backend = () => ({ binding: { TF_Version: '2.99.0' } });");
+      const ok = cb();
+      assert.match(ok.stdout, /^ {4}\[X\] tfjs-node: loads \(tfjs-node 9\.9\.9, TensorFlow 2\.99\.0\)$/m, ok.stdout + ok.stderr);
+      assert.match(ok.stdout, /TensorFlow\.js \(.*@tensorflow\/tfjs-node/);
+      fake("throw new Error('libtensorflow.so.2: cannot open shared object file: No such file or directory');");
+      const bad = cb();
+      assert.equal(bad.status, 0, 'a broken tfjs-node is reported, not fatal');
+      assert.match(bad.stdout, /^ {4}\[ \] tfjs-node: installed but does not load: Error: libtensorflow\.so\.2: cannot open/m, bad.stdout);
+      fake('process.kill(process.pid, "SIGSEGV");');
+      assert.match(cb().stdout, /tfjs-node: installed but does not load: the probe process was killed by SIGSEGV/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -220,7 +220,7 @@ interface Prepared {
 
 function prepareAllreduce(tensor: unknown, options: unknown, fn: string): Prepared {
   const opts = checkOptions(options, ['op', 'name', 'prescaleFactor', 'postscaleFactor', 'shape', 'inPlace'], fn);
-  const spec = inspect(tensor, 'tensor', opts.shape);
+  const spec = inspect(tensor, `${fn}: tensor`, opts.shape);
   const op = checkOp(opts.op, fn);
   const pre = checkScale(opts.prescaleFactor, 'prescaleFactor', fn);
   const post = checkScale(opts.postscaleFactor, 'postscaleFactor', fn);
@@ -243,7 +243,7 @@ function prepareGrouped(tensors: unknown, options: unknown, fn: string): Prepare
   const pre = checkScale(opts.prescaleFactor, 'prescaleFactor', fn);
   const post = checkScale(opts.postscaleFactor, 'postscaleFactor', fn);
   const specs = tensors.map((t, i) => {
-    const spec = inspect(t, `tensors[${i}]`);
+    const spec = inspect(t, `${fn}: tensors[${i}]`);
     checkReducible(spec, op, pre, post, `tensors[${i}]`, fn);
     return spec;
   });
@@ -479,7 +479,7 @@ export function groupedAllreduceUnpackedSync<T extends TensorInput>(tensors: T[]
 
 function prepareGather(tensor: unknown, options: unknown, fn: string): { spec: TensorSpec; name: string } {
   const opts = checkOptions(options, ['name', 'shape'], fn);
-  const spec = inspect(tensor, 'tensor', opts.shape);
+  const spec = inspect(tensor, `${fn}: tensor`, opts.shape);
   if (spec.array) checkNotInPlaceTarget(spec.array, fn, false);
   if (spec.shape.length === 0) {
     throw new RangeError(`${fn}: tensor must have at least one dimension to concatenate along; got a scalar`);
@@ -544,7 +544,7 @@ export function allgatherSync<T extends TensorInput>(tensor: T, options?: Allgat
 
 function prepareBroadcast(tensor: unknown, rootRank: unknown, options: unknown, fn: string) {
   const opts = checkOptions(options, ['name', 'shape'], fn);
-  const spec = inspect(tensor, 'tensor', opts.shape);
+  const spec = inspect(tensor, `${fn}: tensor`, opts.shape);
   if (spec.array) checkNotInPlaceTarget(spec.array, fn, false);
   const root = checkRoot(rootRank, fn);
   return { spec, root, name: nameOf(opts, 'broadcast', fn) };

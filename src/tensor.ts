@@ -102,7 +102,8 @@ export interface TensorSpec {
 
 /**
  * Validates `x` as a collective input and describes it. Throws TypeError
- * naming `arg` for anything unusable. `shape` optionally gives a TypedArray
+ * naming `arg` (the caller passes `<function>: <argument>`, so every message
+ * starts with the function's name) for anything unusable. `shape` optionally gives a TypedArray
  * a multi-dimensional row-major shape.
  */
 export function inspect(x: unknown, arg: string, shape?: unknown): TensorSpec {

@@ -1,13 +1,18 @@
-// tfjs is an optional peer dependency: it is loaded on first use, from the
-// application's own install, so hvd's classes and tensors belong to the same
-// tfjs instance the application uses (tfjs-layers checks callbacks with a
-// real instanceof, so a second copy would silently break them).
+// hvd's one tfjs loader. tfjs is an optional peer dependency: it is loaded on
+// first use, from the application's own install, so hvd's classes and the
+// Tensors collectives return belong to the same tfjs instance the
+// application uses (tfjs-layers checks callbacks with a real instanceof, so a
+// second copy would silently break them). Everything in hvd that needs tfjs
+// (result tensors in src/tensor.ts, callbacks, broadcast, the optimizer)
+// calls tfjs() here, so useTfjs() reaches all of it.
 import type * as tfTypes from '@tensorflow/tfjs';
 
 export type Tf = typeof tfTypes;
 let cached: Tf | undefined;
 
-const CANDIDATES = ['@tensorflow/tfjs', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'];
+// tfjs-core last: enough for result tensors when an application uses only
+// tfjs-core and a backend (the training helpers need the full @tensorflow/tfjs).
+const CANDIDATES = ['@tensorflow/tfjs', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-core'];
 
 /**
  * The application's tfjs: whichever of @tensorflow/tfjs, tfjs-node or
@@ -42,7 +47,20 @@ export function tfjs(): Tf {
   );
 }
 
-/** Lets an application that loaded a specific tfjs build hand it to hvd. */
+/**
+ * Hands hvd the tfjs instance to use everywhere: the Tensors collectives
+ * return, the callbacks' base class, broadcastModel and DistributedOptimizer.
+ * Call it before those are first used when the application loads a specific
+ * tfjs build (tfjs-node, a bundled copy); otherwise hvd finds the one the
+ * application already loaded.
+ *
+ * @example
+ * const tf = require('@tensorflow/tfjs-node');
+ * hvd.useTfjs(tf);
+ */
 export function useTfjs(tf: Tf): void {
+  if (typeof tf !== 'object' || tf === null || typeof (tf as { tensor?: unknown }).tensor !== 'function') {
+    throw new TypeError('useTfjs: tf must be a tfjs module (something with tensor())');
+  }
   cached = tf;
 }

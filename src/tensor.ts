@@ -2,7 +2,7 @@
 // Tensors), how it becomes raw bytes plus a dtype code for the engine, and
 // how results become the same kind of value the caller passed in.
 import { NativeItem } from './native';
-import { tfjs } from './tfjs/tf';
+import { tfjsForTensors } from './tfjs/tf';
 
 /** Element-type codes shared with native/common.h (DataType). */
 export const DType = {
@@ -197,7 +197,7 @@ export function toItem(name: string, spec: TensorSpec, input: HvdTypedArray | nu
  * given to useTfjs(), else the one the application loaded.
  */
 export function wrap<T>(spec: TensorSpec, data: HvdTypedArray, shape: number[]): T {
-  if (spec.kind === 'tensor') return tfjs().tensor(data as Float32Array, shape, spec.dtype as 'float32') as unknown as T;
+  if (spec.kind === 'tensor') return tfjsForTensors().tensor(data as Float32Array, shape, spec.dtype as 'float32') as unknown as T;
   return data as unknown as T;
 }
 

@@ -10,9 +10,19 @@ import type * as tfTypes from '@tensorflow/tfjs';
 export type Tf = typeof tfTypes;
 let cached: Tf | undefined;
 
-// tfjs-core last: enough for result tensors when an application uses only
-// tfjs-core and a backend (the training helpers need the full @tensorflow/tfjs).
-const CANDIDATES = ['@tensorflow/tfjs', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-core'];
+const CANDIDATES = ['@tensorflow/tfjs', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'];
+
+function alreadyLoaded(names: readonly string[]): Tf | undefined {
+  for (const name of names) {
+    try {
+      const resolved = require.resolve(name);
+      if (require.cache[resolved]) return require.cache[resolved]!.exports as Tf;
+    } catch {
+      /* not installed */
+    }
+  }
+  return undefined;
+}
 
 /**
  * The application's tfjs: whichever of @tensorflow/tfjs, tfjs-node or
@@ -21,17 +31,8 @@ const CANDIDATES = ['@tensorflow/tfjs', '@tensorflow/tfjs-node', '@tensorflow/tf
  */
 export function tfjs(): Tf {
   if (cached) return cached;
-  for (const name of CANDIDATES) {
-    try {
-      const resolved = require.resolve(name);
-      if (require.cache[resolved]) {
-        cached = require.cache[resolved]!.exports as Tf;
-        return cached;
-      }
-    } catch {
-      /* not installed */
-    }
-  }
+  cached = alreadyLoaded(CANDIDATES);
+  if (cached) return cached;
   const errors: string[] = [];
   for (const name of CANDIDATES) {
     try {
@@ -45,6 +46,32 @@ export function tfjs(): Tf {
   throw new Error(
     `hvd's TensorFlow.js integration needs @tensorflow/tfjs (or @tensorflow/tfjs-node) installed next to hvd:\n  ${errors.join('\n  ')}`,
   );
+}
+
+/** What building result Tensors needs. */
+export type TensorFactory = Pick<Tf, 'tensor'>;
+let core: TensorFactory | undefined;
+
+/**
+ * The tfjs that builds the Tensors collectives return: the one given to
+ * useTfjs() or found by tfjs(), when there is one already; otherwise just
+ * tfjs-core, which a Tensor input means is loaded, so that an application
+ * using tfjs-core and a backend does not pay for loading all of tfjs (the
+ * same tfjs-core instance that @tensorflow/tfjs re-exports).
+ */
+export function tfjsForTensors(): TensorFactory {
+  if (cached) return cached;
+  const full = alreadyLoaded(CANDIDATES);
+  if (full) return (cached = full);
+  if (!core) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      core = require('@tensorflow/tfjs-core') as TensorFactory;
+    } catch {
+      return tfjs();
+    }
+  }
+  return core;
 }
 
 /**

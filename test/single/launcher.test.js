@@ -595,6 +595,7 @@ describe('hvdrun end to end (runs mpirun)', function () {
   });
 
   it('--check-build tells whether tfjs-node loads, from the application directory', () => {
+    // probeTfjsNode is what --check-build runs; called directly to skip the MPI probe each time.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hvdrun-cb-'));
     const fake = (body) => {
       const pkg = path.join(dir, 'node_modules', '@tensorflow', 'tfjs-node');
@@ -602,25 +603,29 @@ describe('hvdrun end to end (runs mpirun)', function () {
       fs.writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: '@tensorflow/tfjs-node', version: '9.9.9', main: 'index.js' }));
       fs.writeFileSync(path.join(pkg, 'index.js'), body);
     };
-    const cb = () => spawnSync(process.execPath, [BIN, '--check-build'], { cwd: dir, env: cleanEnv(), encoding: 'utf8', timeout: 80000 });
     try {
       if (!fs.existsSync(path.join(ROOT, 'node_modules', '@tensorflow', 'tfjs-node'))) {
-        assert.match(cb().stdout, /^ {4}\[ \] tfjs-node: not installed$/m);
+        assert.deepEqual(launcher.probeTfjsNode(dir), { status: 'not installed' });
       }
       fake("exports.version = { 'tfjs-node': '9.9.9' }; exports.backend = () => ({ binding: { TF_Version: '2.99.0' } });");
-      const ok = cb();
+      assert.deepEqual(launcher.probeTfjsNode(dir), { status: 'loads', version: '9.9.9', tensorflow: '2.99.0' });
+      assert.ok(launcher.detectTfjsPackages(dir).includes('@tensorflow/tfjs-node'));
+      // The whole report, once, from that directory.
+      const ok = spawnSync(process.execPath, [BIN, '--check-build'], { cwd: dir, env: cleanEnv(), encoding: 'utf8', timeout: 80000 });
       assert.match(ok.stdout, /^ {4}\[X\] tfjs-node: loads \(tfjs-node 9\.9\.9, TensorFlow 2\.99\.0\)$/m, ok.stdout + ok.stderr);
       assert.match(ok.stdout, /TensorFlow\.js \(.*@tensorflow\/tfjs-node/);
       fake("throw new Error('libtensorflow.so.2: cannot open shared object file: No such file or directory');");
-      const bad = cb();
-      assert.equal(bad.status, 0, 'a broken tfjs-node is reported, not fatal');
-      assert.match(bad.stdout, /^ {4}\[ \] tfjs-node: installed but does not load: Error: libtensorflow\.so\.2: cannot open/m, bad.stdout);
+      const bad = launcher.probeTfjsNode(dir);
+      assert.equal(bad.status, 'fails');
+      assert.match(bad.error, /^Error: libtensorflow\.so\.2: cannot open/);
+      assert.match(formatCheckBuild({ version: '0', mpiLibraryVersion: 'x', mpiVendor: 'x', mpiThreadLevel: 'multiple', ncclBuilt: false, ncclAvailable: false, addonPath: '/a' }, [], { tfjsNode: bad }), /^ {4}\[ \] tfjs-node: installed but does not load: Error: libtensorflow\.so\.2: cannot open/m);
       fake('process.kill(process.pid, "SIGSEGV");');
-      assert.match(cb().stdout, /tfjs-node: installed but does not load: the probe process was killed by SIGSEGV/);
+      assert.match(launcher.probeTfjsNode(dir).error, /the probe process was killed by SIGSEGV/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
 
   it('forwards SIGTERM to mpirun, which stops the ranks', async () => {
     const child = spawn(process.execPath,

@@ -14,7 +14,7 @@ const { ROOT } = require('../support/util');
 
 const MNIST = path.join(ROOT, 'dist', 'mnist.js');
 const HVDRUN = path.join(ROOT, 'bin', 'hvdrun.js');
-const QUICK = ['--epochs', '1', '--train-samples', '1280', '--batch-size', '64'];
+const QUICK = ['--epochs', '1', '--train-samples', '640', '--batch-size', '64'];
 const ESC = 0x1b;
 
 /** The environment of a launcher started by hand: no enclosing job, no hvd settings. */

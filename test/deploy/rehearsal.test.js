@@ -137,7 +137,7 @@ function runLauncher(pod, ip, extra, { timeoutMs = 420000, onOutput } = {}) {
 
 function removePods(names) {
   const ids = names.map(containerName);
-  pm.podman(['rm', '-f', '-t', '0', ...ids], { check: false, timeoutMs: 120000 });
+  pm.podman(['rm', '-f', '--ignore', '-t', '0', ...ids], { check: false, timeoutMs: 120000 });
 }
 
 /** What kubelet's tcpSocket readiness probe checks, from the host. */
@@ -328,7 +328,7 @@ describe('deploy rehearsal in podman containers', function () {
       assertNoEscapes(r, 'v2beta1');
     });
 
-    it('a worker container killed mid-training ends the launcher non-zero within the reliability bound, naming the lost rank', async function () {
+    it('a worker container killed mid-training ends the launcher non-zero within the reliability bound, naming the lost worker', async function () {
       job = v2beta1Job(['--epochs', '20', '--train-samples', '6400']);
       await Promise.all(job.p.workers.map((w, i) => waitReady(ip(10 + i), 2222, 60000)));
       let killedAt = 0;
@@ -348,9 +348,11 @@ describe('deploy rehearsal in podman containers', function () {
       console.log(tail(r.out, 12).replace(/^/gm, '        | '));
       assert.notEqual(r.code, 0, 'the launcher exited 0 after losing a worker');
       assert.ok(seconds < LOST_HOST_BOUND_S, `the job took ${seconds.toFixed(1)} s to end after the kill`);
-      // ranks 2 and 3 ran on worker 1 (--map-by slot, 2 slots per worker)
-      assert.match(r.out, /rank [23]\b|\[?[0-9]+,[23]\]?|hvd-mnist-worker-1/, r.out);
-      assert.match(r.out, /rank [23]\b/, `the launcher log does not name a lost rank (2 or 3):\n${tail(r.out)}`);
+      // Ranks 2 and 3 ran on worker 1 (--map-by slot, 2 slots per worker).
+      // ORTE sees its ssh session to that worker end and reports a daemon
+      // failure without naming it; ssh names the worker whose connection died.
+      assert.match(r.out, /ORTE was unable to reliably start one or more daemons|ORTE has lost communication with a remote daemon|exited on signal/, tail(r.out));
+      assert.match(r.out, /Connection to hvd-mnist-worker-1\.hvd-mnist\.default\.svc closed|hvd-mnist-worker-1\.hvd-mnist\.default\.svc.*(reset|closed|lost)|node hvd-mnist-worker-1/, `the launcher log does not name the lost worker (hvd-mnist-worker-1, ranks 2-3):\n${tail(r.out)}`);
     });
 
     it('a launcher started before the workers exist fails at once with ssh\'s "Could not resolve hostname" (README: WaitForWorkersReady)', async function () {
@@ -408,7 +410,10 @@ describe('deploy rehearsal in podman containers', function () {
       relay = startRelay(sock, podMap, (container, argv) => ['podman', 'exec', '-i', container, ...argv]);
       await relay.ready;
       fs.chmodSync(sock, 0o666);
-      p.workers.forEach((w, i) => startPod(w, ip(20 + i)));
+      // The operator's ConfigMap (hostfile, kubexec.sh) is mounted on every
+      // pod: mpirun forwards OMPI_MCA_plm_rsh_agent to the orteds, which
+      // refuse to start when that path does not exist on the worker.
+      p.workers.forEach((w, i) => startPod(w, ip(20 + i), { extraMounts: [`${etcMpi}:/etc/mpi:ro`] }));
       for (const w of p.workers) {
         const cmd = pm.podman(['inspect', '--format', '{{json .Config.Entrypoint}} {{json .Config.Cmd}}', containerName(w.name)]);
         assert.match(cmd, /sleep.*365d/, `${w.name} runs ${cmd}`);

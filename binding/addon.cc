@@ -33,6 +33,7 @@ HvdAddon::HvdAddon(Napi::Env env, Napi::Object exports) {
       InstanceMethod("topology", &HvdAddon::JsTopology),
       InstanceMethod("buildInfo", &HvdAddon::JsBuildInfo),
       InstanceMethod("stats", &HvdAddon::JsStats),
+      InstanceMethod("codes", &HvdAddon::JsCodes),
       InstanceMethod("abort", &HvdAddon::JsAbort),
       InstanceMethod("enqueue", &HvdAddon::JsEnqueue),
       InstanceMethod("float32ToFloat16", &HvdAddon::JsFloat32ToFloat16),
@@ -140,6 +141,33 @@ Napi::Value HvdAddon::JsStats(const Napi::CallbackInfo& info) {
   o.Set("ringAllreduces", static_cast<double>(s.ring_allreduces.load()));
   o.Set("cacheHits", static_cast<double>(s.cache_hits.load()));
   o.Set("controlBytes", static_cast<double>(s.control_bytes.load()));
+  return o;
+}
+
+// The codes table as compiled (codes.h), for the test that compares it
+// with the generated src/codes.ts.
+Napi::Value HvdAddon::JsCodes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  Napi::Object dtypes = Napi::Object::New(env), sizes = Napi::Object::New(env), ops = Napi::Object::New(env),
+               kinds = Napi::Object::New(env), status = Napi::Object::New(env);
+#define HVD_X(e, v, n, b) dtypes.Set(n, v); sizes.Set(n, b);
+  HVD_DATA_TYPES(HVD_X)
+#undef HVD_X
+#define HVD_X(e, v, n) ops.Set(n, v);
+  HVD_REDUCE_OPS(HVD_X)
+#undef HVD_X
+#define HVD_X(e, v, n, op) kinds.Set(n, v);
+  HVD_COLLECTIVE_KINDS(HVD_X)
+#undef HVD_X
+#define HVD_X(e, v, n) status.Set(n, v);
+  HVD_STATUS_CODES(HVD_X)
+#undef HVD_X
+  o.Set("dtypes", dtypes);
+  o.Set("dtypeBytes", sizes);
+  o.Set("reduceOps", ops);
+  o.Set("kinds", kinds);
+  o.Set("statusCodes", status);
   return o;
 }
 

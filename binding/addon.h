@@ -25,6 +25,7 @@ class HvdAddon : public Napi::Addon<HvdAddon> {
   Napi::Value JsTopology(const Napi::CallbackInfo& info);
   Napi::Value JsBuildInfo(const Napi::CallbackInfo& info);
   Napi::Value JsStats(const Napi::CallbackInfo& info);
+  Napi::Value JsCodes(const Napi::CallbackInfo& info);
   Napi::Value JsAbort(const Napi::CallbackInfo& info);
   Napi::Value JsEnqueue(const Napi::CallbackInfo& info);
   Napi::Value JsFloat32ToFloat16(const Napi::CallbackInfo& info);

@@ -8,8 +8,6 @@
 
 namespace hvd::binding {
 
-// Error codes, shared with src/errors.ts.
-const char* StatusCode(core::StatusType type);
 Napi::Error StatusToJsError(Napi::Env env, const core::Status& status);
 
 }  // namespace hvd::binding

@@ -78,6 +78,7 @@ class Coordinator {
   // A name that some ranks have submitted and others have not.
   struct Stalled {
     std::string name;
+    CollectiveKind kind = CollectiveKind::kAllreduce;
     std::string signature;
     std::vector<int> missing_ranks;
     double seconds;
@@ -105,9 +106,8 @@ class Coordinator {
 
   int size_;
   int64_t fusion_threshold_;
-  Config::Algorithm algorithm_;
+  Config config_;
   bool check_divergence_;
-  int64_t ring_threshold_bytes_;
   std::unordered_map<std::string, Pending> table_;
   std::unordered_map<std::string, GroupState> groups_;
   std::vector<std::string> decided_;  // names ready for ComputeResponses

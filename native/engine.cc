@@ -11,18 +11,10 @@
 #include "logging.h"
 #include "message.h"
 #include "mpi_context.h"
-#include "ops/mpi_ops.h"
-#include "ops/reduce.h"
-#include "ops/ring_allreduce.h"
+#include "mpi_communicator.h"
+#include "ops/op.h"
 
 namespace hvd::core {
-
-namespace {
-std::string OpArgs(const char* algorithm, int64_t bytes, size_t tensors) {
-  return "\"algorithm\":\"" + std::string(algorithm) + "\",\"bytes\":" + std::to_string(bytes) +
-         ",\"tensors\":" + std::to_string(tensors);
-}
-}  // namespace
 
 Engine& Engine::Instance() {
   static Engine* engine = new Engine();  // never destroyed: outlives static teardown
@@ -138,11 +130,7 @@ void Engine::ThreadMain() {
     }
     controller_ = std::make_unique<MpiController>(mpi_.get(), config_);
     fusion_ = std::make_unique<FusionBuffer>();
-    allreduce_ = std::make_unique<MpiAllreduce>(mpi_->data_comm(), config_.max_chunk_bytes);
-    ring_ = std::make_unique<RingAllreduce>(mpi_->data_comm(),
-                                            std::min(config_.ring_segment_bytes, config_.max_chunk_bytes),
-                                            config_.max_chunk_bytes);
-    allgather_ = std::make_unique<MpiAllgather>(mpi_->data_comm(), config_.max_chunk_bytes);
+    comm_ = std::make_unique<MpiCommunicator>(mpi_->data_comm(), config_.max_chunk_bytes);
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -158,9 +146,7 @@ void Engine::ThreadMain() {
                                "hvd has been shut down before this collective completed"));
   controller_->FlushSends();
   timeline_.Close();
-  allreduce_.reset();
-  ring_.reset();
-  allgather_.reset();
+  comm_.reset();
   controller_.reset();
   mpi_->Finalize();
 }
@@ -335,7 +321,7 @@ void Engine::PerformResponse(const Response& r) {
     for (const std::string& n : r.names) {
       auto it = negotiating_since_.find(n);
       if (it == negotiating_since_.end()) continue;
-      timeline_.Complete(n, r.type == ResponseType::kError ? "NEGOTIATE_ERROR" : "NEGOTIATE", it->second, now);
+      timeline_.Complete(n, r.failed ? "NEGOTIATE_ERROR" : "NEGOTIATE", it->second, now);
       negotiating_since_.erase(it);
     }
   }
@@ -343,42 +329,22 @@ void Engine::PerformResponse(const Response& r) {
   std::vector<bool> have(r.names.size());
   for (size_t i = 0; i < r.names.size(); ++i) have[i] = queue_.Take(r.names[i], &entries[i]);
   stats_.responses++;
-  try {
-    switch (r.type) {
-      case ResponseType::kError: {
-        Status err = Status::Error(r.error_type, r.error);
-        for (size_t i = 0; i < entries.size(); ++i) {
-          if (have[i]) entries[i].done(err, CollectiveResult());
-        }
-        return;
-      }
-      case ResponseType::kAllreduce:
-        DoAllreduce(r, entries, have);
-        return;
-      case ResponseType::kAllgather:
-        DoAllgather(r, entries[0], have[0]);
-        return;
-      case ResponseType::kBroadcast:
-        DoBroadcast(r, entries[0], have[0]);
-        return;
-      case ResponseType::kBarrier: {
-        auto t0 = std::chrono::steady_clock::now();
-        Status st = MpiBarrier(mpi_->data_comm());
-        Trace(r.names, "BARRIER", t0);
-        if (have[0]) entries[0].done(st, CollectiveResult());
-        return;
-      }
-      case ResponseType::kJoin:
-        if (have[0]) {
-          CollectiveResult res;
-          res.scalar = r.last_joined;
-          entries[0].done(Status::Ok(), std::move(res));
-        }
-        return;
+  if (r.failed) {
+    Status err = Status::Error(r.error_type, r.error);
+    for (size_t i = 0; i < entries.size(); ++i) {
+      if (have[i] && entries[i].done) entries[i].done(err, CollectiveResult());
     }
+    return;
+  }
+  ExecContext ctx{*comm_, config_, stats_, *fusion_, scratch_,
+                  [this](const std::vector<std::string>& names, const char* phase,
+                         std::chrono::steady_clock::time_point start,
+                         const std::string& args) { Trace(names, phase, start, args); }};
+  try {
+    OpFor(r.kind).Execute(ctx, r, entries, have);
   } catch (const std::exception& ex) {
-    // Entries whose callback already ran were moved-from and have no
-    // callback left; the rest learn what went wrong.
+    // Entries whose callback already ran have none left; the rest learn
+    // what went wrong.
     Status err = Status::Error(StatusType::kInternal, ex.what());
     for (size_t i = 0; i < entries.size(); ++i) {
       if (have[i] && entries[i].done) {
@@ -388,152 +354,6 @@ void Engine::PerformResponse(const Response& r) {
       }
     }
   }
-}
-
-void Engine::DoAllreduce(const Response& r, std::vector<TensorTableEntry>& entries,
-                         const std::vector<bool>& have) {
-  const size_t esize = DataTypeSize(r.dtype);
-  const int contributors = mpi_->size() - static_cast<int>(r.joined.size());
-  double post = r.postscale;
-  if (r.op == ReduceOp::kAverage) post /= contributors;
-  int64_t total = 0;
-  for (int64_t c : r.counts) total += c;
-  stats_.allreduce_bytes += static_cast<uint64_t>(total) * esize;
-  AllreduceAlgorithm* algo = allreduce_.get();
-  if (r.algorithm == 1) {
-    algo = ring_.get();
-    stats_.ring_allreduces++;
-  }
-
-  Status st;
-  if (r.names.size() == 1) {
-    // One tensor: reduce straight from input to output, no fusion copy.
-    void* out;
-    const void* in;
-    if (have[0]) {
-      out = entries[0].output;
-      in = entries[0].input;
-    } else {
-      scratch_.assign(static_cast<size_t>(total) * esize, 0);
-      out = scratch_.data();
-      in = out;
-    }
-    if (r.prescale != 1.0) {
-      ScaleCopy(r.dtype, out, in, total, r.prescale);
-      in = out;
-    }
-    auto t0 = std::chrono::steady_clock::now();
-    st = algo->Run(in, out, total, r.dtype, r.op);
-    if (st.ok()) ScaleBuffer(r.dtype, out, total, post);
-    Trace(r.names, "ALLREDUCE", t0, OpArgs(algo->name(), total * esize, 1));
-  } else {
-    stats_.fused_responses++;
-    // When every output lies back to back in one buffer in response order
-    // (groupedAllreduce allocates them that way), reduce in that buffer:
-    // the results need no copy out of a fusion buffer.
-    bool contiguous = true;
-    {
-      char* expect = nullptr;
-      for (size_t i = 0; i < entries.size() && contiguous; ++i) {
-        if (!have[i]) {
-          contiguous = false;
-          break;
-        }
-        char* o = static_cast<char*>(entries[i].output);
-        if (i > 0 && o != expect) contiguous = false;
-        expect = o + static_cast<size_t>(r.counts[i]) * esize;
-      }
-    }
-    char* buf = contiguous ? static_cast<char*>(entries[0].output)
-                           : static_cast<char*>(fusion_->Get(static_cast<size_t>(total) * esize));
-    auto t_in = std::chrono::steady_clock::now();
-    int64_t off = 0;
-    for (size_t i = 0; i < entries.size(); ++i) {
-      size_t bytes = static_cast<size_t>(r.counts[i]) * esize;
-      if (have[i]) ScaleCopy(r.dtype, buf + off, entries[i].input, r.counts[i], r.prescale);
-      else std::memset(buf + off, 0, bytes);
-      off += static_cast<int64_t>(bytes);
-    }
-    Trace(r.names, "MEMCPY_IN_FUSION_BUFFER", t_in);
-    auto t0 = std::chrono::steady_clock::now();
-    st = algo->Run(buf, buf, total, r.dtype, r.op);
-    Trace(r.names, "ALLREDUCE", t0, OpArgs(algo->name(), total * esize, r.names.size()));
-    auto t_out = std::chrono::steady_clock::now();
-    if (contiguous) {
-      if (st.ok()) ScaleBuffer(r.dtype, buf, total, post);
-      stats_.fusion_copy_bytes += static_cast<uint64_t>(total) * esize;
-    } else {
-      off = 0;
-      for (size_t i = 0; i < entries.size(); ++i) {
-        size_t bytes = static_cast<size_t>(r.counts[i]) * esize;
-        if (st.ok() && have[i]) ScaleCopy(r.dtype, entries[i].output, buf + off, r.counts[i], post);
-        off += static_cast<int64_t>(bytes);
-      }
-      stats_.fusion_copy_bytes += 2 * static_cast<uint64_t>(total) * esize;
-    }
-    Trace(r.names, contiguous ? "SCALE_IN_OUTPUT_BUFFER" : "MEMCPY_OUT_FUSION_BUFFER", t_out);
-  }
-  auto t_cb = std::chrono::steady_clock::now();
-  for (size_t i = 0; i < entries.size(); ++i) {
-    if (!have[i]) continue;
-    stats_.tensors++;
-    auto done = std::move(entries[i].done);
-    entries[i].done = nullptr;
-    done(st, CollectiveResult());
-  }
-  Trace(r.names, "CALLBACK", t_cb);
-}
-
-void Engine::DoAllgather(const Response& r, TensorTableEntry& e, bool have) {
-  const size_t esize = DataTypeSize(r.dtype);
-  const int64_t row_bytes = r.counts[0] * static_cast<int64_t>(esize);
-  std::vector<int64_t> bytes_per_rank(r.first_dims.size());
-  int64_t total_rows = 0;
-  for (size_t k = 0; k < r.first_dims.size(); ++k) {
-    bytes_per_rank[k] = r.first_dims[k] * row_bytes;
-    total_rows += r.first_dims[k];
-  }
-  CollectiveResult res;
-  res.buffer = MallocBuffer(static_cast<size_t>(total_rows * row_bytes));
-  const void* send = nullptr;
-  if (have) {
-    send = e.input;
-  } else {
-    scratch_.assign(static_cast<size_t>(bytes_per_rank[mpi_->rank()]), 0);
-    send = scratch_.data();
-  }
-  auto t0 = std::chrono::steady_clock::now();
-  Status st = allgather_->Run(send, res.buffer.data, bytes_per_rank);
-  Trace(r.names, "ALLGATHER", t0, OpArgs("mpi", total_rows * row_bytes, 1));
-  if (!have) return;
-  stats_.tensors++;
-  res.shape = e.request.shape;
-  if (res.shape.empty()) res.shape.push_back(total_rows);
-  else res.shape[0] = total_rows;
-  auto done = std::move(e.done);
-  e.done = nullptr;
-  done(st, std::move(res));
-}
-
-void Engine::DoBroadcast(const Response& r, TensorTableEntry& e, bool have) {
-  const size_t bytes = static_cast<size_t>(r.counts[0]) * DataTypeSize(r.dtype);
-  void* buf;
-  if (have) {
-    buf = e.output;
-    if (mpi_->rank() == r.root && bytes > 0) std::memcpy(buf, e.input, bytes);
-  } else {
-    scratch_.assign(bytes, 0);
-    buf = scratch_.data();
-  }
-  auto t0 = std::chrono::steady_clock::now();
-  Status st = MpiBroadcast(mpi_->data_comm(), buf, static_cast<int64_t>(bytes), r.root,
-                           config_.max_chunk_bytes);
-  Trace(r.names, "BROADCAST", t0, OpArgs("mpi", static_cast<int64_t>(bytes), 1));
-  if (!have) return;
-  stats_.tensors++;
-  auto done = std::move(e.done);
-  e.done = nullptr;
-  done(st, CollectiveResult());
 }
 
 void Engine::FailAllPending(const Status& status) {

@@ -20,6 +20,7 @@
 
 #include "common.h"
 #include "config.h"
+#include "stats.h"
 #include "tensor_queue.h"
 #include "timeline.h"
 
@@ -28,21 +29,7 @@ namespace hvd::core {
 class MpiContext;
 class MpiController;
 class FusionBuffer;
-class AllreduceAlgorithm;
-class AllgatherAlgorithm;
-
-// Counters the benchmark and tests read to prove what moved where.
-struct EngineStats {
-  std::atomic<uint64_t> responses{0};         // responses executed
-  std::atomic<uint64_t> tensors{0};           // tensors completed
-  std::atomic<uint64_t> fused_responses{0};   // allreduces that packed >1 tensor
-  std::atomic<uint64_t> fusion_copy_bytes{0}; // bytes copied into + out of the fusion buffer
-  std::atomic<uint64_t> allreduce_bytes{0};   // payload bytes handed to allreduce algorithms
-  std::atomic<uint64_t> negotiation_lists{0}; // ResponseLists received/produced
-  std::atomic<uint64_t> ring_allreduces{0};   // allreduce responses run by hvd's ring
-  std::atomic<uint64_t> cache_hits{0};        // requests/responses sent as a cache reference
-  std::atomic<uint64_t> control_bytes{0};     // negotiation bytes this rank sent
-};
+class MpiCommunicator;
 
 struct TopologyInfo {
   int rank = 0, size = 1;
@@ -91,10 +78,6 @@ class Engine {
   void RunLoop();
   void Execute(const ResponseList& list);
   void PerformResponse(const Response& r);
-  void DoAllreduce(const Response& r, std::vector<TensorTableEntry>& entries,
-                   const std::vector<bool>& have);
-  void DoAllgather(const Response& r, TensorTableEntry& e, bool have);
-  void DoBroadcast(const Response& r, TensorTableEntry& e, bool have);
   void FailAllPending(const Status& status);
   void CheckStalls();
 
@@ -113,9 +96,7 @@ class Engine {
   std::unique_ptr<MpiContext> mpi_;
   std::unique_ptr<MpiController> controller_;
   std::unique_ptr<FusionBuffer> fusion_;
-  std::unique_ptr<AllreduceAlgorithm> allreduce_;
-  std::unique_ptr<AllreduceAlgorithm> ring_;
-  std::unique_ptr<AllgatherAlgorithm> allgather_;
+  std::unique_ptr<MpiCommunicator> comm_;  // the data plane
   std::vector<uint8_t> scratch_;
 
   // Abort: requested by the JS thread, sent by the engine thread.

@@ -4,6 +4,7 @@
 // are assigned at call time, so auto-names follow call order on every rank.
 import * as v8 from 'v8';
 import { running, size, rank } from './basics';
+import { KINDS, REDUCE_OPS } from './codes';
 import { fromNative, HorovodError } from './errors';
 import { NativeOptions, NativeResult } from './native';
 import {
@@ -32,8 +33,8 @@ export const Max: ReduceOp = 'max';
 /** Elementwise product across ranks. */
 export const Product: ReduceOp = 'product';
 
-const OP_CODES: Record<ReduceOp, number> = { average: 0, sum: 1, min: 2, max: 3, product: 4 };
-const KIND = { allreduce: 0, allgather: 1, broadcast: 2, barrier: 3, join: 4 } as const;
+const OP_CODES: Record<ReduceOp, number> = REDUCE_OPS;
+const KIND = KINDS;
 
 /** Options for {@link allreduce} and {@link allreduceSync}. */
 export interface AllreduceOptions {
@@ -769,8 +770,6 @@ export function allgatherObjectSync<V>(value: V, options?: NameOptions): V[] {
   const data = allgatherSync(mine, { name: `${name}.data` });
   return splitObjects(lengths, data) as V[];
 }
-
-export { HorovodError };
 
 /**
  * Allreduces IEEE half-precision values carried in a Uint16Array (dtype

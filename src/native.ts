@@ -45,6 +45,8 @@ export interface NativeItem {
   output?: ArrayBufferView | null;
   dtype: number;
   shape: number[];
+  /** Kind-specific integers (alltoall: rows per destination rank). */
+  splits?: number[];
 }
 
 export interface NativeOptions {
@@ -55,7 +57,7 @@ export interface NativeOptions {
   group?: string;
 }
 
-export type NativeResult = undefined | number | { buffer: ArrayBuffer; shape: number[] };
+export type NativeResult = undefined | number | { buffer: ArrayBuffer; shape: number[]; ints?: Int32Array };
 
 export interface NativeBinding {
   init(timeoutMs?: number): void;
@@ -66,6 +68,14 @@ export interface NativeBinding {
   buildInfo(): { mpiLibraryVersion: string; mpiVendor: string; ncclBuilt: boolean; ncclAvailable: boolean };
   stats(): EngineStats;
   abort(reason: string): void;
+  /** The codes table as compiled into the addon (native/codes.h). */
+  codes(): {
+    dtypes: Record<string, number>;
+    dtypeBytes: Record<string, number>;
+    reduceOps: Record<string, number>;
+    kinds: Record<string, number>;
+    statusCodes: Record<string, number>;
+  };
   enqueue(kind: number, items: NativeItem[], options: NativeOptions, blocking: true): NativeResult[];
   enqueue(kind: number, items: NativeItem[], options: NativeOptions, blocking: false): Promise<NativeResult[]>;
   float32ToFloat16(src: Float32Array): Uint16Array;

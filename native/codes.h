@@ -42,7 +42,8 @@
   X(kAllgather, 1, "allgather", AllgatherOp)            \
   X(kBroadcast, 2, "broadcast", BroadcastOp)            \
   X(kBarrier, 3, "barrier", BarrierOp)                  \
-  X(kJoin, 4, "join", JoinOp)
+  X(kJoin, 4, "join", JoinOp)                           \
+  X(kAlltoall, 5, "alltoall", AlltoallOp)
 
 // X(enumerator, value, HorovodError code). The code is what JS sees.
 #define HVD_STATUS_CODES(X)                            \

@@ -502,6 +502,104 @@ export function allgatherSync<T extends TensorInput>(tensor: T, options?: Allgat
   }
 }
 
+// --- alltoall --------------------------------------------------------------------
+
+/** Options for {@link alltoall}. */
+export interface AlltoallOptions {
+  /**
+   * First-dimension rows this rank sends to each rank, in rank order (one
+   * entry per rank, adding up to the first dimension). Defaults to an equal
+   * split, which needs a first dimension divisible by the number of ranks.
+   */
+  splits?: ArrayLike<number>;
+  /** Defaults to `alltoall.noname.<n>`. */
+  name?: string;
+  /** Row-major shape of a TypedArray input. Defaults to `[length]`. */
+  shape?: number[];
+}
+
+/** What {@link alltoall} returns. */
+export interface AlltoallResult<T> {
+  /** The rows every rank sent this rank, concatenated in rank order. */
+  output: T;
+  /** How many rows came from each rank, in rank order. */
+  receivedSplits: Int32Array;
+}
+
+function prepareAlltoall(tensor: unknown, options: unknown, fn: string): { spec: TensorSpec; name: string; splits: number[] } {
+  const opts = checkOptions(options, ['splits', 'name', 'shape'], fn);
+  const spec = inspect(tensor, 'tensor', opts.shape);
+  if (spec.shape.length === 0) throw new RangeError(`${fn}: tensor must have at least one dimension to split; got a scalar`);
+  const n = size();
+  let splits: number[];
+  if (opts.splits === undefined) {
+    if (spec.shape[0] % n !== 0) {
+      throw new RangeError(
+        `${fn}: the first dimension (${spec.shape[0]}) is not divisible by the number of ranks (${n}); pass options.splits to say how many rows go to each rank`,
+      );
+    }
+    splits = new Array<number>(n).fill(spec.shape[0] / n);
+  } else {
+    const s = opts.splits as ArrayLike<unknown>;
+    if (typeof s !== 'object' || s === null || typeof s.length !== 'number') {
+      throw new TypeError(`${fn}: options.splits must be an array of non-negative integers`);
+    }
+    splits = Array.from(s, (v) => {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+        throw new RangeError(`${fn}: options.splits must hold non-negative integers; got ${String(v)}`);
+      }
+      return v;
+    });
+  }
+  return { spec, name: nameOf(opts, 'alltoall', fn), splits };
+}
+
+function exchanged<T>(spec: TensorSpec, r: NativeResult): AlltoallResult<T> {
+  const res = r as { buffer: ArrayBuffer; shape: number[]; ints: Int32Array };
+  return { output: wrap<T>(spec, fromBuffer(spec, res.buffer), res.shape), receivedSplits: res.ints };
+}
+
+/**
+ * Sends `splits[j]` first-dimension rows of `tensor` to rank j and returns
+ * the rows every rank sent here, in rank order (Horovod's `alltoall`).
+ * Splits that do not add up to the first dimension, or a dtype or row
+ * shape that differs between ranks, fail on every rank with `HVD_MISMATCH`.
+ *
+ * @example
+ * const { output, receivedSplits } = await hvd.alltoall(rows, { splits: [1, 3] });
+ */
+export function alltoall<T extends TensorInput>(tensor: T, options?: AlltoallOptions): Promise<AlltoallResult<T>> {
+  const b = running();
+  const { spec, name, splits } = prepareAlltoall(tensor, options, 'alltoall');
+  const site = callSite(alltoall);
+  return tracked([name], () =>
+    b.enqueue(KIND.alltoall, [{ ...toItem(name, spec, readSync(spec)), splits }], {}, false).then(
+      (r) => exchanged<T>(spec, r[0]),
+      (e) => {
+        throw fromNative(e, site);
+      },
+    ),
+  );
+}
+
+/**
+ * Blocking form of {@link alltoall}.
+ *
+ * @example
+ * const { output } = hvd.alltoallSync(new Float32Array(2 * hvd.size()));
+ */
+export function alltoallSync<T extends TensorInput>(tensor: T, options?: AlltoallOptions): AlltoallResult<T> {
+  const b = running();
+  const { spec, name, splits } = prepareAlltoall(tensor, options, 'alltoallSync');
+  checkNotInflight([name]);
+  try {
+    const r = b.enqueue(KIND.alltoall, [{ ...toItem(name, spec, readSync(spec)), splits }], {}, true);
+    return exchanged<T>(spec, r[0]);
+  } catch (e) {
+    throw fromNative(e);
+  }
+}
+
 // --- broadcast -------------------------------------------------------------------
 
 function prepareBroadcast(tensor: unknown, rootRank: unknown, options: unknown, fn: string) {

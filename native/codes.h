@@ -43,7 +43,8 @@
   X(kBroadcast, 2, "broadcast", BroadcastOp)            \
   X(kBarrier, 3, "barrier", BarrierOp)                  \
   X(kJoin, 4, "join", JoinOp)                           \
-  X(kAlltoall, 5, "alltoall", AlltoallOp)
+  X(kAlltoall, 5, "alltoall", AlltoallOp)               \
+  X(kReducescatter, 6, "reducescatter", ReducescatterOp)
 
 // X(enumerator, value, HorovodError code). The code is what JS sees.
 #define HVD_STATUS_CODES(X)                            \

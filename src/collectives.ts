@@ -600,6 +600,73 @@ export function alltoallSync<T extends TensorInput>(tensor: T, options?: Alltoal
   }
 }
 
+// --- reducescatter -------------------------------------------------------------------
+
+/** Options for {@link reducescatter}. */
+export interface ReducescatterOptions {
+  /** Reduction. Defaults to `'average'`; integer and bool inputs need another op. */
+  op?: ReduceOp;
+  /** Defaults to `reducescatter.noname.<n>`. */
+  name?: string;
+  /** Multiply the input by this before reducing. Defaults to 1. */
+  prescaleFactor?: number;
+  /** Multiply the result by this after reducing. Defaults to 1. */
+  postscaleFactor?: number;
+  /** Row-major shape of a TypedArray input (checked across ranks). Defaults to `[length]`. */
+  shape?: number[];
+}
+
+function prepareReducescatter(tensor: unknown, options: unknown, fn: string) {
+  const opts = checkOptions(options, ['op', 'name', 'prescaleFactor', 'postscaleFactor', 'shape'], fn);
+  const spec = inspect(tensor, 'tensor', opts.shape);
+  if (spec.shape.length === 0) throw new RangeError(`${fn}: tensor must have at least one dimension to scatter; got a scalar`);
+  const op = checkOp(opts.op, fn);
+  const pre = checkScale(opts.prescaleFactor, 'prescaleFactor', fn);
+  const post = checkScale(opts.postscaleFactor, 'postscaleFactor', fn);
+  checkReducible(spec, op, pre, post, 'tensor', fn);
+  return { spec, name: nameOf(opts, 'reducescatter', fn), options: { op: OP_CODES[op], prescale: pre, postscale: post } };
+}
+
+/**
+ * Reduces `tensor` across ranks (as {@link allreduce}) and returns this
+ * rank's share of the first dimension: `dim0 / size` rows, and one more on
+ * the first `dim0 % size` ranks (Horovod's `reducescatter`).
+ *
+ * @example
+ * const mine = await hvd.reducescatter(grads, { op: 'sum' });
+ */
+export function reducescatter<T extends TensorInput>(tensor: T, options?: ReducescatterOptions): Promise<T> {
+  const b = running();
+  const p = prepareReducescatter(tensor, options, 'reducescatter');
+  const site = callSite(reducescatter);
+  return tracked([p.name], () =>
+    b.enqueue(KIND.reducescatter, [toItem(p.name, p.spec, readSync(p.spec))], p.options, false).then(
+      (r) => gathered<T>(p.spec, r[0]),
+      (e) => {
+        throw fromNative(e, site);
+      },
+    ),
+  );
+}
+
+/**
+ * Blocking form of {@link reducescatter}.
+ *
+ * @example
+ * const mine = hvd.reducescatterSync(new Float32Array(8), { op: 'sum' });
+ */
+export function reducescatterSync<T extends TensorInput>(tensor: T, options?: ReducescatterOptions): T {
+  const b = running();
+  const p = prepareReducescatter(tensor, options, 'reducescatterSync');
+  checkNotInflight([p.name]);
+  try {
+    const r = b.enqueue(KIND.reducescatter, [toItem(p.name, p.spec, readSync(p.spec))], p.options, true);
+    return gathered<T>(p.spec, r[0]);
+  } catch (e) {
+    throw fromNative(e);
+  }
+}
+
 // --- broadcast -------------------------------------------------------------------
 
 function prepareBroadcast(tensor: unknown, rootRank: unknown, options: unknown, fn: string) {

@@ -65,34 +65,34 @@ Napi::Value HvdAddon::JsInit(const Napi::CallbackInfo& info) {
   if (!completion_) completion_ = std::make_unique<CompletionQueue>(env);
   int64_t timeout_ms = -1;
   if (info.Length() > 0 && info[0].IsNumber()) timeout_ms = info[0].As<Napi::Number>().Int64Value();
-  core::Status s = core::Engine::Instance().Init(timeout_ms);
+  core::Status s = engine_->Init(timeout_ms);
   if (!s.ok()) throw StatusToJsError(env, s);
   if (!cleanup_registered_) {
     // Registered after the TSFN, so it runs first at teardown: the engine
     // can still post its final completions while the TSFN is alive.
-    env.AddCleanupHook([] { core::Engine::Instance().Shutdown(); });
+    env.AddCleanupHook([e = engine_] { e->Shutdown(); });
     cleanup_registered_ = true;
   }
   return env.Undefined();
 }
 
 Napi::Value HvdAddon::JsShutdown(const Napi::CallbackInfo& info) {
-  core::Status s = core::Engine::Instance().Shutdown();
+  core::Status s = engine_->Shutdown();
   if (!s.ok()) throw StatusToJsError(info.Env(), s);
   return info.Env().Undefined();
 }
 
 Napi::Value HvdAddon::JsIsInitialized(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), core::Engine::Instance().initialized());
+  return Napi::Boolean::New(info.Env(), engine_->initialized());
 }
 
 Napi::Value HvdAddon::JsIsShutDown(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), core::Engine::Instance().shut_down());
+  return Napi::Boolean::New(info.Env(), engine_->shut_down());
 }
 
 Napi::Value HvdAddon::JsTopology(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const core::TopologyInfo& t = core::Engine::Instance().topology();
+  const core::TopologyInfo& t = engine_->topology();
   Napi::Object o = Napi::Object::New(env);
   o.Set("rank", t.rank);
   o.Set("size", t.size);
@@ -130,7 +130,7 @@ Napi::Value HvdAddon::JsBuildInfo(const Napi::CallbackInfo& info) {
 
 Napi::Value HvdAddon::JsStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const core::EngineStats& s = core::Engine::Instance().stats();
+  const core::EngineStats& s = engine_->stats();
   Napi::Object o = Napi::Object::New(env);
   o.Set("responses", static_cast<double>(s.responses.load()));
   o.Set("tensors", static_cast<double>(s.tensors.load()));
@@ -173,7 +173,7 @@ Napi::Value HvdAddon::JsCodes(const Napi::CallbackInfo& info) {
 
 Napi::Value HvdAddon::JsAbort(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "abort(reason: string)");
-  core::Engine::Instance().Abort(info[0].As<Napi::String>().Utf8Value());
+  engine_->Abort(info[0].As<Napi::String>().Utf8Value());
   return info.Env().Undefined();
 }
 

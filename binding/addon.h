@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "completion.h"
+#include "engine.h"
 
 namespace hvd::binding {
 
@@ -32,6 +33,9 @@ class HvdAddon : public Napi::Addon<HvdAddon> {
   Napi::Value JsFloat16ToFloat32(const Napi::CallbackInfo& info);
 
   std::unique_ptr<CompletionQueue> completion_;
+  // The process's engine. Deliberately never destroyed: the environment's
+  // cleanup hook and process exit may still use it after the addon is gone.
+  core::Engine* engine_ = new core::Engine();
   bool cleanup_registered_ = false;
 };
 

@@ -42,7 +42,7 @@ std::vector<int64_t> GetShape(Napi::Env env, Napi::Value v) {
 // enqueue(kind, items, options, blocking)
 //   kind: core::CollectiveKind (codes.h)
 //   items: [{name, input, output, dtype, shape, splits}]
-//   options: {op, root, prescale, postscale, group}
+//   options: {op, root, prescale, postscale, group, processSet}
 // Which buffers an item carries is the op's to say (Op::buffers()).
 // Returns the results array (blocking) or a Promise of it.
 Napi::Value HvdAddon::JsEnqueue(const Napi::CallbackInfo& info) {
@@ -77,6 +77,7 @@ Napi::Value HvdAddon::JsEnqueue(const Napi::CallbackInfo& info) {
   const int32_t root = GetInt(opts, "root", 0);
   const double prescale = GetDouble(opts, "prescale", 1.0);
   const double postscale = GetDouble(opts, "postscale", 1.0);
+  const int32_t set = GetInt(opts, "processSet", 0);
   std::string group;
   if (opts.Get("group").IsString()) group = opts.Get("group").As<Napi::String>().Utf8Value();
 
@@ -134,7 +135,7 @@ Napi::Value HvdAddon::JsEnqueue(const Napi::CallbackInfo& info) {
     call->js = std::move(js);
     completion_->AddPending(env);
   }
-  core::Status s = core::Engine::Instance().Enqueue(std::move(entries));
+  core::Status s = engine_->Enqueue(set, std::move(entries));
   if (!s.ok()) {
     if (!blocking) {
       call->js.reset();

@@ -44,7 +44,9 @@
   X(kBarrier, 3, "barrier", BarrierOp)                  \
   X(kJoin, 4, "join", JoinOp)                           \
   X(kAlltoall, 5, "alltoall", AlltoallOp)               \
-  X(kReducescatter, 6, "reducescatter", ReducescatterOp)
+  X(kReducescatter, 6, "reducescatter", ReducescatterOp)  \
+  X(kAddProcessSet, 7, "addProcessSet", AddProcessSetOp)  \
+  X(kRemoveProcessSet, 8, "removeProcessSet", RemoveProcessSetOp)
 
 // X(enumerator, value, HorovodError code). The code is what JS sees.
 #define HVD_STATUS_CODES(X)                            \

@@ -325,10 +325,83 @@ MpiController::MpiController(MpiContext* ctx, const Config& config)
     : ctx_(ctx),
       request_encoder_(static_cast<int>(std::min<int64_t>(config.cache_capacity, 1 << 20))),
       response_encoder_(static_cast<int>(std::min<int64_t>(config.cache_capacity, 1 << 20))) {
+  config_ = config;
   if (ctx_->rank() == 0) {
-    coordinator_ = std::make_unique<Coordinator>(ctx_->size(), config);
+    std::vector<int> all(static_cast<size_t>(ctx_->size()));
+    for (int r = 0; r < ctx_->size(); ++r) all[static_cast<size_t>(r)] = r;
+    AddSet(0, all);
     request_decoders_.resize(static_cast<size_t>(ctx_->size()));
   }
+}
+
+void MpiController::AddSet(int32_t id, const std::vector<int>& world_ranks) {
+  SetCoordinator& s = sets_[id];
+  s.ranks = world_ranks;
+  s.set_rank.clear();
+  for (size_t i = 0; i < world_ranks.size(); ++i) s.set_rank[world_ranks[i]] = static_cast<int>(i);
+  s.coord = std::make_unique<Coordinator>(static_cast<int>(world_ranks.size()), config_);
+}
+
+void MpiController::RemoveSet(int32_t id) {
+  if (id != 0) sets_.erase(id);
+}
+
+std::vector<std::pair<int32_t, Coordinator*>> MpiController::coordinators() {
+  std::vector<std::pair<int32_t, Coordinator*>> out;
+  for (auto& kv : sets_) out.emplace_back(kv.first, kv.second.coord.get());
+  return out;
+}
+
+void MpiController::Route(int world_rank, const RequestList& list) {
+  std::map<int32_t, RequestList> per_set;
+  for (const Request& r : list.requests) {
+    auto it = sets_.find(r.process_set);
+    if (it == sets_.end() || it->second.set_rank.count(world_rank) == 0) {
+      Response e;
+      e.kind = r.kind;
+      e.process_set = r.process_set;
+      e.failed = true;
+      e.names = {r.name};
+      e.error_type = StatusType::kInvalidArgument;
+      e.error = r.Signature() + " was submitted on process set " + std::to_string(r.process_set) + ", which " +
+                (it == sets_.end() ? std::string("does not exist (removed?)")
+                                   : "does not include rank " + std::to_string(world_rank));
+      unknown_set_errors_.push_back(std::move(e));
+      continue;
+    }
+    per_set[r.process_set].requests.push_back(r);
+  }
+  // The global set first: it carries the abort, and a join or shutdown
+  // there must not wait on the others.
+  RequestList& global = per_set[0];
+  global.abort_reason = list.abort_reason;
+  if (list.shutdown) {
+    for (auto& kv : sets_) {
+      if (kv.second.set_rank.count(world_rank)) per_set[kv.first].shutdown = true;
+    }
+  }
+  for (auto& kv : per_set) {
+    RequestList& sub = kv.second;
+    if (sub.requests.empty() && !sub.shutdown && sub.abort_reason.empty()) continue;
+    SetCoordinator& sc = sets_.at(kv.first);
+    sc.coord->AddRequestList(sc.set_rank.at(world_rank), sub);
+  }
+}
+
+ResponseList MpiController::ComputeAll() {
+  ResponseList list = sets_.at(0).coord->ComputeResponses();
+  if (!list.abort_reason.empty()) return list;
+  for (auto& kv : sets_) {
+    if (kv.first == 0) continue;
+    ResponseList sub = kv.second.coord->ComputeResponses();
+    for (Response& r : sub.responses) {
+      r.process_set = kv.first;
+      list.responses.push_back(std::move(r));
+    }
+  }
+  for (Response& r : unknown_set_errors_) list.responses.push_back(std::move(r));
+  unknown_set_errors_.clear();
+  return list;
 }
 
 void MpiController::ResolveRequests(int rank, RequestList* list) {
@@ -412,7 +485,7 @@ Status MpiController::ReceiveAll(int source, int tag,
 
 Status MpiController::SendRequestList(const RequestList& list) {
   if (is_coordinator()) {
-    coordinator_->AddRequestList(0, list);
+    Route(0, list);
     return Status::Ok();
   }
   if (!request_encoder_.enabled()) {
@@ -436,9 +509,9 @@ Status MpiController::Poll(std::vector<ResponseList>* out, bool* progressed) {
     for (auto& [src, bytes] : received) {
       RequestList rl = DeserializeRequestList(bytes.data(), bytes.size());
       ResolveRequests(src, &rl);
-      coordinator_->AddRequestList(src, rl);
+      Route(src, rl);
     }
-    ResponseList list = coordinator_->ComputeResponses();
+    ResponseList list = ComputeAll();
     if (!list.responses.empty() || !list.abort_reason.empty()) {
       ResponseList encoded = list;
       if (response_encoder_.enabled() && ctx_->size() > 1) {

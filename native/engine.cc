@@ -16,9 +16,82 @@
 
 namespace hvd::core {
 
-Engine& Engine::Instance() {
-  static Engine* engine = new Engine();  // never destroyed: outlives static teardown
-  return *engine;
+namespace {
+// Names are unique per set, so timeline bookkeeping is keyed by both.
+std::string TimelineKey(int32_t set, const std::string& name) {
+  return set == 0 ? name : std::to_string(set) + "/" + name;
+}
+}  // namespace
+
+Engine::Engine() : global_(std::make_shared<ProcessSet>()) { sets_[0] = global_; }
+
+// The binding never destroys its engine (it must outlive static teardown
+// and the environment's cleanup hooks); this runs only for engines that
+// never started or have shut down.
+Engine::~Engine() {
+  if (thread_.joinable()) thread_.detach();
+}
+
+std::shared_ptr<ProcessSet> Engine::FindSet(int32_t id) const {
+  std::lock_guard<std::mutex> lock(sets_mu_);
+  auto it = sets_.find(id);
+  return it == sets_.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<ProcessSet>> Engine::Sets() const {
+  std::lock_guard<std::mutex> lock(sets_mu_);
+  std::vector<std::shared_ptr<ProcessSet>> out;
+  for (const auto& kv : sets_) out.push_back(kv.second);
+  return out;
+}
+
+std::vector<std::pair<int32_t, std::vector<int>>> Engine::process_sets() const {
+  std::vector<std::pair<int32_t, std::vector<int>>> out;
+  for (const auto& ps : Sets()) out.emplace_back(ps->id, ps->ranks);
+  return out;
+}
+
+Status Engine::AddProcessSet(const std::vector<int>& world_ranks, int32_t* id) {
+  auto ps = std::make_shared<ProcessSet>();
+  ps->id = next_set_id_++;
+  ps->ranks = world_ranks;
+  for (size_t i = 0; i < world_ranks.size(); ++i) {
+    if (world_ranks[i] == mpi_->rank()) ps->rank = static_cast<int>(i);
+  }
+  // Collective over the global data communicator: every rank runs this
+  // response at the same point of the global order.
+  int rc = MPI_Comm_split(mpi_->data_comm(), ps->included() ? 0 : MPI_UNDEFINED, mpi_->rank(), &ps->data);
+  if (rc != MPI_SUCCESS) return MpiStatus(rc, "MPI_Comm_split (process set)");
+  if (ps->included()) {
+    MPI_Comm_set_errhandler(ps->data, MPI_ERRORS_RETURN);
+    ps->owns_data = true;
+    ps->comm = std::make_unique<MpiCommunicator>(ps->data, config_.max_chunk_bytes);
+  }
+  if (controller_->is_coordinator()) controller_->AddSet(ps->id, world_ranks);
+  *id = ps->id;
+  std::lock_guard<std::mutex> lock(sets_mu_);
+  sets_[ps->id] = ps;
+  return Status::Ok();
+}
+
+Status Engine::RemoveProcessSet(int32_t id) {
+  std::shared_ptr<ProcessSet> ps;
+  {
+    std::lock_guard<std::mutex> lock(sets_mu_);
+    auto it = sets_.find(id);
+    if (it == sets_.end() || id == 0) return Status::Ok();
+    ps = it->second;
+    sets_.erase(it);
+  }
+  Status gone = Status::Error(StatusType::kShutDown, "process set " + std::to_string(id) +
+                                                         " was removed (hvd.removeProcessSet) before this collective ran");
+  for (TensorTableEntry& e : ps->queue.TakeAll()) {
+    if (e.done) e.done(gone, CollectiveResult());
+  }
+  if (controller_->is_coordinator()) controller_->RemoveSet(id);
+  ps->comm.reset();
+  if (ps->owns_data && ps->data != MPI_COMM_NULL) MPI_Comm_free(&ps->data);
+  return Status::Ok();
 }
 
 Status Engine::Init(int64_t timeout_ms) {
@@ -54,7 +127,7 @@ Status Engine::Shutdown() {
   std::unique_lock<std::mutex> lock(mu_);
   if (state_.load() != State::kRunning) return Status::Ok();
   shutdown_requested_ = true;
-  queue_.Wake();
+  global_->queue.Wake();
   lock.unlock();
   thread_.join();
   lock.lock();
@@ -62,7 +135,7 @@ Status Engine::Shutdown() {
   return Status::Ok();
 }
 
-Status Engine::Enqueue(std::vector<TensorTableEntry> entries) {
+Status Engine::Enqueue(int32_t set, std::vector<TensorTableEntry> entries) {
   State s = state_.load();
   if (s == State::kNotStarted || s == State::kStarting) {
     return Status::Error(StatusType::kNotInitialized,
@@ -76,7 +149,19 @@ Status Engine::Enqueue(std::vector<TensorTableEntry> entries) {
     std::lock_guard<std::mutex> lock(abort_mu_);
     if (!aborted_.empty()) return Status::Error(StatusType::kAborted, aborted_);
   }
-  return queue_.Add(std::move(entries));
+  std::shared_ptr<ProcessSet> ps = FindSet(set);
+  if (!ps) {
+    return Status::Error(StatusType::kInvalidArgument,
+                         "process set " + std::to_string(set) + " does not exist (it was removed, or never added)");
+  }
+  if (!ps->included()) {
+    return Status::Error(StatusType::kInvalidArgument, "rank " + std::to_string(topology_.rank) +
+                                                           " is not a member of process set " + std::to_string(set));
+  }
+  for (TensorTableEntry& e : entries) e.request.process_set = set;
+  Status s2 = ps->queue.Add(std::move(entries));
+  if (s2.ok() && set != 0) global_->queue.Wake();  // the engine sleeps on the global queue
+  return s2;
 }
 
 void Engine::Abort(const std::string& reason) {
@@ -85,7 +170,7 @@ void Engine::Abort(const std::string& reason) {
   if (!abort_request_.empty() || !aborted_.empty()) return;
   abort_request_ = reason;
   lock.unlock();
-  queue_.Wake();
+  global_->queue.Wake();
   lock.lock();
   abort_cv_.wait_for(lock, std::chrono::seconds(3), [this] { return abort_request_sent_; });
   lock.unlock();
@@ -130,7 +215,11 @@ void Engine::ThreadMain() {
     }
     controller_ = std::make_unique<MpiController>(mpi_.get(), config_);
     fusion_ = std::make_unique<FusionBuffer>();
-    comm_ = std::make_unique<MpiCommunicator>(mpi_->data_comm(), config_.max_chunk_bytes);
+    global_->ranks.resize(static_cast<size_t>(mpi_->size()));
+    for (int r = 0; r < mpi_->size(); ++r) global_->ranks[static_cast<size_t>(r)] = r;
+    global_->rank = mpi_->rank();
+    global_->data = mpi_->data_comm();
+    global_->comm = std::make_unique<MpiCommunicator>(mpi_->data_comm(), config_.max_chunk_bytes);
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -146,7 +235,10 @@ void Engine::ThreadMain() {
                                "hvd has been shut down before this collective completed"));
   controller_->FlushSends();
   timeline_.Close();
-  comm_.reset();
+  for (const auto& ps : Sets()) {
+    ps->comm.reset();
+    if (ps->owns_data && ps->data != MPI_COMM_NULL) MPI_Comm_free(&ps->data);
+  }
   controller_.reset();
   mpi_->Finalize();
 }
@@ -166,19 +258,29 @@ void Engine::RunLoop() {
   for (;;) {
     bool progressed = false;
     RequestList outgoing;
-    queue_.PopNewRequests(&outgoing.requests);
-    for (Request& r : outgoing.requests) {
-      r.rank = mpi_->rank();
-      r.seq = submitted_seq_++;
-      // FNV-1a over the signature, folded into the running hash.
-      for (unsigned char ch : r.Signature()) running_hash_ = (running_hash_ ^ ch) * 1099511628211ull;
-      running_hash_ = (running_hash_ ^ 0xff) * 1099511628211ull;
-      r.running_hash = running_hash_;
-      if (timeline_.enabled()) {
-        auto now = std::chrono::steady_clock::now();
-        timeline_.Complete(r.name, "QUEUE", r.enqueued, now);
-        negotiating_since_[r.name] = now;
+    const auto sets = Sets();
+    size_t pending = 0;
+    int blocking = 0;
+    for (const auto& ps : sets) {
+      if (!ps->included()) continue;
+      size_t first = outgoing.requests.size();
+      ps->queue.PopNewRequests(&outgoing.requests);
+      for (size_t i = first; i < outgoing.requests.size(); ++i) {
+        Request& r = outgoing.requests[i];
+        r.rank = mpi_->rank();
+        r.seq = ps->seq++;
+        // FNV-1a over the signature, folded into the set's running hash.
+        for (unsigned char ch : r.Signature()) ps->hash = (ps->hash ^ ch) * 1099511628211ull;
+        ps->hash = (ps->hash ^ 0xff) * 1099511628211ull;
+        r.running_hash = ps->hash;
+        if (timeline_.enabled()) {
+          auto now = std::chrono::steady_clock::now();
+          timeline_.Complete(r.name, "QUEUE", r.enqueued, now);
+          negotiating_since_[TimelineKey(r.process_set, r.name)] = now;
+        }
       }
+      pending += ps->queue.pending();
+      blocking += ps->queue.blocking_pending();
     }
     bool sending_abort = false;
     {
@@ -241,22 +343,21 @@ void Engine::RunLoop() {
       backoff = std::chrono::microseconds(10);
       continue;
     }
-    const bool waiting = queue_.pending() > 0 || sent_shutdown;
+    const bool waiting = pending > 0 || sent_shutdown;
     if (!waiting) {
       // Nothing of ours is in flight. The coordinator still wakes now and
       // then to absorb workers' requests; a worker can sleep until it has work.
-      queue_.WaitForWork(coordinator && mpi_->size() > 1 ? std::chrono::microseconds(100000)
-                                                         : std::chrono::microseconds(-1));
+      global_->queue.WaitForWork(coordinator && mpi_->size() > 1 ? std::chrono::microseconds(100000)
+                                                                 : std::chrono::microseconds(-1));
       continue;
     }
     auto idle = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - last_activity);
-    int64_t spin = queue_.blocking_pending() > 0 ? config_.blocking_spin_time_us
-                                                 : config_.spin_time_us;
+    int64_t spin = blocking > 0 ? config_.blocking_spin_time_us : config_.spin_time_us;
     if (idle.count() < spin) {
       sched_yield();
       continue;
     }
-    queue_.WaitForWork(backoff);
+    global_->queue.WaitForWork(backoff);
     backoff = std::min(backoff * 2, cycle);
   }
 }
@@ -279,16 +380,20 @@ void Engine::CheckStalls() {
   if (now < next_stall_check_) return;
   const double warn = config_.stall_warning_s;
   next_stall_check_ = now + std::chrono::milliseconds(static_cast<int64_t>(std::min(1.0, warn / 4) * 1000));
-  Coordinator* coord = controller_->coordinator();
   std::string lines;
-  for (const Coordinator::Stalled& s : coord->PendingOlderThan(warn)) {
-    auto it = stall_warned_.find(s.name);
-    if (it != stall_warned_.end() && now - it->second < std::chrono::duration<double>(warn)) continue;
-    stall_warned_[s.name] = now;
-    std::string missing;
-    for (size_t i = 0; i < s.missing_ranks.size(); ++i) missing += (i ? "," : "") + std::to_string(s.missing_ranks[i]);
-    lines += "\n  " + s.signature + " waiting " + std::to_string(static_cast<int>(s.seconds)) +
-             " s; missing ranks: " + missing;
+  const auto coordinators = controller_->coordinators();
+  for (const auto& [set, coord] : coordinators) {
+    for (const Coordinator::Stalled& s : coord->PendingOlderThan(warn)) {
+      const std::string key = TimelineKey(set, s.name);
+      auto it = stall_warned_.find(key);
+      if (it != stall_warned_.end() && now - it->second < std::chrono::duration<double>(warn)) continue;
+      stall_warned_[key] = now;
+      std::string missing;
+      for (size_t i = 0; i < s.missing_ranks.size(); ++i) missing += (i ? "," : "") + std::to_string(s.missing_ranks[i]);
+      lines += "\n  " + (set == 0 ? std::string() : "process set " + std::to_string(set) + ": ") + s.signature +
+               " waiting " + std::to_string(static_cast<int>(s.seconds)) + " s; missing " +
+               (set == 0 ? "ranks: " : "ranks (in the set): ") + missing;
+    }
   }
   if (!lines.empty()) {
     HVD_LOG(kWarning, "Stall detected: these collectives were submitted by some ranks but not by others for over "
@@ -298,8 +403,11 @@ void Engine::CheckStalls() {
   }
   const double kill = config_.stall_shutdown_s;
   if (kill > 0 && kill > warn) {
-    int n = coord->FailStalled(kill, "Failed after HOROVOD_STALL_SHUTDOWN_TIME_SECONDS=" +
-                                         std::to_string(static_cast<int>(kill)) + ".");
+    int n = 0;
+    for (const auto& [set, coord] : coordinators) {
+      n += coord->FailStalled(kill, "Failed after HOROVOD_STALL_SHUTDOWN_TIME_SECONDS=" +
+                                        std::to_string(static_cast<int>(kill)) + ".");
+    }
     if (n > 0) HVD_LOG(kError, "stall shutdown: failing " << n << " stalled collective(s) on every rank");
   }
   for (auto it = stall_warned_.begin(); it != stall_warned_.end();) {
@@ -319,15 +427,18 @@ void Engine::PerformResponse(const Response& r) {
   if (timeline_.enabled()) {
     auto now = std::chrono::steady_clock::now();
     for (const std::string& n : r.names) {
-      auto it = negotiating_since_.find(n);
+      auto it = negotiating_since_.find(TimelineKey(r.process_set, n));
       if (it == negotiating_since_.end()) continue;
       timeline_.Complete(n, r.failed ? "NEGOTIATE_ERROR" : "NEGOTIATE", it->second, now);
       negotiating_since_.erase(it);
     }
   }
+  // Members only; a set this rank is not in (or no longer has) is skipped.
+  std::shared_ptr<ProcessSet> ps = FindSet(r.process_set);
+  if (!ps || !ps->included()) return;
   std::vector<TensorTableEntry> entries(r.names.size());
   std::vector<bool> have(r.names.size());
-  for (size_t i = 0; i < r.names.size(); ++i) have[i] = queue_.Take(r.names[i], &entries[i]);
+  for (size_t i = 0; i < r.names.size(); ++i) have[i] = ps->queue.Take(r.names[i], &entries[i]);
   stats_.responses++;
   if (r.failed) {
     Status err = Status::Error(r.error_type, r.error);
@@ -336,10 +447,11 @@ void Engine::PerformResponse(const Response& r) {
     }
     return;
   }
-  ExecContext ctx{*comm_, config_, stats_, *fusion_, scratch_,
+  ExecContext ctx{*ps->comm, config_, stats_, *fusion_, scratch_,
                   [this](const std::vector<std::string>& names, const char* phase,
                          std::chrono::steady_clock::time_point start,
-                         const std::string& args) { Trace(names, phase, start, args); }};
+                         const std::string& args) { Trace(names, phase, start, args); },
+                  this};
   try {
     OpFor(r.kind).Execute(ctx, r, entries, have);
   } catch (const std::exception& ex) {
@@ -357,8 +469,10 @@ void Engine::PerformResponse(const Response& r) {
 }
 
 void Engine::FailAllPending(const Status& status) {
-  for (TensorTableEntry& e : queue_.TakeAll()) {
-    if (e.done) e.done(status, CollectiveResult());
+  for (const auto& ps : Sets()) {
+    for (TensorTableEntry& e : ps->queue.TakeAll()) {
+      if (e.done) e.done(status, CollectiveResult());
+    }
   }
 }
 

@@ -85,6 +85,7 @@ static void PutRequestFields(Writer& w, const Request& r) {
   w.Put<double>(r.postscale);
   w.PutString(r.group);
   w.Put<int32_t>(r.group_size);
+  w.Put<int32_t>(r.process_set);
 }
 
 std::string CacheKey(const Request& r) {
@@ -149,6 +150,7 @@ RequestList DeserializeRequestList(const uint8_t* data, size_t size) {
     r.postscale = rd.Get<double>();
     r.group = rd.GetString();
     r.group_size = rd.Get<int32_t>();
+    r.process_set = rd.Get<int32_t>();
     r.rank = rd.Get<int32_t>();
   }
   HVD_ENFORCE(rd.done(), "trailing bytes in request list");
@@ -168,6 +170,7 @@ std::vector<uint8_t> Serialize(const ResponseList& list) {
     if (kind == 2) continue;
     w.Put<uint8_t>(static_cast<uint8_t>(r.kind));
     w.Put<uint8_t>(r.failed ? 1 : 0);
+    w.Put<int32_t>(r.process_set);
     w.Put<uint32_t>(static_cast<uint32_t>(r.names.size()));
     for (const auto& n : r.names) w.PutString(n);
     w.Put<uint8_t>(static_cast<uint8_t>(r.dtype));
@@ -202,6 +205,7 @@ ResponseList DeserializeResponseList(const uint8_t* data, size_t size) {
     r.kind = static_cast<CollectiveKind>(rd.Get<uint8_t>());
     HVD_ENFORCE(static_cast<int>(r.kind) < kNumCollectiveKinds, "bad collective kind");
     r.failed = rd.Get<uint8_t>() != 0;
+    r.process_set = rd.Get<int32_t>();
     auto names = rd.Get<uint32_t>();
     r.names.reserve(names);
     for (uint32_t i = 0; i < names; ++i) r.names.push_back(rd.GetString());

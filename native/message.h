@@ -30,6 +30,9 @@ struct Request {
   // coordinator releases the members together, fused where they fit.
   std::string group;
   int32_t group_size = 0;
+  // The process set it runs on (0: the global set); ranks, roots and sizes
+  // in the request are relative to that set.
+  int32_t process_set = 0;
   int32_t rank = 0;  // filled in by the sender
   // HVD_CHECK_DIVERGENCE: this request's position in the rank's submission
   // order and the running hash of every signature submitted up to it.
@@ -57,6 +60,7 @@ struct RequestList {
 // position of that set's order.
 struct Response {
   CollectiveKind kind = CollectiveKind::kAllreduce;
+  int32_t process_set = 0;          // executed by that set's members only
   bool failed = false;              // every rank fails the names with `error`
   std::vector<std::string> names;   // several when fused
   DataType dtype = DataType::kFloat32;

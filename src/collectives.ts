@@ -6,6 +6,7 @@ import * as v8 from 'v8';
 import { running, size, rank } from './basics';
 import { KINDS, REDUCE_OPS } from './codes';
 import { fromNative, HorovodError } from './errors';
+import { globalProcessSet, ProcessSet, resolveSet } from './process_sets';
 import { NativeOptions, NativeResult } from './native';
 import {
   fromBuffer,
@@ -38,6 +39,8 @@ const KIND = KINDS;
 
 /** Options for {@link allreduce} and {@link allreduceSync}. */
 export interface AllreduceOptions {
+  /** Run on this process set (ranks and roots relative to it). Defaults to the global set. */
+  processSet?: ProcessSet;
   /** Reduction. Defaults to `'average'` (as in Horovod); integer and bool inputs need another op. */
   op?: ReduceOp;
   /** Name that matches this call across ranks. Defaults to `allreduce.noname.<n>` in call order. */
@@ -59,6 +62,8 @@ export interface AllreduceOptions {
 
 /** Options for {@link groupedAllreduce}. */
 export interface GroupedAllreduceOptions {
+  /** Run on this process set (ranks and roots relative to it). Defaults to the global set. */
+  processSet?: ProcessSet;
   /** Defaults to `'average'`. */
   op?: ReduceOp;
   /** Group name; members are named `<name>.<i>`. Defaults to `groupedAllreduce.noname.<n>`. */
@@ -71,6 +76,8 @@ export interface GroupedAllreduceOptions {
 
 /** Options for {@link allgather}. */
 export interface AllgatherOptions {
+  /** Run on this process set (ranks and roots relative to it). Defaults to the global set. */
+  processSet?: ProcessSet;
   /** Defaults to `allgather.noname.<n>`. */
   name?: string;
   /** Row-major shape of a TypedArray input; the first dimension may differ per rank. Defaults to `[length]`. */
@@ -79,6 +86,8 @@ export interface AllgatherOptions {
 
 /** Options for {@link broadcast}. */
 export interface BroadcastOptions {
+  /** Run on this process set (ranks and roots relative to it). Defaults to the global set. */
+  processSet?: ProcessSet;
   /** Defaults to `broadcast.noname.<n>`. */
   name?: string;
   /** Row-major shape of a TypedArray input. Defaults to `[length]`. */
@@ -87,15 +96,20 @@ export interface BroadcastOptions {
 
 /** Options for {@link barrier} and the object collectives. */
 export interface NameOptions {
+  /** Run on this process set (ranks and roots relative to it). Defaults to the global set. */
+  processSet?: ProcessSet;
   /** Defaults to `<collective>.noname.<n>`. */
   name?: string;
 }
 
 const counters = new Map<string, number>();
-function autoName(kind: string): string {
-  const n = counters.get(kind) ?? 0;
-  counters.set(kind, n + 1);
-  return `${kind}.noname.${n}`;
+// Counted per process set: a rank's calls on sets it is in must not shift
+// the auto-names of its calls on the others.
+function autoName(kind: string, set: ProcessSet = globalProcessSet): string {
+  const key = set.id === 0 ? kind : `${kind}.ps${set.id}`;
+  const n = counters.get(key) ?? 0;
+  counters.set(key, n + 1);
+  return `${key}.noname.${n}`;
 }
 
 // Names of Promise-form calls that have not settled yet. The engine also
@@ -149,8 +163,8 @@ function checkOptions(opts: unknown, allowed: readonly string[], fn: string): Re
     throw new TypeError(`${fn}: options must be an object; got ${opts === null ? 'null' : Array.isArray(opts) ? 'an array' : typeof opts}`);
   }
   for (const key of Object.keys(opts)) {
-    if (!allowed.includes(key)) {
-      throw new TypeError(`${fn}: unknown option '${key}' (allowed: ${allowed.join(', ')})`);
+    if (!allowed.includes(key) && key !== 'processSet') {
+      throw new TypeError(`${fn}: unknown option '${key}' (allowed: ${[...allowed, 'processSet'].join(', ')})`);
     }
   }
   return opts as Record<string, unknown>;
@@ -158,7 +172,7 @@ function checkOptions(opts: unknown, allowed: readonly string[], fn: string): Re
 
 function nameOf(opts: Record<string, unknown>, kind: string, fn: string): string {
   const name = opts.name;
-  if (name === undefined) return autoName(kind);
+  if (name === undefined) return autoName(kind, resolveSet(opts.processSet, fn));
   if (typeof name !== 'string') throw new TypeError(`${fn}: options.name must be a string; got ${typeof name}`);
   if (name.length === 0) throw new RangeError(`${fn}: options.name must not be empty`);
   return name;
@@ -180,9 +194,9 @@ function checkScale(v: unknown, what: string, fn: string): number {
   return v;
 }
 
-function checkRoot(root: unknown, fn: string): number {
+function checkRoot(root: unknown, fn: string, set: ProcessSet = globalProcessSet): number {
   if (typeof root !== 'number') throw new TypeError(`${fn}: rootRank must be a number; got ${typeof root}`);
-  const n = size();
+  const n = set.size();
   if (!Number.isInteger(root) || root < 0 || root >= n) {
     throw new RangeError(`${fn}: rootRank must be an integer in [0, ${n}); got ${root}`);
   }
@@ -229,7 +243,8 @@ function prepareAllreduce(tensor: unknown, options: unknown, fn: string): Prepar
     throw new TypeError(`${fn}: options.inPlace needs a TypedArray; a tfjs Tensor's memory may be shared with other tensors`);
   }
   const name = nameOf(opts, 'allreduce', fn);
-  return { specs: [spec], names: [name], options: { op: OP_CODES[op], prescale: pre, postscale: post }, inPlace };
+  const processSet = resolveSet(opts.processSet, fn).id;
+  return { specs: [spec], names: [name], options: { op: OP_CODES[op], prescale: pre, postscale: post, processSet }, inPlace };
 }
 
 function prepareGrouped(tensors: unknown, options: unknown, fn: string): Prepared {
@@ -248,7 +263,7 @@ function prepareGrouped(tensors: unknown, options: unknown, fn: string): Prepare
   return {
     specs,
     names: [group],
-    options: { op: OP_CODES[op], prescale: pre, postscale: post, group },
+    options: { op: OP_CODES[op], prescale: pre, postscale: post, group, processSet: resolveSet(opts.processSet, fn).id },
   };
 }
 
@@ -449,13 +464,13 @@ export function groupedAllreduceUnpackedSync<T extends TensorInput>(tensors: T[]
 
 // --- allgather -----------------------------------------------------------------
 
-function prepareGather(tensor: unknown, options: unknown, fn: string): { spec: TensorSpec; name: string } {
+function prepareGather(tensor: unknown, options: unknown, fn: string): { spec: TensorSpec; name: string; set: NativeOptions } {
   const opts = checkOptions(options, ['name', 'shape'], fn);
   const spec = inspect(tensor, 'tensor', opts.shape);
   if (spec.shape.length === 0) {
     throw new RangeError(`${fn}: tensor must have at least one dimension to concatenate along; got a scalar`);
   }
-  return { spec, name: nameOf(opts, 'allgather', fn) };
+  return { spec, name: nameOf(opts, 'allgather', fn), set: { processSet: resolveSet(opts.processSet, fn).id } };
 }
 
 function gathered<T>(spec: TensorSpec, r: NativeResult): T {
@@ -472,10 +487,10 @@ function gathered<T>(spec: TensorSpec, r: NativeResult): T {
  */
 export function allgather<T extends TensorInput>(tensor: T, options?: AllgatherOptions): Promise<T> {
   const b = running();
-  const { spec, name } = prepareGather(tensor, options, 'allgather');
+  const { spec, name, set } = prepareGather(tensor, options, 'allgather');
   const site = callSite(allgather);
   return tracked([name], () =>
-    b.enqueue(KIND.allgather, [toItem(name, spec, readSync(spec))], {}, false).then(
+    b.enqueue(KIND.allgather, [toItem(name, spec, readSync(spec))], set, false).then(
       (r) => gathered<T>(spec, r[0]),
       (e) => {
         throw fromNative(e, site);
@@ -492,10 +507,10 @@ export function allgather<T extends TensorInput>(tensor: T, options?: AllgatherO
  */
 export function allgatherSync<T extends TensorInput>(tensor: T, options?: AllgatherOptions): T {
   const b = running();
-  const { spec, name } = prepareGather(tensor, options, 'allgatherSync');
+  const { spec, name, set } = prepareGather(tensor, options, 'allgatherSync');
   checkNotInflight([name]);
   try {
-    const r = b.enqueue(KIND.allgather, [toItem(name, spec, readSync(spec))], {}, true);
+    const r = b.enqueue(KIND.allgather, [toItem(name, spec, readSync(spec))], set, true);
     return gathered<T>(spec, r[0]);
   } catch (e) {
     throw fromNative(e);
@@ -506,6 +521,8 @@ export function allgatherSync<T extends TensorInput>(tensor: T, options?: Allgat
 
 /** Options for {@link alltoall}. */
 export interface AlltoallOptions {
+  /** Run on this process set (ranks and roots relative to it). Defaults to the global set. */
+  processSet?: ProcessSet;
   /**
    * First-dimension rows this rank sends to each rank, in rank order (one
    * entry per rank, adding up to the first dimension). Defaults to an equal
@@ -526,11 +543,12 @@ export interface AlltoallResult<T> {
   receivedSplits: Int32Array;
 }
 
-function prepareAlltoall(tensor: unknown, options: unknown, fn: string): { spec: TensorSpec; name: string; splits: number[] } {
+function prepareAlltoall(tensor: unknown, options: unknown, fn: string): { spec: TensorSpec; name: string; splits: number[]; set: NativeOptions } {
   const opts = checkOptions(options, ['splits', 'name', 'shape'], fn);
   const spec = inspect(tensor, 'tensor', opts.shape);
   if (spec.shape.length === 0) throw new RangeError(`${fn}: tensor must have at least one dimension to split; got a scalar`);
-  const n = size();
+  const ps = resolveSet(opts.processSet, fn);
+  const n = ps.size();
   let splits: number[];
   if (opts.splits === undefined) {
     if (spec.shape[0] % n !== 0) {
@@ -551,7 +569,7 @@ function prepareAlltoall(tensor: unknown, options: unknown, fn: string): { spec:
       return v;
     });
   }
-  return { spec, name: nameOf(opts, 'alltoall', fn), splits };
+  return { spec, name: nameOf(opts, 'alltoall', fn), splits, set: { processSet: ps.id } };
 }
 
 function exchanged<T>(spec: TensorSpec, r: NativeResult): AlltoallResult<T> {
@@ -570,10 +588,10 @@ function exchanged<T>(spec: TensorSpec, r: NativeResult): AlltoallResult<T> {
  */
 export function alltoall<T extends TensorInput>(tensor: T, options?: AlltoallOptions): Promise<AlltoallResult<T>> {
   const b = running();
-  const { spec, name, splits } = prepareAlltoall(tensor, options, 'alltoall');
+  const { spec, name, splits, set } = prepareAlltoall(tensor, options, 'alltoall');
   const site = callSite(alltoall);
   return tracked([name], () =>
-    b.enqueue(KIND.alltoall, [{ ...toItem(name, spec, readSync(spec)), splits }], {}, false).then(
+    b.enqueue(KIND.alltoall, [{ ...toItem(name, spec, readSync(spec)), splits }], set, false).then(
       (r) => exchanged<T>(spec, r[0]),
       (e) => {
         throw fromNative(e, site);
@@ -590,10 +608,10 @@ export function alltoall<T extends TensorInput>(tensor: T, options?: AlltoallOpt
  */
 export function alltoallSync<T extends TensorInput>(tensor: T, options?: AlltoallOptions): AlltoallResult<T> {
   const b = running();
-  const { spec, name, splits } = prepareAlltoall(tensor, options, 'alltoallSync');
+  const { spec, name, splits, set } = prepareAlltoall(tensor, options, 'alltoallSync');
   checkNotInflight([name]);
   try {
-    const r = b.enqueue(KIND.alltoall, [{ ...toItem(name, spec, readSync(spec)), splits }], {}, true);
+    const r = b.enqueue(KIND.alltoall, [{ ...toItem(name, spec, readSync(spec)), splits }], set, true);
     return exchanged<T>(spec, r[0]);
   } catch (e) {
     throw fromNative(e);
@@ -604,6 +622,8 @@ export function alltoallSync<T extends TensorInput>(tensor: T, options?: Alltoal
 
 /** Options for {@link reducescatter}. */
 export interface ReducescatterOptions {
+  /** Run on this process set (ranks and roots relative to it). Defaults to the global set. */
+  processSet?: ProcessSet;
   /** Reduction. Defaults to `'average'`; integer and bool inputs need another op. */
   op?: ReduceOp;
   /** Defaults to `reducescatter.noname.<n>`. */
@@ -624,7 +644,8 @@ function prepareReducescatter(tensor: unknown, options: unknown, fn: string) {
   const pre = checkScale(opts.prescaleFactor, 'prescaleFactor', fn);
   const post = checkScale(opts.postscaleFactor, 'postscaleFactor', fn);
   checkReducible(spec, op, pre, post, 'tensor', fn);
-  return { spec, name: nameOf(opts, 'reducescatter', fn), options: { op: OP_CODES[op], prescale: pre, postscale: post } };
+  const processSet = resolveSet(opts.processSet, fn).id;
+  return { spec, name: nameOf(opts, 'reducescatter', fn), options: { op: OP_CODES[op], prescale: pre, postscale: post, processSet } };
 }
 
 /**
@@ -672,8 +693,9 @@ export function reducescatterSync<T extends TensorInput>(tensor: T, options?: Re
 function prepareBroadcast(tensor: unknown, rootRank: unknown, options: unknown, fn: string) {
   const opts = checkOptions(options, ['name', 'shape'], fn);
   const spec = inspect(tensor, 'tensor', opts.shape);
-  const root = checkRoot(rootRank, fn);
-  return { spec, root, name: nameOf(opts, 'broadcast', fn) };
+  const ps = resolveSet(opts.processSet, fn);
+  const root = checkRoot(rootRank, fn, ps);
+  return { spec, root, name: nameOf(opts, 'broadcast', fn), processSet: ps.id };
 }
 
 /**
@@ -685,12 +707,12 @@ function prepareBroadcast(tensor: unknown, rootRank: unknown, options: unknown, 
  */
 export function broadcast<T extends TensorInput>(tensor: T, rootRank: number, options?: BroadcastOptions): Promise<T> {
   const b = running();
-  const { spec, root, name } = prepareBroadcast(tensor, rootRank, options, 'broadcast');
+  const { spec, root, name, processSet } = prepareBroadcast(tensor, rootRank, options, 'broadcast');
   const site = callSite(broadcast);
   return tracked([name], () => {
     const input = readSync(spec);
     const out = newArray(spec.ctor, input.length);
-    return b.enqueue(KIND.broadcast, [toItem(name, spec, input, out)], { root }, false).then(
+    return b.enqueue(KIND.broadcast, [toItem(name, spec, input, out)], { root, processSet }, false).then(
       () => wrap<T>(spec, out, spec.shape),
       (e) => {
         throw fromNative(e, site);
@@ -707,12 +729,12 @@ export function broadcast<T extends TensorInput>(tensor: T, rootRank: number, op
  */
 export function broadcastSync<T extends TensorInput>(tensor: T, rootRank: number, options?: BroadcastOptions): T {
   const b = running();
-  const { spec, root, name } = prepareBroadcast(tensor, rootRank, options, 'broadcastSync');
+  const { spec, root, name, processSet } = prepareBroadcast(tensor, rootRank, options, 'broadcastSync');
   checkNotInflight([name]);
   const input = readSync(spec);
   const out = newArray(spec.ctor, input.length);
   try {
-    b.enqueue(KIND.broadcast, [toItem(name, spec, input, out)], { root }, true);
+    b.enqueue(KIND.broadcast, [toItem(name, spec, input, out)], { root, processSet }, true);
   } catch (e) {
     throw fromNative(e);
   }
@@ -723,7 +745,8 @@ export function broadcastSync<T extends TensorInput>(tensor: T, rootRank: number
 
 function barrierItem(options: unknown, fn: string) {
   const opts = checkOptions(options, ['name'], fn);
-  return { name: nameOf(opts, 'barrier', fn), input: null, dtype: DType.uint8, shape: [] as number[] };
+  const set = { processSet: resolveSet(opts.processSet, fn).id };
+  return { item: { name: nameOf(opts, 'barrier', fn), input: null, dtype: DType.uint8, shape: [] as number[] }, set };
 }
 
 /**
@@ -734,10 +757,10 @@ function barrierItem(options: unknown, fn: string) {
  */
 export function barrier(options?: NameOptions): Promise<void> {
   const b = running();
-  const item = barrierItem(options, 'barrier');
+  const { item, set } = barrierItem(options, 'barrier');
   const site = callSite(barrier);
   return tracked([item.name], () =>
-    b.enqueue(KIND.barrier, [item], {}, false).then(
+    b.enqueue(KIND.barrier, [item], set, false).then(
       () => undefined,
       (e) => {
         throw fromNative(e, site);
@@ -754,10 +777,10 @@ export function barrier(options?: NameOptions): Promise<void> {
  */
 export function barrierSync(options?: NameOptions): void {
   const b = running();
-  const item = barrierItem(options, 'barrierSync');
+  const { item, set } = barrierItem(options, 'barrierSync');
   checkNotInflight([item.name]);
   try {
-    b.enqueue(KIND.barrier, [item], {}, true);
+    b.enqueue(KIND.barrier, [item], set, true);
   } catch (e) {
     throw fromNative(e);
   }
@@ -765,8 +788,16 @@ export function barrierSync(options?: NameOptions): void {
 
 // --- join ---------------------------------------------------------------------------
 
-function joinItem() {
-  return { name: autoName('join'), input: null, dtype: DType.uint8, shape: [] as number[] };
+/** Options for {@link join}. */
+export interface JoinOptions {
+  /** The process set whose ranks join. Defaults to the global set. */
+  processSet?: ProcessSet;
+}
+
+function joinItem(options: unknown, fn: string) {
+  const opts = checkOptions(options, [], fn);
+  const ps = resolveSet(opts.processSet, fn);
+  return { item: { name: autoName('join', ps), input: null, dtype: DType.uint8, shape: [] as number[] }, set: { processSet: ps.id } };
 }
 
 /**
@@ -781,12 +812,12 @@ function joinItem() {
  * for (const batch of myShard) await step(batch);   // ranks may run different numbers of steps
  * const last = await hvd.join();
  */
-export function join(): Promise<number> {
+export function join(options?: JoinOptions): Promise<number> {
   const b = running();
-  const item = joinItem();
+  const { item, set } = joinItem(options, 'join');
   const site = callSite(join);
   return tracked([item.name], () =>
-    b.enqueue(KIND.join, [item], {}, false).then(
+    b.enqueue(KIND.join, [item], set, false).then(
       (r) => r[0] as number,
       (e) => {
         throw fromNative(e, site);
@@ -803,12 +834,12 @@ export function join(): Promise<number> {
  * @example
  * const last = hvd.joinSync();
  */
-export function joinSync(): number {
+export function joinSync(options?: JoinOptions): number {
   const b = running();
-  const item = joinItem();
+  const { item, set } = joinItem(options, 'joinSync');
   checkNotInflight([item.name]);
   try {
-    return b.enqueue(KIND.join, [item], {}, true)[0] as number;
+    return b.enqueue(KIND.join, [item], set, true)[0] as number;
   } catch (e) {
     throw fromNative(e);
   }
@@ -830,8 +861,9 @@ function deserialize(bytes: Uint8Array): unknown {
   return v8.deserialize(bytes);
 }
 
-function objectName(options: unknown, kind: string, fn: string): string {
-  return nameOf(checkOptions(options, ['name'], fn), kind, fn);
+function objectName(options: unknown, kind: string, fn: string): { name: string; processSet: ProcessSet } {
+  const opts = checkOptions(options, ['name'], fn);
+  return { name: nameOf(opts, kind, fn), processSet: resolveSet(opts.processSet, fn) };
 }
 
 /**
@@ -845,16 +877,16 @@ function objectName(options: unknown, kind: string, fn: string): string {
  */
 export function broadcastObject<V>(value: V, rootRank = 0, options?: NameOptions): Promise<V> {
   running();
-  const root = checkRoot(rootRank, 'broadcastObject');
-  const name = objectName(options, 'broadcastObject', 'broadcastObject');
-  const { bytes, error } = serializeAtRoot(value, root, 'broadcastObject');
-  const p = allgather(bytes, { name });
+  const { name, processSet } = objectName(options, 'broadcastObject', 'broadcastObject');
+  const root = checkRoot(rootRank, 'broadcastObject', processSet);
+  const { bytes, error } = serializeAtRoot(value, root, processSet, 'broadcastObject');
+  const p = allgather(bytes, { name, processSet });
   if (error) {
     // The empty contribution tells the others; they fail instead of waiting.
     p.catch(() => {});
     throw error;
   }
-  return p.then((data) => receivedObject(value, data, root, name));
+  return p.then((data) => receivedObject(value, data, root, processSet, name));
 }
 
 /**
@@ -865,16 +897,16 @@ export function broadcastObject<V>(value: V, rootRank = 0, options?: NameOptions
  */
 export function broadcastObjectSync<V>(value: V, rootRank = 0, options?: NameOptions): V {
   running();
-  const root = checkRoot(rootRank, 'broadcastObjectSync');
-  const name = objectName(options, 'broadcastObject', 'broadcastObjectSync');
-  const { bytes, error } = serializeAtRoot(value, root, 'broadcastObjectSync');
-  const data = allgatherSync(bytes, { name });
+  const { name, processSet } = objectName(options, 'broadcastObject', 'broadcastObjectSync');
+  const root = checkRoot(rootRank, 'broadcastObjectSync', processSet);
+  const { bytes, error } = serializeAtRoot(value, root, processSet, 'broadcastObjectSync');
+  const data = allgatherSync(bytes, { name, processSet });
   if (error) throw error;
-  return receivedObject(value, data, root, name);
+  return receivedObject(value, data, root, processSet, name);
 }
 
-function serializeAtRoot(value: unknown, root: number, fn: string): { bytes: Uint8Array; error?: TypeError } {
-  if (rank() !== root) return { bytes: new Uint8Array(0) };
+function serializeAtRoot(value: unknown, root: number, set: ProcessSet, fn: string): { bytes: Uint8Array; error?: TypeError } {
+  if (set.rank() !== root) return { bytes: new Uint8Array(0) };
   try {
     return { bytes: serialize(value, fn) };
   } catch (e) {
@@ -882,8 +914,8 @@ function serializeAtRoot(value: unknown, root: number, fn: string): { bytes: Uin
   }
 }
 
-function receivedObject<V>(value: V, data: Uint8Array, root: number, name: string): V {
-  if (rank() === root) return value;
+function receivedObject<V>(value: V, data: Uint8Array, root: number, set: ProcessSet, name: string): V {
+  if (set.rank() === root) return value;
   // v8.serialize always writes a header, so zero bytes means the root failed.
   if (data.length === 0) {
     throw new HorovodError(
@@ -913,11 +945,11 @@ function splitObjects(lengths: Float64Array, data: Uint8Array): unknown[] {
  */
 export function allgatherObject<V>(value: V, options?: NameOptions): Promise<V[]> {
   running();
-  const name = objectName(options, 'allgatherObject', 'allgatherObject');
+  const { name, processSet } = objectName(options, 'allgatherObject', 'allgatherObject');
   const mine = serialize(value, 'allgatherObject');
   // Both halves are submitted now; neither depends on the other's result.
-  const lengths = allgather(new Float64Array([mine.length]), { name: `${name}.lengths` });
-  const data = allgather(mine, { name: `${name}.data` });
+  const lengths = allgather(new Float64Array([mine.length]), { name: `${name}.lengths`, processSet });
+  const data = allgather(mine, { name: `${name}.data`, processSet });
   return Promise.all([lengths, data]).then(([l, d]) => splitObjects(l, d) as V[]);
 }
 
@@ -929,10 +961,10 @@ export function allgatherObject<V>(value: V, options?: NameOptions): Promise<V[]
  */
 export function allgatherObjectSync<V>(value: V, options?: NameOptions): V[] {
   running();
-  const name = objectName(options, 'allgatherObject', 'allgatherObjectSync');
+  const { name, processSet } = objectName(options, 'allgatherObject', 'allgatherObjectSync');
   const mine = serialize(value, 'allgatherObjectSync');
-  const lengths = allgatherSync(new Float64Array([mine.length]), { name: `${name}.lengths` });
-  const data = allgatherSync(mine, { name: `${name}.data` });
+  const lengths = allgatherSync(new Float64Array([mine.length]), { name: `${name}.lengths`, processSet });
+  const data = allgatherSync(mine, { name: `${name}.data`, processSet });
   return splitObjects(lengths, data) as V[];
 }
 

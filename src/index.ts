@@ -27,6 +27,7 @@ export {
 // Every collective (Promise and Sync forms), the reduce ops and their
 // option types: a new collective in ./collectives is exported with no edit here.
 export * from './collectives';
+export { ProcessSet, addProcessSet, removeProcessSet, globalProcessSet } from './process_sets';
 export { HorovodError } from './errors';
 export type { HorovodErrorCode } from './errors';
 export type { EngineStats } from './native';

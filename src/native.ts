@@ -55,6 +55,8 @@ export interface NativeOptions {
   prescale?: number;
   postscale?: number;
   group?: string;
+  /** Process set id (0: global). */
+  processSet?: number;
 }
 
 export type NativeResult = undefined | number | { buffer: ArrayBuffer; shape: number[]; ints?: Int32Array };

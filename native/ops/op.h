@@ -27,7 +27,17 @@ namespace hvd::core {
 
 struct EngineStats;
 class FusionBuffer;
-class ProcessSetHost;
+
+// What the process set ops ask of the engine (on the engine thread).
+class ProcessSetHost {
+ public:
+  virtual ~ProcessSetHost() = default;
+  // Creates the set of `world_ranks` (ascending) on every rank; *id is the
+  // same everywhere.
+  virtual Status AddProcessSet(const std::vector<int>& world_ranks, int32_t* id) = 0;
+  // Fails the set's pending work and frees its communicator.
+  virtual Status RemoveProcessSet(int32_t id) = 0;
+};
 
 // The coordinator's view of one decided name: what each rank submitted.
 struct Submissions {

@@ -688,6 +688,119 @@ export function reducescatterSync<T extends TensorInput>(tensor: T, options?: Re
   }
 }
 
+// --- grouped allgather / reducescatter ---------------------------------------------
+
+/** Options for {@link groupedAllgather}. */
+export interface GroupedAllgatherOptions {
+  /** Group name; members are named `<name>.<i>`. Defaults to `groupedAllgather.noname.<n>`. */
+  name?: string;
+  /** Run on this process set. Defaults to the global set. */
+  processSet?: ProcessSet;
+}
+
+/** Options for {@link groupedReducescatter}. */
+export interface GroupedReducescatterOptions {
+  /** Defaults to `'average'`. */
+  op?: ReduceOp;
+  /** Group name; members are named `<name>.<i>`. Defaults to `groupedReducescatter.noname.<n>`. */
+  name?: string;
+  /** Defaults to 1. */
+  prescaleFactor?: number;
+  /** Defaults to 1. */
+  postscaleFactor?: number;
+  /** Run on this process set. Defaults to the global set. */
+  processSet?: ProcessSet;
+}
+
+interface PreparedGroup {
+  specs: TensorSpec[];
+  names: string[];
+  options: NativeOptions;
+}
+
+function prepareGroupOf(kind: 'groupedAllgather' | 'groupedReducescatter', tensors: unknown, options: unknown, fn: string): PreparedGroup {
+  const reduce = kind === 'groupedReducescatter';
+  const opts = checkOptions(options, reduce ? ['op', 'name', 'prescaleFactor', 'postscaleFactor'] : ['name'], fn);
+  if (!Array.isArray(tensors)) throw new TypeError(`${fn}: tensors must be an array of TypedArrays or Tensors`);
+  if (tensors.length === 0) throw new RangeError(`${fn}: tensors must not be empty`);
+  const op = reduce ? checkOp(opts.op, fn) : 'sum';
+  const pre = reduce ? checkScale(opts.prescaleFactor, 'prescaleFactor', fn) : 1;
+  const post = reduce ? checkScale(opts.postscaleFactor, 'postscaleFactor', fn) : 1;
+  const specs = tensors.map((t, i) => {
+    const spec = inspect(t, `tensors[${i}]`);
+    if (spec.shape.length === 0) throw new RangeError(`${fn}: tensors[${i}] must have at least one dimension; got a scalar`);
+    if (reduce) checkReducible(spec, op, pre, post, `tensors[${i}]`, fn);
+    return spec;
+  });
+  const group = nameOf(opts, kind, fn);
+  const processSet = resolveSet(opts.processSet, fn).id;
+  // The member count is part of the group's key, so ranks whose groups
+  // differ in length fail with HVD_MISMATCH on the members they share.
+  const key = `${group} (${specs.length} members)`;
+  const native: NativeOptions = reduce ? { op: OP_CODES[op], prescale: pre, postscale: post, group: key, processSet } : { group: key, processSet };
+  return { specs, names: specs.map((_, i) => `${group}.${i}`), options: native };
+}
+
+function submitGroup<T>(kindCode: number, g: PreparedGroup, blocking: true): T[];
+function submitGroup<T>(kindCode: number, g: PreparedGroup, blocking: false, site: { stack?: string }): Promise<T[]>;
+function submitGroup<T>(kindCode: number, g: PreparedGroup, blocking: boolean, site?: { stack?: string }): T[] | Promise<T[]> {
+  const b = running();
+  const items = g.specs.map((s, i) => toItem(g.names[i], s, readSync(s)));
+  const shape = (rs: NativeResult[]) => rs.map((r, i) => gathered<T>(g.specs[i], r));
+  if (blocking) {
+    checkNotInflight(g.names);
+    try {
+      return shape(b.enqueue(kindCode, items, g.options, true));
+    } catch (e) {
+      throw fromNative(e);
+    }
+  }
+  return tracked(g.names, () =>
+    b.enqueue(kindCode, items, g.options, false).then(shape, (e) => {
+      throw fromNative(e, site);
+    }),
+  );
+}
+
+/**
+ * Allgathers several tensors with one negotiation; results in input order
+ * (Horovod's `grouped_allgather`).
+ *
+ * @example
+ * const [ids, rows] = await hvd.groupedAllgather([myIds, myRows]);
+ */
+export function groupedAllgather<T extends TensorInput>(tensors: T[], options?: GroupedAllgatherOptions): Promise<T[]> {
+  running();
+  const g = prepareGroupOf('groupedAllgather', tensors, options, 'groupedAllgather');
+  return submitGroup<T>(KIND.allgather, g, false, callSite(groupedAllgather));
+}
+
+/** Blocking form of {@link groupedAllgather}. @example const [a, b] = hvd.groupedAllgatherSync([x, y]); */
+export function groupedAllgatherSync<T extends TensorInput>(tensors: T[], options?: GroupedAllgatherOptions): T[] {
+  running();
+  return submitGroup<T>(KIND.allgather, prepareGroupOf('groupedAllgather', tensors, options, 'groupedAllgatherSync'), true);
+}
+
+/**
+ * Reduce-scatters several tensors with one negotiation; each result is this
+ * rank's share of that tensor's first dimension, in input order (Horovod's
+ * `grouped_reducescatter`).
+ *
+ * @example
+ * const [a, b] = await hvd.groupedReducescatter([gradA, gradB], { op: 'sum' });
+ */
+export function groupedReducescatter<T extends TensorInput>(tensors: T[], options?: GroupedReducescatterOptions): Promise<T[]> {
+  running();
+  const g = prepareGroupOf('groupedReducescatter', tensors, options, 'groupedReducescatter');
+  return submitGroup<T>(KIND.reducescatter, g, false, callSite(groupedReducescatter));
+}
+
+/** Blocking form of {@link groupedReducescatter}. @example const [a] = hvd.groupedReducescatterSync([x], { op: 'sum' }); */
+export function groupedReducescatterSync<T extends TensorInput>(tensors: T[], options?: GroupedReducescatterOptions): T[] {
+  running();
+  return submitGroup<T>(KIND.reducescatter, prepareGroupOf('groupedReducescatter', tensors, options, 'groupedReducescatterSync'), true);
+}
+
 // --- broadcast -------------------------------------------------------------------
 
 function prepareBroadcast(tensor: unknown, rootRank: unknown, options: unknown, fn: string) {

@@ -29,7 +29,6 @@ HvdAddon::HvdAddon(Napi::Env env, Napi::Object exports) {
       InstanceMethod("init", &HvdAddon::JsInit),
       InstanceMethod("shutdown", &HvdAddon::JsShutdown),
       InstanceMethod("isInitialized", &HvdAddon::JsIsInitialized),
-      InstanceMethod("isShutDown", &HvdAddon::JsIsShutDown),
       InstanceMethod("topology", &HvdAddon::JsTopology),
       InstanceMethod("buildInfo", &HvdAddon::JsBuildInfo),
       InstanceMethod("stats", &HvdAddon::JsStats),
@@ -84,10 +83,6 @@ Napi::Value HvdAddon::JsShutdown(const Napi::CallbackInfo& info) {
 
 Napi::Value HvdAddon::JsIsInitialized(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), engine_->initialized());
-}
-
-Napi::Value HvdAddon::JsIsShutDown(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), engine_->shut_down());
 }
 
 Napi::Value HvdAddon::JsTopology(const Napi::CallbackInfo& info) {

@@ -208,6 +208,8 @@ function testAccuracy(tf: Tf, model: tfTypes.LayersModel, images: Float32Array, 
 
 async function main(): Promise<void> {
   const wall0 = Date.now();
+  // No colour codes in logs nobody watches (console.log of objects colours them on a tty).
+  hvd.plainOutputUnlessWatched();
   const opts = parseOptions(process.argv.slice(2));
   hvd.init();
   const rank = hvd.rank();
@@ -348,9 +350,11 @@ class Progress {
   private bar: { start(total: number, v: number, p: object): void; update(v: number, p: object): void; stop(): void } | null = null;
   constructor(private readonly enabled: boolean, private readonly steps: number) {}
   start(epoch: number, epochs: number): void {
-    // Under mpirun stdout is a pipe even on a terminal: hvdrun sets HVD_PROGRESS=1 then.
-    const forced = process.env.HVD_PROGRESS === '1';
-    if (!this.enabled || process.env.HVD_PROGRESS === '0' || (!process.stdout.isTTY && !forced)) return;
+    // Under mpirun every rank's stdout is a pseudo-terminal, even when the
+    // job's output goes to a file: only HVD_PROGRESS=1 (set by hvdrun on a
+    // terminal) means somebody watches. Outside MPI, isTTY decides.
+    if (!this.enabled || !hvd.interactiveOutput()) return;
+    const forced = !process.stdout.isTTY;
     try {
       const cli = require('cli-progress');
       this.bar = new cli.SingleBar(

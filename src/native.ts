@@ -65,7 +65,6 @@ export interface NativeBinding {
   init(timeoutMs?: number): void;
   shutdown(): void;
   isInitialized(): boolean;
-  isShutDown(): boolean;
   topology(): NativeTopology;
   buildInfo(): { mpiLibraryVersion: string; mpiVendor: string; ncclBuilt: boolean; ncclAvailable: boolean };
   stats(): EngineStats;

@@ -24,9 +24,51 @@ export {
   mpiThreadsSupported,
   engineStats,
 } from './basics';
-// Every collective (Promise and Sync forms), the reduce ops and their
-// option types: a new collective in ./collectives is exported with no edit here.
-export * from './collectives';
+export {
+  allreduce,
+  allreduceSync,
+  groupedAllreduce,
+  groupedAllreduceSync,
+  allgather,
+  allgatherSync,
+  groupedAllgather,
+  groupedAllgatherSync,
+  alltoall,
+  alltoallSync,
+  reducescatter,
+  reducescatterSync,
+  groupedReducescatter,
+  groupedReducescatterSync,
+  broadcast,
+  broadcastSync,
+  barrier,
+  barrierSync,
+  join,
+  joinSync,
+  allgatherObject,
+  allgatherObjectSync,
+  broadcastObject,
+  broadcastObjectSync,
+  Average,
+  Sum,
+  Min,
+  Max,
+  Product,
+} from './collectives';
+export type {
+  ReduceOp,
+  AllreduceOptions,
+  GroupedAllreduceOptions,
+  AllgatherOptions,
+  GroupedAllgatherOptions,
+  AlltoallOptions,
+  AlltoallResult,
+  ReducescatterOptions,
+  GroupedReducescatterOptions,
+  BroadcastOptions,
+  NameOptions,
+  JoinOptions,
+} from './collectives';
 export { ProcessSet, addProcessSet, removeProcessSet, globalProcessSet } from './process_sets';
 export { HorovodError } from './errors';
 export type { HorovodErrorCode } from './errors';

@@ -33,6 +33,7 @@ HvdAddon::HvdAddon(Napi::Env env, Napi::Object exports) {
       InstanceMethod("buildInfo", &HvdAddon::JsBuildInfo),
       InstanceMethod("stats", &HvdAddon::JsStats),
       InstanceMethod("codes", &HvdAddon::JsCodes),
+      InstanceMethod("setErrorConstructor", &HvdAddon::JsSetErrorConstructor),
       InstanceMethod("abort", &HvdAddon::JsAbort),
       InstanceMethod("enqueue", &HvdAddon::JsEnqueue),
       InstanceMethod("float32ToFloat16", &HvdAddon::JsFloat32ToFloat16),
@@ -137,6 +138,17 @@ Napi::Value HvdAddon::JsStats(const Napi::CallbackInfo& info) {
   o.Set("cacheHits", static_cast<double>(s.cache_hits.load()));
   o.Set("controlBytes", static_cast<double>(s.control_bytes.load()));
   return o;
+}
+
+// setErrorConstructor(HorovodError): every error the engine reports is then
+// constructed as `new HorovodError(message, code)` (errors.cc), so no call
+// site has to rewrap it.
+Napi::Value HvdAddon::JsSetErrorConstructor(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsFunction()) {
+    throw Napi::TypeError::New(info.Env(), "setErrorConstructor(ctor: Function)");
+  }
+  error_constructor_ = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
 }
 
 // The codes table as compiled (codes.h), for the test that compares it

@@ -1,5 +1,6 @@
-// The one place a core Status becomes a JS Error. The TypeScript layer
-// re-wraps these as HorovodError (src/errors.ts) using `code`.
+// The one place a core Status becomes a JS Error: a HorovodError
+// (src/errors.ts) once the TypeScript layer handed its constructor over
+// (setErrorConstructor), a plain Error with `code` before that.
 #pragma once
 
 #include <napi.h>

@@ -69,6 +69,8 @@ export interface NativeBinding {
   buildInfo(): { mpiLibraryVersion: string; mpiVendor: string; ncclBuilt: boolean; ncclAvailable: boolean };
   stats(): EngineStats;
   abort(reason: string): void;
+  /** Native errors are constructed with this (HorovodError), once set. */
+  setErrorConstructor(ctor: new (message: string, code: string) => Error): void;
   /** The codes table as compiled into the addon (native/codes.h). */
   codes(): {
     dtypes: Record<string, number>;
@@ -109,6 +111,8 @@ export function loadNative(): NativeBinding {
     try {
       // eslint-disable-next-line @typescript-eslint/no-var-requires
       const binding = require(file) as NativeBinding;
+      // Errors from the engine arrive as HorovodError directly.
+      binding.setErrorConstructor(HorovodError as unknown as new (message: string, code: string) => Error);
       loaded = { binding, path: file };
       return binding;
     } catch (e) {

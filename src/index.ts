@@ -87,5 +87,6 @@ export { broadcastVariables, broadcastVariablesSync, broadcastModel, broadcastOp
 export { callbacks, setLearningRate } from './tfjs/callbacks';
 export type { CallbackClasses, LearningRateWarmupArgs, LearningRateScheduleArgs } from './tfjs/callbacks';
 export { useTfjs } from './tfjs/tf';
+export { pinGpu, type PinnedGpu, type PinGpuOptions } from './gpu';
 /** Sharding helpers: equal-length, disjoint shares of a dataset per rank. */
 export * as data from './data';

@@ -32,6 +32,8 @@ HvdAddon::HvdAddon(Napi::Env env, Napi::Object exports) {
       InstanceMethod("topology", &HvdAddon::JsTopology),
       InstanceMethod("buildInfo", &HvdAddon::JsBuildInfo),
       InstanceMethod("stats", &HvdAddon::JsStats),
+      InstanceMethod("codes", &HvdAddon::JsCodes),
+      InstanceMethod("setErrorConstructor", &HvdAddon::JsSetErrorConstructor),
       InstanceMethod("abort", &HvdAddon::JsAbort),
       InstanceMethod("enqueue", &HvdAddon::JsEnqueue),
       InstanceMethod("float32ToFloat16", &HvdAddon::JsFloat32ToFloat16),
@@ -63,30 +65,30 @@ Napi::Value HvdAddon::JsInit(const Napi::CallbackInfo& info) {
   if (!completion_) completion_ = std::make_unique<CompletionQueue>(env);
   int64_t timeout_ms = -1;
   if (info.Length() > 0 && info[0].IsNumber()) timeout_ms = info[0].As<Napi::Number>().Int64Value();
-  core::Status s = core::Engine::Instance().Init(timeout_ms);
+  core::Status s = engine_->Init(timeout_ms);
   if (!s.ok()) throw StatusToJsError(env, s);
   if (!cleanup_registered_) {
     // Registered after the TSFN, so it runs first at teardown: the engine
     // can still post its final completions while the TSFN is alive.
-    env.AddCleanupHook([] { core::Engine::Instance().Shutdown(); });
+    env.AddCleanupHook([e = engine_] { e->Shutdown(); });
     cleanup_registered_ = true;
   }
   return env.Undefined();
 }
 
 Napi::Value HvdAddon::JsShutdown(const Napi::CallbackInfo& info) {
-  core::Status s = core::Engine::Instance().Shutdown();
+  core::Status s = engine_->Shutdown();
   if (!s.ok()) throw StatusToJsError(info.Env(), s);
   return info.Env().Undefined();
 }
 
 Napi::Value HvdAddon::JsIsInitialized(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), core::Engine::Instance().initialized());
+  return Napi::Boolean::New(info.Env(), engine_->initialized());
 }
 
 Napi::Value HvdAddon::JsTopology(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const core::TopologyInfo& t = core::Engine::Instance().topology();
+  const core::TopologyInfo& t = engine_->topology();
   Napi::Object o = Napi::Object::New(env);
   o.Set("rank", t.rank);
   o.Set("size", t.size);
@@ -124,7 +126,7 @@ Napi::Value HvdAddon::JsBuildInfo(const Napi::CallbackInfo& info) {
 
 Napi::Value HvdAddon::JsStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const core::EngineStats& s = core::Engine::Instance().stats();
+  const core::EngineStats& s = engine_->stats();
   Napi::Object o = Napi::Object::New(env);
   o.Set("responses", static_cast<double>(s.responses.load()));
   o.Set("tensors", static_cast<double>(s.tensors.load()));
@@ -138,9 +140,47 @@ Napi::Value HvdAddon::JsStats(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// setErrorConstructor(HorovodError): every error the engine reports is then
+// constructed as `new HorovodError(message, code)` (errors.cc), so no call
+// site has to rewrap it.
+Napi::Value HvdAddon::JsSetErrorConstructor(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsFunction()) {
+    throw Napi::TypeError::New(info.Env(), "setErrorConstructor(ctor: Function)");
+  }
+  error_constructor_ = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+// The codes table as compiled (codes.h), for the test that compares it
+// with the generated src/codes.ts.
+Napi::Value HvdAddon::JsCodes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  Napi::Object dtypes = Napi::Object::New(env), sizes = Napi::Object::New(env), ops = Napi::Object::New(env),
+               kinds = Napi::Object::New(env), status = Napi::Object::New(env);
+#define HVD_X(e, v, n, b) dtypes.Set(n, v); sizes.Set(n, b);
+  HVD_DATA_TYPES(HVD_X)
+#undef HVD_X
+#define HVD_X(e, v, n) ops.Set(n, v);
+  HVD_REDUCE_OPS(HVD_X)
+#undef HVD_X
+#define HVD_X(e, v, n, op) kinds.Set(n, v);
+  HVD_COLLECTIVE_KINDS(HVD_X)
+#undef HVD_X
+#define HVD_X(e, v, n) status.Set(n, v);
+  HVD_STATUS_CODES(HVD_X)
+#undef HVD_X
+  o.Set("dtypes", dtypes);
+  o.Set("dtypeBytes", sizes);
+  o.Set("reduceOps", ops);
+  o.Set("kinds", kinds);
+  o.Set("statusCodes", status);
+  return o;
+}
+
 Napi::Value HvdAddon::JsAbort(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "abort(reason: string)");
-  core::Engine::Instance().Abort(info[0].As<Napi::String>().Utf8Value());
+  engine_->Abort(info[0].As<Napi::String>().Utf8Value());
   return info.Env().Undefined();
 }
 

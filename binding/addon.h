@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "completion.h"
+#include "engine.h"
 
 namespace hvd::binding {
 
@@ -16,6 +17,8 @@ class HvdAddon : public Napi::Addon<HvdAddon> {
   HvdAddon(Napi::Env env, Napi::Object exports);
 
   CompletionQueue* completion() { return completion_.get(); }
+  // HorovodError (src/errors.ts), handed over once by setErrorConstructor.
+  const Napi::FunctionReference& error_constructor() const { return error_constructor_; }
 
  private:
   Napi::Value JsInit(const Napi::CallbackInfo& info);
@@ -24,12 +27,18 @@ class HvdAddon : public Napi::Addon<HvdAddon> {
   Napi::Value JsTopology(const Napi::CallbackInfo& info);
   Napi::Value JsBuildInfo(const Napi::CallbackInfo& info);
   Napi::Value JsStats(const Napi::CallbackInfo& info);
+  Napi::Value JsCodes(const Napi::CallbackInfo& info);
+  Napi::Value JsSetErrorConstructor(const Napi::CallbackInfo& info);
   Napi::Value JsAbort(const Napi::CallbackInfo& info);
   Napi::Value JsEnqueue(const Napi::CallbackInfo& info);
   Napi::Value JsFloat32ToFloat16(const Napi::CallbackInfo& info);
   Napi::Value JsFloat16ToFloat32(const Napi::CallbackInfo& info);
 
   std::unique_ptr<CompletionQueue> completion_;
+  Napi::FunctionReference error_constructor_;
+  // The process's engine. Deliberately never destroyed: the environment's
+  // cleanup hook and process exit may still use it after the addon is gone.
+  core::Engine* engine_ = new core::Engine();
   bool cleanup_registered_ = false;
 };
 

@@ -7,6 +7,7 @@
 #include "engine.h"
 #include "errors.h"
 #include "js_tensor.h"
+#include "ops/op.h"
 
 namespace hvd::binding {
 namespace {
@@ -39,9 +40,10 @@ std::vector<int64_t> GetShape(Napi::Env env, Napi::Value v) {
 }  // namespace
 
 // enqueue(kind, items, options, blocking)
-//   kind: core::RequestType
-//   items: [{name, input, output, dtype, shape}]
-//   options: {op, root, prescale, postscale, group}
+//   kind: core::CollectiveKind (codes.h)
+//   items: [{name, input, output, dtype, shape, splits}]
+//   options: {op, root, prescale, postscale, group, processSet}
+// Which buffers an item carries is the op's to say (Op::buffers()).
 // Returns the results array (blocking) or a Promise of it.
 Napi::Value HvdAddon::JsEnqueue(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -54,7 +56,10 @@ Napi::Value HvdAddon::JsEnqueue(const Napi::CallbackInfo& info) {
                                                    "hvd is not initialized: call hvd.init() "
                                                    "before any collective"));
   }
-  const auto kind = static_cast<core::RequestType>(info[0].As<Napi::Number>().Int32Value());
+  const int kind_value = info[0].As<Napi::Number>().Int32Value();
+  if (kind_value < 0 || kind_value >= core::kNumCollectiveKinds) throw Napi::RangeError::New(env, "enqueue: unknown kind");
+  const auto kind = static_cast<core::CollectiveKind>(kind_value);
+  const core::Op::Buffers buffers = core::OpFor(kind).buffers();
   Napi::Array items = info[1].As<Napi::Array>();
   Napi::Object opts = info[2].As<Napi::Object>();
   const bool blocking = info[3].As<Napi::Boolean>().Value();
@@ -62,15 +67,17 @@ Napi::Value HvdAddon::JsEnqueue(const Napi::CallbackInfo& info) {
   if (n == 0) throw Napi::RangeError::New(env, "enqueue: no tensors");
 
   auto call = std::make_shared<PendingCall>(n, blocking);
-  call->kind = static_cast<int>(kind);
   call->queue = completion_.get();
   std::unique_ptr<JsHandles> js;
   if (!blocking) js = std::make_unique<JsHandles>(env);
 
-  const auto op = static_cast<core::ReduceOp>(GetInt(opts, "op", 1));
+  const int op_value = GetInt(opts, "op", 1);
+  if (op_value < 0 || op_value >= core::kNumReduceOps) throw Napi::RangeError::New(env, "enqueue: unknown reduce op");
+  const auto op = static_cast<core::ReduceOp>(op_value);
   const int32_t root = GetInt(opts, "root", 0);
   const double prescale = GetDouble(opts, "prescale", 1.0);
   const double postscale = GetDouble(opts, "postscale", 1.0);
+  const int32_t set = GetInt(opts, "processSet", 0);
   std::string group;
   if (opts.Get("group").IsString()) group = opts.Get("group").As<Napi::String>().Utf8Value();
 
@@ -83,12 +90,13 @@ Napi::Value HvdAddon::JsEnqueue(const Napi::CallbackInfo& info) {
     Napi::Value name = item.Get("name");
     if (!name.IsString()) throw Napi::TypeError::New(env, "name must be a string");
     e.request.name = name.As<Napi::String>().Utf8Value();
-    e.request.type = kind;
+    e.request.kind = kind;
     e.request.dtype = static_cast<core::DataType>(GetInt(item, "dtype", 8));
     if (static_cast<int>(e.request.dtype) >= core::kNumDataTypes) {
       throw Napi::RangeError::New(env, "dtype out of range");
     }
     e.request.shape = GetShape(env, item.Get("shape"));
+    if (item.Has("splits") && !item.Get("splits").IsUndefined()) e.request.splits = GetShape(env, item.Get("splits"));
     e.request.op = op;
     e.request.root = root;
     e.request.prescale = prescale;
@@ -100,7 +108,7 @@ Napi::Value HvdAddon::JsEnqueue(const Napi::CallbackInfo& info) {
     const size_t expected =
         static_cast<size_t>(core::NumElements(e.request.shape)) * core::DataTypeSize(e.request.dtype);
     Napi::Value in = item.Get("input");
-    if (kind != core::RequestType::kBarrier && kind != core::RequestType::kJoin) {
+    if (buffers != core::Op::Buffers::kNone) {
       JsTensor t = ToJsTensor(env, in, e.request.dtype, "input");
       if (t.byte_length != expected) {
         throw Napi::RangeError::New(env, "input length does not match shape " +
@@ -109,7 +117,7 @@ Napi::Value HvdAddon::JsEnqueue(const Napi::CallbackInfo& info) {
       e.input = t.data;
       if (js) js->keep_alive.push_back(Napi::Persistent(in));
     }
-    if (kind == core::RequestType::kAllreduce || kind == core::RequestType::kBroadcast) {
+    if (buffers == core::Op::Buffers::kInputOutput) {
       Napi::Value out = item.Get("output");
       JsTensor t = ToJsTensor(env, out, e.request.dtype, "output");
       if (t.byte_length != expected) throw Napi::RangeError::New(env, "output length does not match input");
@@ -127,7 +135,7 @@ Napi::Value HvdAddon::JsEnqueue(const Napi::CallbackInfo& info) {
     call->js = std::move(js);
     completion_->AddPending(env);
   }
-  core::Status s = core::Engine::Instance().Enqueue(std::move(entries));
+  core::Status s = engine_->Enqueue(set, std::move(entries));
   if (!s.ok()) {
     if (!blocking) {
       call->js.reset();

@@ -58,28 +58,38 @@ Napi::Value ResultsToJs(Napi::Env env, PendingCall& call) {
   Napi::Array out = Napi::Array::New(env, call.results.size());
   for (size_t i = 0; i < call.results.size(); ++i) {
     core::CollectiveResult& r = call.results[i];
-    if (call.kind == static_cast<int>(core::RequestType::kAllgather)) {
-      size_t size = r.buffer.size;
-      Napi::ArrayBuffer ab;
-      void* data = r.buffer.Release();
-      try {
-        ab = Napi::ArrayBuffer::New(env, data, size, [](Napi::Env, void* p) { std::free(p); });
-      } catch (const Napi::Error&) {
-        // Runtimes that forbid external buffers: copy instead.
-        ab = Napi::ArrayBuffer::New(env, size);
-        if (size) std::memcpy(ab.Data(), data, size);
-        std::free(data);
+    switch (r.kind) {
+      case core::CollectiveResult::Kind::kBuffer: {
+        size_t size = r.buffer.size;
+        Napi::ArrayBuffer ab;
+        void* data = r.buffer.Release();
+        try {
+          ab = Napi::ArrayBuffer::New(env, data, size, [](Napi::Env, void* p) { std::free(p); });
+        } catch (const Napi::Error&) {
+          // Runtimes that forbid external buffers: copy instead.
+          ab = Napi::ArrayBuffer::New(env, size);
+          if (size) std::memcpy(ab.Data(), data, size);
+          std::free(data);
+        }
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("buffer", ab);
+        Napi::Array shape = Napi::Array::New(env, r.shape.size());
+        for (size_t d = 0; d < r.shape.size(); ++d) shape.Set(d, Napi::Number::New(env, static_cast<double>(r.shape[d])));
+        o.Set("shape", shape);
+        if (!r.ints.empty()) {
+          auto ints = Napi::Int32Array::New(env, r.ints.size());
+          std::memcpy(ints.Data(), r.ints.data(), r.ints.size() * sizeof(int32_t));
+          o.Set("ints", ints);
+        }
+        out.Set(i, o);
+        break;
       }
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("buffer", ab);
-      Napi::Array shape = Napi::Array::New(env, r.shape.size());
-      for (size_t d = 0; d < r.shape.size(); ++d) shape.Set(d, Napi::Number::New(env, static_cast<double>(r.shape[d])));
-      o.Set("shape", shape);
-      out.Set(i, o);
-    } else if (call.kind == static_cast<int>(core::RequestType::kJoin)) {
-      out.Set(i, Napi::Number::New(env, static_cast<double>(r.scalar)));
-    } else {
-      out.Set(i, env.Undefined());
+      case core::CollectiveResult::Kind::kScalar:
+        out.Set(i, Napi::Number::New(env, static_cast<double>(r.scalar)));
+        break;
+      case core::CollectiveResult::Kind::kNone:
+        out.Set(i, env.Undefined());
+        break;
     }
   }
   return out;

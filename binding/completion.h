@@ -59,11 +59,11 @@ struct PendingCall : std::enable_shared_from_this<PendingCall> {
   // Promise calls only; JS thread only.
   std::unique_ptr<JsHandles> js;
   CompletionQueue* queue = nullptr;
-  int kind = 0;  // core::RequestType, for result conversion
 };
 
 // Converts a finished call's results to the JS value the TS layer expects:
-// an array with one element per entry (undefined, {buffer, shape} or a number).
+// an array with one element per entry: undefined, a number, or
+// {buffer, shape, ints?} as the op shaped its CollectiveResult.
 Napi::Value ResultsToJs(Napi::Env env, PendingCall& call);
 
 class CompletionQueue {

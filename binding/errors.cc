@@ -1,26 +1,18 @@
 #include "errors.h"
 
+#include "addon.h"
+
 namespace hvd::binding {
 
-const char* StatusCode(core::StatusType type) {
-  switch (type) {
-    case core::StatusType::kOk: return "HVD_OK";
-    case core::StatusType::kInvalidArgument: return "HVD_INVALID_ARGUMENT";
-    case core::StatusType::kPrecondition: return "HVD_MISMATCH";
-    case core::StatusType::kDuplicateName: return "HVD_DUPLICATE_NAME";
-    case core::StatusType::kShutDown: return "HVD_SHUT_DOWN";
-    case core::StatusType::kNotInitialized: return "HVD_NOT_INITIALIZED";
-    case core::StatusType::kMpiError: return "HVD_MPI_ERROR";
-    case core::StatusType::kAborted: return "HVD_ABORTED";
-    case core::StatusType::kInternal: return "HVD_INTERNAL";
-    case core::StatusType::kTimedOut: return "HVD_START_TIMEOUT";
-  }
-  return "HVD_INTERNAL";
-}
-
 Napi::Error StatusToJsError(Napi::Env env, const core::Status& status) {
+  auto* addon = env.GetInstanceData<HvdAddon>();
+  if (addon != nullptr && !addon->error_constructor().IsEmpty()) {
+    Napi::Object e = addon->error_constructor().New(
+        {Napi::String::New(env, status.reason()), Napi::String::New(env, core::StatusCode(status.type()))});
+    return Napi::Error(env, e);
+  }
   Napi::Error err = Napi::Error::New(env, status.reason());
-  err.Set("code", Napi::String::New(env, StatusCode(status.type())));
+  err.Set("code", Napi::String::New(env, core::StatusCode(status.type())));
   return err;
 }
 

@@ -1,5 +1,6 @@
-// The one place a core Status becomes a JS Error. The TypeScript layer
-// re-wraps these as HorovodError (src/errors.ts) using `code`.
+// The one place a core Status becomes a JS Error: a HorovodError
+// (src/errors.ts) once the TypeScript layer handed its constructor over
+// (setErrorConstructor), a plain Error with `code` before that.
 #pragma once
 
 #include <napi.h>
@@ -8,8 +9,6 @@
 
 namespace hvd::binding {
 
-// Error codes, shared with src/errors.ts.
-const char* StatusCode(core::StatusType type);
 Napi::Error StatusToJsError(Napi::Env env, const core::Status& status);
 
 }  // namespace hvd::binding

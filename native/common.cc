@@ -4,40 +4,22 @@ namespace hvd::core {
 
 size_t DataTypeSize(DataType t) {
   switch (t) {
-    case DataType::kUint8:
-    case DataType::kInt8:
-    case DataType::kBool:
-      return 1;
-    case DataType::kUint16:
-    case DataType::kInt16:
-    case DataType::kFloat16:
-      return 2;
-    case DataType::kInt32:
-    case DataType::kUint32:
-    case DataType::kFloat32:
-      return 4;
-    case DataType::kInt64:
-    case DataType::kUint64:
-    case DataType::kFloat64:
-      return 8;
+#define HVD_X(e, v, n, b) \
+  case DataType::e:       \
+    return b;
+    HVD_DATA_TYPES(HVD_X)
+#undef HVD_X
   }
   return 0;
 }
 
 const char* DataTypeName(DataType t) {
   switch (t) {
-    case DataType::kUint8: return "uint8";
-    case DataType::kInt8: return "int8";
-    case DataType::kUint16: return "uint16";
-    case DataType::kInt16: return "int16";
-    case DataType::kInt32: return "int32";
-    case DataType::kUint32: return "uint32";
-    case DataType::kInt64: return "int64";
-    case DataType::kFloat16: return "float16";
-    case DataType::kFloat32: return "float32";
-    case DataType::kFloat64: return "float64";
-    case DataType::kBool: return "bool";
-    case DataType::kUint64: return "uint64";
+#define HVD_X(e, v, n, b) \
+  case DataType::e:       \
+    return n;
+    HVD_DATA_TYPES(HVD_X)
+#undef HVD_X
   }
   return "unknown";
 }
@@ -48,24 +30,35 @@ bool IsFloatingPoint(DataType t) {
 
 const char* ReduceOpName(ReduceOp op) {
   switch (op) {
-    case ReduceOp::kAverage: return "average";
-    case ReduceOp::kSum: return "sum";
-    case ReduceOp::kMin: return "min";
-    case ReduceOp::kMax: return "max";
-    case ReduceOp::kProduct: return "product";
+#define HVD_X(e, v, n) \
+  case ReduceOp::e:    \
+    return n;
+    HVD_REDUCE_OPS(HVD_X)
+#undef HVD_X
   }
   return "unknown";
 }
 
-const char* RequestTypeName(RequestType t) {
-  switch (t) {
-    case RequestType::kAllreduce: return "allreduce";
-    case RequestType::kAllgather: return "allgather";
-    case RequestType::kBroadcast: return "broadcast";
-    case RequestType::kBarrier: return "barrier";
-    case RequestType::kJoin: return "join";
+const char* CollectiveKindName(CollectiveKind k) {
+  switch (k) {
+#define HVD_X(e, v, n, op)     \
+  case CollectiveKind::e:  \
+    return n;
+    HVD_COLLECTIVE_KINDS(HVD_X)
+#undef HVD_X
   }
   return "unknown";
+}
+
+const char* StatusCode(StatusType t) {
+  switch (t) {
+#define HVD_X(e, v, n) \
+  case StatusType::e:  \
+    return n;
+    HVD_STATUS_CODES(HVD_X)
+#undef HVD_X
+  }
+  return "HVD_INTERNAL";
 }
 
 MallocBuffer::MallocBuffer(size_t bytes) : size(bytes) {

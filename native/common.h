@@ -13,62 +13,58 @@
 #include <utility>
 #include <vector>
 
+#include "codes.h"
+
 namespace hvd::core {
 
-// Element types that can cross the wire. Values are part of the wire format
-// (message.cc) and of the binding's argument list: append, never renumber.
+// The enums come from codes.h, the table shared with TypeScript.
 enum class DataType : uint8_t {
-  kUint8 = 0,
-  kInt8 = 1,
-  kUint16 = 2,
-  kInt16 = 3,
-  kInt32 = 4,
-  kUint32 = 5,
-  kInt64 = 6,
-  kFloat16 = 7,
-  kFloat32 = 8,
-  kFloat64 = 9,
-  kBool = 10,  // one byte per element, 0 or 1; sum/max become logical or
-  kUint64 = 11,
+#define HVD_X(e, v, n, b) e = v,
+  HVD_DATA_TYPES(HVD_X)
+#undef HVD_X
 };
-constexpr int kNumDataTypes = 12;
+constexpr int kNumDataTypes = 0
+#define HVD_X(e, v, n, b) +1
+    HVD_DATA_TYPES(HVD_X)
+#undef HVD_X
+    ;
 
 size_t DataTypeSize(DataType t);
 const char* DataTypeName(DataType t);
 bool IsFloatingPoint(DataType t);
 
 enum class ReduceOp : uint8_t {
-  kAverage = 0,  // sum, then postscale by 1/(contributing ranks)
-  kSum = 1,
-  kMin = 2,
-  kMax = 3,
-  kProduct = 4,
+#define HVD_X(e, v, n) e = v,
+  HVD_REDUCE_OPS(HVD_X)
+#undef HVD_X
 };
+constexpr int kNumReduceOps = 0
+#define HVD_X(e, v, n) +1
+    HVD_REDUCE_OPS(HVD_X)
+#undef HVD_X
+    ;
 const char* ReduceOpName(ReduceOp op);
 
-enum class RequestType : uint8_t {
-  kAllreduce = 0,
-  kAllgather = 1,
-  kBroadcast = 2,
-  kBarrier = 3,
-  kJoin = 4,
+// What a request asks for. Each kind is one op (native/ops/op.h).
+enum class CollectiveKind : uint8_t {
+#define HVD_X(e, v, n, op) e = v,
+  HVD_COLLECTIVE_KINDS(HVD_X)
+#undef HVD_X
 };
-const char* RequestTypeName(RequestType t);
+constexpr int kNumCollectiveKinds = 0
+#define HVD_X(e, v, n, op) +1
+    HVD_COLLECTIVE_KINDS(HVD_X)
+#undef HVD_X
+    ;
+const char* CollectiveKindName(CollectiveKind k);
 
-// Result of an operation. Mirrors the error codes the TypeScript layer turns
-// into HorovodError.code, so the mapping lives in exactly one place per side.
+// Result of an operation; the codes are HorovodError.code on the JS side.
 enum class StatusType : uint8_t {
-  kOk = 0,
-  kInvalidArgument = 1,    // bad call on this rank (TS validates most of these first)
-  kPrecondition = 2,       // ranks disagree: shapes, dtypes, ops, roots...
-  kDuplicateName = 3,      // a request with this name is already in flight
-  kShutDown = 4,           // the engine (or a peer) has shut down
-  kNotInitialized = 5,
-  kMpiError = 6,           // an MPI call failed; reason carries MPI_Error_string
-  kAborted = 7,            // a peer reported a fatal error (rank failure, stall shutdown)
-  kInternal = 8,
-  kTimedOut = 9,           // hvd.init() gave up waiting for the other ranks
+#define HVD_X(e, v, n) e = v,
+  HVD_STATUS_CODES(HVD_X)
+#undef HVD_X
 };
+const char* StatusCode(StatusType t);
 
 class Status {
  public:
@@ -134,12 +130,16 @@ struct MallocBuffer {
   size_t size = 0;
 };
 
-// What a finished operation hands back besides its Status. Allreduce and
-// broadcast write into the caller's output buffer and leave this empty.
+// What a finished operation hands back besides its Status. Ops that write
+// into the caller's output buffer leave it kNone; the binding converts the
+// rest without knowing which collective produced them.
 struct CollectiveResult {
-  MallocBuffer buffer;          // allgather output, owned by the receiver
-  std::vector<int64_t> shape;   // allgather output shape
-  int64_t scalar = -1;          // join: the last rank to join
+  enum class Kind : uint8_t { kNone, kBuffer, kScalar };
+  Kind kind = Kind::kNone;
+  MallocBuffer buffer;          // kBuffer: engine-allocated output, owned by the receiver
+  std::vector<int64_t> shape;   // kBuffer: its shape
+  std::vector<int32_t> ints;    // kBuffer: extra per-rank integers (alltoall's received splits)
+  int64_t scalar = -1;          // kScalar: e.g. join's last rank
 };
 
 int64_t NumElements(const std::vector<int64_t>& shape);

@@ -1,5 +1,7 @@
 #include "controller.h"
 
+#include "ops/op.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <utility>
@@ -10,35 +12,10 @@ namespace {
 constexpr int kRequestTag = 101;
 constexpr int kResponseTag = 102;
 
-std::string FormatDouble(double d) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%.17g", d);
-  return buf;
-}
-
-std::string RankList(const std::vector<int>& ranks) {
-  std::string s = ranks.size() == 1 ? "rank " : "ranks ";
-  for (size_t i = 0; i < ranks.size(); ++i) {
-    if (i) s += ",";
-    s += std::to_string(ranks[i]);
-  }
-  return s;
-}
-
-ResponseType ToResponseType(RequestType t) {
-  switch (t) {
-    case RequestType::kAllreduce: return ResponseType::kAllreduce;
-    case RequestType::kAllgather: return ResponseType::kAllgather;
-    case RequestType::kBroadcast: return ResponseType::kBroadcast;
-    case RequestType::kBarrier: return ResponseType::kBarrier;
-    case RequestType::kJoin: return ResponseType::kJoin;
-  }
-  return ResponseType::kError;
-}
-
-Response ErrorResponse(const std::string& name, StatusType type, std::string message) {
+Response ErrorResponse(const std::string& name, CollectiveKind kind, StatusType type, std::string message) {
   Response r;
-  r.type = ResponseType::kError;
+  r.kind = kind;
+  r.failed = true;
   r.names = {name};
   r.error_type = type;
   r.error = std::move(message);
@@ -50,9 +27,8 @@ Response ErrorResponse(const std::string& name, StatusType type, std::string mes
 Coordinator::Coordinator(int size, const Config& config)
     : size_(size),
       fusion_threshold_(config.fusion_threshold),
-      algorithm_(config.allreduce_algorithm),
+      config_(config),
       check_divergence_(config.check_divergence),
-      ring_threshold_bytes_(config.ring_threshold_bytes),
       shut_down_(size, false),
       joined_(size, false),
       submitted_(size) {}
@@ -62,7 +38,7 @@ void Coordinator::AddRequestList(int rank, const RequestList& list) {
   bool joined_now = false;
   for (const Request& req : list.requests) {
     if (check_divergence_) CheckDivergence(rank, req);
-    if (req.type == RequestType::kJoin && !joined_[rank]) {
+    if (OpFor(req.kind).is_join() && !joined_[rank]) {
       joined_[rank] = true;
       last_joined_ = rank;
       joined_now = true;
@@ -127,7 +103,7 @@ int Coordinator::FailStalled(double seconds, const std::string& why) {
   for (const Stalled& s : PendingOlderThan(seconds)) {
     std::string missing;
     for (size_t i = 0; i < s.missing_ranks.size(); ++i) missing += (i ? "," : "") + std::to_string(s.missing_ranks[i]);
-    forced_.push_back(ErrorResponse(s.name, StatusType::kAborted,
+    forced_.push_back(ErrorResponse(s.name, s.kind, StatusType::kAborted,
                                     s.signature + " stalled for " + std::to_string(static_cast<int>(s.seconds)) +
                                         " s: rank(s) " + missing + " never submitted it. " + why));
     table_.erase(s.name);
@@ -153,7 +129,7 @@ void Coordinator::CheckDecided(const std::string& name) {
   bool submitter_gone = false;
   for (int r = 0; r < size_; ++r) {
     if (!p.have[r]) continue;
-    is_join = is_join || p.by_rank[r].type == RequestType::kJoin;
+    is_join = is_join || OpFor(p.by_rank[r].kind).is_join();
     submitter_gone = submitter_gone || shut_down_[r];
   }
   // A rank that shut down fails everything it had pending, at once.
@@ -185,140 +161,58 @@ void Coordinator::CheckDecided(const std::string& name) {
 }
 
 Response Coordinator::BuildResponse(const std::string& name, const Pending& p) const {
-  std::vector<int> submitted, gone, left_pending, joined;
+  Submissions subs{name, p.by_rank, p.have};
+  subs.size = size_;
+  subs.last_joined = last_joined_;
+  std::vector<int> gone, left_pending;
   for (int r = 0; r < size_; ++r) {
-    if (p.have[r]) submitted.push_back(r);
+    if (p.have[r]) subs.submitted.push_back(r);
     if (shut_down_[r]) (p.have[r] ? left_pending : gone).push_back(r);
-    else if (!p.have[r]) joined.push_back(r);
+    else if (!p.have[r]) subs.joined.push_back(r);
   }
-  const Request& first = p.by_rank[submitted.empty() ? 0 : submitted[0]];
+  const Request& first = subs.first();
   if (!gone.empty() || !left_pending.empty()) {
     std::string who = !gone.empty() ? RankList(gone) + " shut down (hvd.shutdown() or process exit) before submitting it"
                                      : RankList(left_pending) + " shut down (hvd.shutdown() or process exit) while it was pending";
-    return ErrorResponse(name, StatusType::kShutDown,
+    return ErrorResponse(name, first.kind, StatusType::kShutDown,
                          first.Signature() + " cannot complete: " + who +
                              ". If that was not expected, look for the first error on any rank; run mpirun with "
                              "--tag-output to see which rank printed what.");
   }
 
-  // Returns a message when the ranks disagree on `what`, listing the value
-  // each group of ranks had, in rank order.
-  auto disagree = [&](const char* what, auto value_of) -> std::string {
-    std::vector<std::pair<std::string, std::vector<int>>> values;
-    for (int r : submitted) {
-      std::string v = value_of(p.by_rank[r]);
-      auto it = std::find_if(values.begin(), values.end(),
-                             [&](const auto& e) { return e.first == v; });
-      if (it == values.end()) values.push_back({v, {r}});
-      else it->second.push_back(r);
-    }
-    if (values.size() <= 1) return "";
-    std::string msg = std::string("Mismatched ") + what + " for " +
-                      RequestTypeName(first.type) + " tensor '" + name + "': ";
-    for (size_t i = 0; i < values.size(); ++i) {
-      if (i) msg += "; ";
-      msg += RankList(values[i].second) + (values[i].second.size() == 1 ? " has " : " have ") +
-             values[i].first;
-    }
-    return msg + ". Every rank must submit the same " + what + " under one name.";
-  };
-
   // Fast path: compare the fields directly; format messages only on a mismatch.
+  const Op& op = OpFor(first.kind);
   bool same = true;
-  for (int rk : submitted) {
+  for (int rk : subs.submitted) {
     const Request& q = p.by_rank[rk];
-    same = same && q.type == first.type && q.dtype == first.dtype && q.group == first.group;
-    if (!same) break;
-    switch (first.type) {
-      case RequestType::kAllreduce:
-        same = q.shape == first.shape && q.op == first.op && q.prescale == first.prescale &&
-               q.postscale == first.postscale;
-        break;
-      case RequestType::kBroadcast:
-        same = q.root == first.root && q.shape == first.shape;
-        break;
-      case RequestType::kAllgather:
-        same = q.shape.size() == first.shape.size() && !q.shape.empty() &&
-               std::equal(q.shape.begin() + 1, q.shape.end(), first.shape.begin() + 1);
-        break;
-      default:
-        break;
-    }
+    same = q.kind == first.kind && q.dtype == first.dtype && q.group == first.group && op.Agrees(first, q);
     if (!same) break;
   }
   std::string err;
   if (!same) {
-    err = disagree("operations", [](const Request& q) { return std::string(RequestTypeName(q.type)); });
-  }
-  if (!same && err.empty()) {
-    err = disagree("data types", [](const Request& q) { return std::string(DataTypeName(q.dtype)); });
-  }
-  if (!same && err.empty()) {
-    err = disagree("groups", [](const Request& q) {
-      return q.group.empty() ? std::string("no group") : "group '" + q.group + "'";
-    });
-  }
-  if (!same && err.empty()) {
-    switch (first.type) {
-      case RequestType::kAllreduce:
-        err = disagree("shapes", [](const Request& q) { return ShapeToString(q.shape); });
-        if (err.empty())
-          err = disagree("reduce ops", [](const Request& q) { return std::string(ReduceOpName(q.op)); });
-        if (err.empty())
-          err = disagree("prescale factors", [](const Request& q) { return FormatDouble(q.prescale); });
-        if (err.empty())
-          err = disagree("postscale factors", [](const Request& q) { return FormatDouble(q.postscale); });
-        break;
-      case RequestType::kBroadcast:
-        err = disagree("root ranks", [](const Request& q) { return std::to_string(q.root); });
-        if (err.empty())
-          err = disagree("shapes", [](const Request& q) { return ShapeToString(q.shape); });
-        break;
-      case RequestType::kAllgather:
-        err = disagree("shapes (all but the first dimension must match)", [](const Request& q) {
-          if (q.shape.empty()) return std::string("a scalar");
-          std::vector<int64_t> rest(q.shape.begin() + 1, q.shape.end());
-          std::string s = ShapeToString(rest);
-          return "[*" + (rest.empty() ? std::string("]") : "," + s.substr(1));
-        });
-        break;
-      case RequestType::kBarrier:
-      case RequestType::kJoin:
-        break;
+    Disagree d(subs);
+    err = d("operations", [](const Request& q) { return std::string(CollectiveKindName(q.kind)); });
+    if (err.empty()) err = d("data types", [](const Request& q) { return std::string(DataTypeName(q.dtype)); });
+    if (err.empty()) {
+      err = d("groups", [](const Request& q) {
+        return q.group.empty() ? std::string("no group") : "group '" + q.group + "'";
+      });
     }
+    if (err.empty()) err = op.Disagreement(d);
   }
-  if (!err.empty()) return ErrorResponse(name, StatusType::kPrecondition, err);
-
-  if (!joined.empty() && first.type == RequestType::kBroadcast &&
-      std::find(joined.begin(), joined.end(), first.root) != joined.end()) {
-    return ErrorResponse(name, StatusType::kPrecondition,
-                         first.Signature() + " cannot run: its root rank " + std::to_string(first.root) +
-                             " has already called hvd.join()");
-  }
+  if (err.empty()) err = op.Precondition(subs);
+  if (!err.empty()) return ErrorResponse(name, first.kind, StatusType::kPrecondition, err);
 
   Response r;
-  r.type = ToResponseType(first.type);
+  r.kind = first.kind;
   r.names = {name};
-  r.joined = joined;
+  r.joined = subs.joined;
   r.dtype = first.dtype;
   r.op = first.op;
   r.root = first.root;
   r.prescale = first.prescale;
   r.postscale = first.postscale;
-  if (first.type == RequestType::kAllgather) {
-    int64_t row = 1;
-    for (size_t i = 1; i < first.shape.size(); ++i) row *= first.shape[i];
-    r.counts = {row};
-    // Joined ranks contribute no rows.
-    for (int rk = 0; rk < size_; ++rk) {
-      r.first_dims.push_back(p.have[rk] && !p.by_rank[rk].shape.empty() ? p.by_rank[rk].shape[0] : 0);
-    }
-  } else if (first.type == RequestType::kAllreduce || first.type == RequestType::kBroadcast) {
-    r.counts = {NumElements(first.shape)};
-  } else if (first.type == RequestType::kJoin) {
-    r.joined.clear();
-    r.last_joined = last_joined_;
-  }
+  op.Build(subs, &r);
   return r;
 }
 
@@ -327,15 +221,15 @@ void Coordinator::Fuse(std::vector<Response>* responses, std::vector<int64_t>* b
   std::vector<int64_t> out_bytes;
   for (size_t i = 0; i < responses->size(); ++i) {
     Response& r = (*responses)[i];
-    if (r.type == ResponseType::kAllreduce && fusion_threshold_ > 0) {
+    if (!r.failed && fusion_threshold_ > 0) {
+      const Op& op = OpFor(r.kind);
       bool merged = false;
       for (size_t j = 0; j < out.size() && !merged; ++j) {
         Response& b = out[j];
-        if (b.type == ResponseType::kAllreduce && b.dtype == r.dtype && b.op == r.op &&
-            b.prescale == r.prescale && b.postscale == r.postscale && b.joined == r.joined &&
-            out_bytes[j] + (*bytes)[i] <= fusion_threshold_) {
+        if (!b.failed && b.kind == r.kind && out_bytes[j] + (*bytes)[i] <= fusion_threshold_ && op.CanFuse(b, r)) {
           b.names.insert(b.names.end(), r.names.begin(), r.names.end());
           b.counts.insert(b.counts.end(), r.counts.begin(), r.counts.end());
+          b.first_dims.insert(b.first_dims.end(), r.first_dims.begin(), r.first_dims.end());
           out_bytes[j] += (*bytes)[i];
           merged = true;
         }
@@ -365,12 +259,10 @@ ResponseList Coordinator::ComputeResponses() {
     auto it = table_.find(name);
     if (it == table_.end()) continue;
     Response r = BuildResponse(name, it->second);
-    if (r.type == ResponseType::kJoin) join_done = true;
-    int64_t b = 0;
-    if (r.type == ResponseType::kAllreduce)
-      b = r.counts[0] * static_cast<int64_t>(DataTypeSize(r.dtype));
+    const Op& op = OpFor(r.kind);
+    if (!r.failed && op.is_join()) join_done = true;
+    bytes.push_back(r.failed ? 0 : op.PayloadBytes(r));
     list.responses.push_back(std::move(r));
-    bytes.push_back(b);
     table_.erase(it);
   }
   decided_.clear();
@@ -379,16 +271,18 @@ ResponseList Coordinator::ComputeResponses() {
     // Everyone has joined: the join completes after all work decided with
     // it, and the next round starts with nobody joined.
     std::stable_partition(list.responses.begin(), list.responses.end(),
-                          [](const Response& r) { return r.type != ResponseType::kJoin; });
+                          [](const Response& r) { return r.failed || !OpFor(r.kind).is_join(); });
     joined_.assign(size_, false);
     last_joined_ = -1;
   }
   for (size_t i = 0; i < list.responses.size(); ++i) {
     Response& r = list.responses[i];
-    if (r.type != ResponseType::kAllreduce) continue;
-    bool ring = algorithm_ == Config::Algorithm::kRing ||
-                (algorithm_ == Config::Algorithm::kAuto && bytes[i] >= ring_threshold_bytes_);
-    r.algorithm = ring ? 1 : 0;
+    if (r.failed) continue;
+    AlgorithmQuery q;
+    q.bytes = bytes[i];
+    q.set_size = size_;
+    q.config = &config_;
+    OpFor(r.kind).Finish(&r, q);
   }
   return list;
 }
@@ -408,6 +302,12 @@ std::vector<Coordinator::Stalled> Coordinator::PendingOlderThan(double seconds) 
     s.seconds = age;
     for (int r = 0; r < size_; ++r) {
       if (kv.second.have[r]) {
+        s.kind = kv.second.by_rank[r].kind;
+        break;
+      }
+    }
+    for (int r = 0; r < size_; ++r) {
+      if (kv.second.have[r]) {
         if (s.signature.empty()) s.signature = kv.second.by_rank[r].Signature();
       } else {
         s.missing_ranks.push_back(r);
@@ -425,10 +325,83 @@ MpiController::MpiController(MpiContext* ctx, const Config& config)
     : ctx_(ctx),
       request_encoder_(static_cast<int>(std::min<int64_t>(config.cache_capacity, 1 << 20))),
       response_encoder_(static_cast<int>(std::min<int64_t>(config.cache_capacity, 1 << 20))) {
+  config_ = config;
   if (ctx_->rank() == 0) {
-    coordinator_ = std::make_unique<Coordinator>(ctx_->size(), config);
+    std::vector<int> all(static_cast<size_t>(ctx_->size()));
+    for (int r = 0; r < ctx_->size(); ++r) all[static_cast<size_t>(r)] = r;
+    AddSet(0, all);
     request_decoders_.resize(static_cast<size_t>(ctx_->size()));
   }
+}
+
+void MpiController::AddSet(int32_t id, const std::vector<int>& world_ranks) {
+  SetCoordinator& s = sets_[id];
+  s.ranks = world_ranks;
+  s.set_rank.clear();
+  for (size_t i = 0; i < world_ranks.size(); ++i) s.set_rank[world_ranks[i]] = static_cast<int>(i);
+  s.coord = std::make_unique<Coordinator>(static_cast<int>(world_ranks.size()), config_);
+}
+
+void MpiController::RemoveSet(int32_t id) {
+  if (id != 0) sets_.erase(id);
+}
+
+std::vector<std::pair<int32_t, Coordinator*>> MpiController::coordinators() {
+  std::vector<std::pair<int32_t, Coordinator*>> out;
+  for (auto& kv : sets_) out.emplace_back(kv.first, kv.second.coord.get());
+  return out;
+}
+
+void MpiController::Route(int world_rank, const RequestList& list) {
+  std::map<int32_t, RequestList> per_set;
+  for (const Request& r : list.requests) {
+    auto it = sets_.find(r.process_set);
+    if (it == sets_.end() || it->second.set_rank.count(world_rank) == 0) {
+      Response e;
+      e.kind = r.kind;
+      e.process_set = r.process_set;
+      e.failed = true;
+      e.names = {r.name};
+      e.error_type = StatusType::kInvalidArgument;
+      e.error = r.Signature() + " was submitted on process set " + std::to_string(r.process_set) + ", which " +
+                (it == sets_.end() ? std::string("does not exist (removed?)")
+                                   : "does not include rank " + std::to_string(world_rank));
+      unknown_set_errors_.push_back(std::move(e));
+      continue;
+    }
+    per_set[r.process_set].requests.push_back(r);
+  }
+  // The global set first: it carries the abort, and a join or shutdown
+  // there must not wait on the others.
+  RequestList& global = per_set[0];
+  global.abort_reason = list.abort_reason;
+  if (list.shutdown) {
+    for (auto& kv : sets_) {
+      if (kv.second.set_rank.count(world_rank)) per_set[kv.first].shutdown = true;
+    }
+  }
+  for (auto& kv : per_set) {
+    RequestList& sub = kv.second;
+    if (sub.requests.empty() && !sub.shutdown && sub.abort_reason.empty()) continue;
+    SetCoordinator& sc = sets_.at(kv.first);
+    sc.coord->AddRequestList(sc.set_rank.at(world_rank), sub);
+  }
+}
+
+ResponseList MpiController::ComputeAll() {
+  ResponseList list = sets_.at(0).coord->ComputeResponses();
+  if (!list.abort_reason.empty()) return list;
+  for (auto& kv : sets_) {
+    if (kv.first == 0) continue;
+    ResponseList sub = kv.second.coord->ComputeResponses();
+    for (Response& r : sub.responses) {
+      r.process_set = kv.first;
+      list.responses.push_back(std::move(r));
+    }
+  }
+  for (Response& r : unknown_set_errors_) list.responses.push_back(std::move(r));
+  unknown_set_errors_.clear();
+  return list;
 }
 
 void MpiController::ResolveRequests(int rank, RequestList* list) {
@@ -512,7 +485,7 @@ Status MpiController::ReceiveAll(int source, int tag,
 
 Status MpiController::SendRequestList(const RequestList& list) {
   if (is_coordinator()) {
-    coordinator_->AddRequestList(0, list);
+    Route(0, list);
     return Status::Ok();
   }
   if (!request_encoder_.enabled()) {
@@ -536,14 +509,14 @@ Status MpiController::Poll(std::vector<ResponseList>* out, bool* progressed) {
     for (auto& [src, bytes] : received) {
       RequestList rl = DeserializeRequestList(bytes.data(), bytes.size());
       ResolveRequests(src, &rl);
-      coordinator_->AddRequestList(src, rl);
+      Route(src, rl);
     }
-    ResponseList list = coordinator_->ComputeResponses();
+    ResponseList list = ComputeAll();
     if (!list.responses.empty() || !list.abort_reason.empty()) {
       ResponseList encoded = list;
       if (response_encoder_.enabled() && ctx_->size() > 1) {
         for (Response& r : encoded.responses) {
-          if (r.type == ResponseType::kError) continue;  // errors do not repeat
+          if (r.failed) continue;  // errors do not repeat
           auto [id, define] = response_encoder_.Encode(CacheKey(r));
           r.cache_id = id;
           r.cache_define = define;

@@ -78,6 +78,7 @@ class Coordinator {
   // A name that some ranks have submitted and others have not.
   struct Stalled {
     std::string name;
+    CollectiveKind kind = CollectiveKind::kAllreduce;
     std::string signature;
     std::vector<int> missing_ranks;
     double seconds;
@@ -105,9 +106,8 @@ class Coordinator {
 
   int size_;
   int64_t fusion_threshold_;
-  Config::Algorithm algorithm_;
+  Config config_;
   bool check_divergence_;
-  int64_t ring_threshold_bytes_;
   std::unordered_map<std::string, Pending> table_;
   std::unordered_map<std::string, GroupState> groups_;
   std::vector<std::string> decided_;  // names ready for ComputeResponses
@@ -152,7 +152,22 @@ class MpiController {
   // Completes outstanding sends; call before MPI_Finalize.
   Status FlushSends();
 
-  Coordinator* coordinator() { return coordinator_.get(); }
+  // The global set's coordinator (job-wide shutdown and abort).
+  Coordinator* coordinator() { return sets_.at(0).coord.get(); }
+
+  // Process sets. Each set has its own Coordinator (its own table of
+  // pending names, join state, mismatch and stall detection, in ranks
+  // relative to the set), but every set's requests and responses travel
+  // over the global control channel, and rank 0 puts all sets' responses
+  // into one order that every rank executes (skipping sets it is not in).
+  // One total order is what keeps overlapping sets from deadlocking: were
+  // two sets ordered independently, two shared members could each block in
+  // a different set's collective waiting for the other.
+  // Coordinator only; called in response order on the engine thread.
+  void AddSet(int32_t id, const std::vector<int>& world_ranks);
+  void RemoveSet(int32_t id);
+  // Every set's coordinator with its id (for the stall inspector).
+  std::vector<std::pair<int32_t, Coordinator*>> coordinators();
 
   // Cache effectiveness: entries sent as a reference instead of in full,
   // and bytes of negotiation messages this rank sent.
@@ -172,7 +187,16 @@ class MpiController {
   void ResolveResponses(ResponseList* list);
 
   MpiContext* ctx_;
-  std::unique_ptr<Coordinator> coordinator_;
+  struct SetCoordinator {
+    std::vector<int> ranks;                   // world ranks, ascending
+    std::unordered_map<int, int> set_rank;    // world rank -> rank in the set
+    std::unique_ptr<Coordinator> coord;
+  };
+  void Route(int world_rank, const RequestList& list);
+  ResponseList ComputeAll();
+  Config config_;
+  std::map<int32_t, SetCoordinator> sets_;    // coordinator only
+  std::vector<Response> unknown_set_errors_;  // requests for sets that do not exist
   std::deque<OutgoingMessage> outgoing_;
   CacheEncoder request_encoder_;                          // worker -> rank 0
   std::vector<CacheDecoder<Request>> request_decoders_;   // rank 0: one per worker

@@ -11,22 +11,87 @@
 #include "logging.h"
 #include "message.h"
 #include "mpi_context.h"
-#include "ops/mpi_ops.h"
-#include "ops/reduce.h"
-#include "ops/ring_allreduce.h"
+#include "mpi_communicator.h"
+#include "ops/op.h"
 
 namespace hvd::core {
 
 namespace {
-std::string OpArgs(const char* algorithm, int64_t bytes, size_t tensors) {
-  return "\"algorithm\":\"" + std::string(algorithm) + "\",\"bytes\":" + std::to_string(bytes) +
-         ",\"tensors\":" + std::to_string(tensors);
+// Names are unique per set, so timeline bookkeeping is keyed by both.
+std::string TimelineKey(int32_t set, const std::string& name) {
+  return set == 0 ? name : std::to_string(set) + "/" + name;
 }
 }  // namespace
 
-Engine& Engine::Instance() {
-  static Engine* engine = new Engine();  // never destroyed: outlives static teardown
-  return *engine;
+Engine::Engine() : global_(std::make_shared<ProcessSet>()) { sets_[0] = global_; }
+
+// The binding never destroys its engine (it must outlive static teardown
+// and the environment's cleanup hooks); this runs only for engines that
+// never started or have shut down.
+Engine::~Engine() {
+  if (thread_.joinable()) thread_.detach();
+}
+
+std::shared_ptr<ProcessSet> Engine::FindSet(int32_t id) const {
+  std::lock_guard<std::mutex> lock(sets_mu_);
+  auto it = sets_.find(id);
+  return it == sets_.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<ProcessSet>> Engine::Sets() const {
+  std::lock_guard<std::mutex> lock(sets_mu_);
+  std::vector<std::shared_ptr<ProcessSet>> out;
+  for (const auto& kv : sets_) out.push_back(kv.second);
+  return out;
+}
+
+std::vector<std::pair<int32_t, std::vector<int>>> Engine::process_sets() const {
+  std::vector<std::pair<int32_t, std::vector<int>>> out;
+  for (const auto& ps : Sets()) out.emplace_back(ps->id, ps->ranks);
+  return out;
+}
+
+Status Engine::AddProcessSet(const std::vector<int>& world_ranks, int32_t* id) {
+  auto ps = std::make_shared<ProcessSet>();
+  ps->id = next_set_id_++;
+  ps->ranks = world_ranks;
+  for (size_t i = 0; i < world_ranks.size(); ++i) {
+    if (world_ranks[i] == mpi_->rank()) ps->rank = static_cast<int>(i);
+  }
+  // Collective over the global data communicator: every rank runs this
+  // response at the same point of the global order.
+  int rc = MPI_Comm_split(mpi_->data_comm(), ps->included() ? 0 : MPI_UNDEFINED, mpi_->rank(), &ps->data);
+  if (rc != MPI_SUCCESS) return MpiStatus(rc, "MPI_Comm_split (process set)");
+  if (ps->included()) {
+    MPI_Comm_set_errhandler(ps->data, MPI_ERRORS_RETURN);
+    ps->owns_data = true;
+    ps->comm = std::make_unique<MpiCommunicator>(ps->data, config_.max_chunk_bytes);
+  }
+  if (controller_->is_coordinator()) controller_->AddSet(ps->id, world_ranks);
+  *id = ps->id;
+  std::lock_guard<std::mutex> lock(sets_mu_);
+  sets_[ps->id] = ps;
+  return Status::Ok();
+}
+
+Status Engine::RemoveProcessSet(int32_t id) {
+  std::shared_ptr<ProcessSet> ps;
+  {
+    std::lock_guard<std::mutex> lock(sets_mu_);
+    auto it = sets_.find(id);
+    if (it == sets_.end() || id == 0) return Status::Ok();
+    ps = it->second;
+    sets_.erase(it);
+  }
+  Status gone = Status::Error(StatusType::kShutDown, "process set " + std::to_string(id) +
+                                                         " was removed (hvd.removeProcessSet) before this collective ran");
+  for (TensorTableEntry& e : ps->queue.TakeAll()) {
+    if (e.done) e.done(gone, CollectiveResult());
+  }
+  if (controller_->is_coordinator()) controller_->RemoveSet(id);
+  ps->comm.reset();
+  if (ps->owns_data && ps->data != MPI_COMM_NULL) MPI_Comm_free(&ps->data);
+  return Status::Ok();
 }
 
 Status Engine::Init(int64_t timeout_ms) {
@@ -62,7 +127,7 @@ Status Engine::Shutdown() {
   std::unique_lock<std::mutex> lock(mu_);
   if (state_.load() != State::kRunning) return Status::Ok();
   shutdown_requested_ = true;
-  queue_.Wake();
+  global_->queue.Wake();
   lock.unlock();
   thread_.join();
   lock.lock();
@@ -70,7 +135,7 @@ Status Engine::Shutdown() {
   return Status::Ok();
 }
 
-Status Engine::Enqueue(std::vector<TensorTableEntry> entries) {
+Status Engine::Enqueue(int32_t set, std::vector<TensorTableEntry> entries) {
   State s = state_.load();
   if (s == State::kNotStarted || s == State::kStarting) {
     return Status::Error(StatusType::kNotInitialized,
@@ -84,7 +149,19 @@ Status Engine::Enqueue(std::vector<TensorTableEntry> entries) {
     std::lock_guard<std::mutex> lock(abort_mu_);
     if (!aborted_.empty()) return Status::Error(StatusType::kAborted, aborted_);
   }
-  return queue_.Add(std::move(entries));
+  std::shared_ptr<ProcessSet> ps = FindSet(set);
+  if (!ps) {
+    return Status::Error(StatusType::kInvalidArgument,
+                         "process set " + std::to_string(set) + " does not exist (it was removed, or never added)");
+  }
+  if (!ps->included()) {
+    return Status::Error(StatusType::kInvalidArgument, "rank " + std::to_string(topology_.rank) +
+                                                           " is not a member of process set " + std::to_string(set));
+  }
+  for (TensorTableEntry& e : entries) e.request.process_set = set;
+  Status s2 = ps->queue.Add(std::move(entries));
+  if (s2.ok() && set != 0) global_->queue.Wake();  // the engine sleeps on the global queue
+  return s2;
 }
 
 void Engine::Abort(const std::string& reason) {
@@ -93,7 +170,7 @@ void Engine::Abort(const std::string& reason) {
   if (!abort_request_.empty() || !aborted_.empty()) return;
   abort_request_ = reason;
   lock.unlock();
-  queue_.Wake();
+  global_->queue.Wake();
   lock.lock();
   abort_cv_.wait_for(lock, std::chrono::seconds(3), [this] { return abort_request_sent_; });
   lock.unlock();
@@ -138,11 +215,11 @@ void Engine::ThreadMain() {
     }
     controller_ = std::make_unique<MpiController>(mpi_.get(), config_);
     fusion_ = std::make_unique<FusionBuffer>();
-    allreduce_ = std::make_unique<MpiAllreduce>(mpi_->data_comm(), config_.max_chunk_bytes);
-    ring_ = std::make_unique<RingAllreduce>(mpi_->data_comm(),
-                                            std::min(config_.ring_segment_bytes, config_.max_chunk_bytes),
-                                            config_.max_chunk_bytes);
-    allgather_ = std::make_unique<MpiAllgather>(mpi_->data_comm(), config_.max_chunk_bytes);
+    global_->ranks.resize(static_cast<size_t>(mpi_->size()));
+    for (int r = 0; r < mpi_->size(); ++r) global_->ranks[static_cast<size_t>(r)] = r;
+    global_->rank = mpi_->rank();
+    global_->data = mpi_->data_comm();
+    global_->comm = std::make_unique<MpiCommunicator>(mpi_->data_comm(), config_.max_chunk_bytes);
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -158,9 +235,10 @@ void Engine::ThreadMain() {
                                "hvd has been shut down before this collective completed"));
   controller_->FlushSends();
   timeline_.Close();
-  allreduce_.reset();
-  ring_.reset();
-  allgather_.reset();
+  for (const auto& ps : Sets()) {
+    ps->comm.reset();
+    if (ps->owns_data && ps->data != MPI_COMM_NULL) MPI_Comm_free(&ps->data);
+  }
   controller_.reset();
   mpi_->Finalize();
 }
@@ -180,19 +258,29 @@ void Engine::RunLoop() {
   for (;;) {
     bool progressed = false;
     RequestList outgoing;
-    queue_.PopNewRequests(&outgoing.requests);
-    for (Request& r : outgoing.requests) {
-      r.rank = mpi_->rank();
-      r.seq = submitted_seq_++;
-      // FNV-1a over the signature, folded into the running hash.
-      for (unsigned char ch : r.Signature()) running_hash_ = (running_hash_ ^ ch) * 1099511628211ull;
-      running_hash_ = (running_hash_ ^ 0xff) * 1099511628211ull;
-      r.running_hash = running_hash_;
-      if (timeline_.enabled()) {
-        auto now = std::chrono::steady_clock::now();
-        timeline_.Complete(r.name, "QUEUE", r.enqueued, now);
-        negotiating_since_[r.name] = now;
+    const auto sets = Sets();
+    size_t pending = 0;
+    int blocking = 0;
+    for (const auto& ps : sets) {
+      if (!ps->included()) continue;
+      size_t first = outgoing.requests.size();
+      ps->queue.PopNewRequests(&outgoing.requests);
+      for (size_t i = first; i < outgoing.requests.size(); ++i) {
+        Request& r = outgoing.requests[i];
+        r.rank = mpi_->rank();
+        r.seq = ps->seq++;
+        // FNV-1a over the signature, folded into the set's running hash.
+        for (unsigned char ch : r.Signature()) ps->hash = (ps->hash ^ ch) * 1099511628211ull;
+        ps->hash = (ps->hash ^ 0xff) * 1099511628211ull;
+        r.running_hash = ps->hash;
+        if (timeline_.enabled()) {
+          auto now = std::chrono::steady_clock::now();
+          timeline_.Complete(r.name, "QUEUE", r.enqueued, now);
+          negotiating_since_[TimelineKey(r.process_set, r.name)] = now;
+        }
       }
+      pending += ps->queue.pending();
+      blocking += ps->queue.blocking_pending();
     }
     bool sending_abort = false;
     {
@@ -255,22 +343,21 @@ void Engine::RunLoop() {
       backoff = std::chrono::microseconds(10);
       continue;
     }
-    const bool waiting = queue_.pending() > 0 || sent_shutdown;
+    const bool waiting = pending > 0 || sent_shutdown;
     if (!waiting) {
       // Nothing of ours is in flight. The coordinator still wakes now and
       // then to absorb workers' requests; a worker can sleep until it has work.
-      queue_.WaitForWork(coordinator && mpi_->size() > 1 ? std::chrono::microseconds(100000)
-                                                         : std::chrono::microseconds(-1));
+      global_->queue.WaitForWork(coordinator && mpi_->size() > 1 ? std::chrono::microseconds(100000)
+                                                                 : std::chrono::microseconds(-1));
       continue;
     }
     auto idle = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - last_activity);
-    int64_t spin = queue_.blocking_pending() > 0 ? config_.blocking_spin_time_us
-                                                 : config_.spin_time_us;
+    int64_t spin = blocking > 0 ? config_.blocking_spin_time_us : config_.spin_time_us;
     if (idle.count() < spin) {
       sched_yield();
       continue;
     }
-    queue_.WaitForWork(backoff);
+    global_->queue.WaitForWork(backoff);
     backoff = std::min(backoff * 2, cycle);
   }
 }
@@ -293,16 +380,20 @@ void Engine::CheckStalls() {
   if (now < next_stall_check_) return;
   const double warn = config_.stall_warning_s;
   next_stall_check_ = now + std::chrono::milliseconds(static_cast<int64_t>(std::min(1.0, warn / 4) * 1000));
-  Coordinator* coord = controller_->coordinator();
   std::string lines;
-  for (const Coordinator::Stalled& s : coord->PendingOlderThan(warn)) {
-    auto it = stall_warned_.find(s.name);
-    if (it != stall_warned_.end() && now - it->second < std::chrono::duration<double>(warn)) continue;
-    stall_warned_[s.name] = now;
-    std::string missing;
-    for (size_t i = 0; i < s.missing_ranks.size(); ++i) missing += (i ? "," : "") + std::to_string(s.missing_ranks[i]);
-    lines += "\n  " + s.signature + " waiting " + std::to_string(static_cast<int>(s.seconds)) +
-             " s; missing ranks: " + missing;
+  const auto coordinators = controller_->coordinators();
+  for (const auto& [set, coord] : coordinators) {
+    for (const Coordinator::Stalled& s : coord->PendingOlderThan(warn)) {
+      const std::string key = TimelineKey(set, s.name);
+      auto it = stall_warned_.find(key);
+      if (it != stall_warned_.end() && now - it->second < std::chrono::duration<double>(warn)) continue;
+      stall_warned_[key] = now;
+      std::string missing;
+      for (size_t i = 0; i < s.missing_ranks.size(); ++i) missing += (i ? "," : "") + std::to_string(s.missing_ranks[i]);
+      lines += "\n  " + (set == 0 ? std::string() : "process set " + std::to_string(set) + ": ") + s.signature +
+               " waiting " + std::to_string(static_cast<int>(s.seconds)) + " s; missing " +
+               (set == 0 ? "ranks: " : "ranks (in the set): ") + missing;
+    }
   }
   if (!lines.empty()) {
     HVD_LOG(kWarning, "Stall detected: these collectives were submitted by some ranks but not by others for over "
@@ -312,8 +403,11 @@ void Engine::CheckStalls() {
   }
   const double kill = config_.stall_shutdown_s;
   if (kill > 0 && kill > warn) {
-    int n = coord->FailStalled(kill, "Failed after HOROVOD_STALL_SHUTDOWN_TIME_SECONDS=" +
-                                         std::to_string(static_cast<int>(kill)) + ".");
+    int n = 0;
+    for (const auto& [set, coord] : coordinators) {
+      n += coord->FailStalled(kill, "Failed after HOROVOD_STALL_SHUTDOWN_TIME_SECONDS=" +
+                                        std::to_string(static_cast<int>(kill)) + ".");
+    }
     if (n > 0) HVD_LOG(kError, "stall shutdown: failing " << n << " stalled collective(s) on every rank");
   }
   for (auto it = stall_warned_.begin(); it != stall_warned_.end();) {
@@ -333,52 +427,36 @@ void Engine::PerformResponse(const Response& r) {
   if (timeline_.enabled()) {
     auto now = std::chrono::steady_clock::now();
     for (const std::string& n : r.names) {
-      auto it = negotiating_since_.find(n);
+      auto it = negotiating_since_.find(TimelineKey(r.process_set, n));
       if (it == negotiating_since_.end()) continue;
-      timeline_.Complete(n, r.type == ResponseType::kError ? "NEGOTIATE_ERROR" : "NEGOTIATE", it->second, now);
+      timeline_.Complete(n, r.failed ? "NEGOTIATE_ERROR" : "NEGOTIATE", it->second, now);
       negotiating_since_.erase(it);
     }
   }
+  // Members only; a set this rank is not in (or no longer has) is skipped.
+  std::shared_ptr<ProcessSet> ps = FindSet(r.process_set);
+  if (!ps || !ps->included()) return;
   std::vector<TensorTableEntry> entries(r.names.size());
   std::vector<bool> have(r.names.size());
-  for (size_t i = 0; i < r.names.size(); ++i) have[i] = queue_.Take(r.names[i], &entries[i]);
+  for (size_t i = 0; i < r.names.size(); ++i) have[i] = ps->queue.Take(r.names[i], &entries[i]);
   stats_.responses++;
-  try {
-    switch (r.type) {
-      case ResponseType::kError: {
-        Status err = Status::Error(r.error_type, r.error);
-        for (size_t i = 0; i < entries.size(); ++i) {
-          if (have[i]) entries[i].done(err, CollectiveResult());
-        }
-        return;
-      }
-      case ResponseType::kAllreduce:
-        DoAllreduce(r, entries, have);
-        return;
-      case ResponseType::kAllgather:
-        DoAllgather(r, entries[0], have[0]);
-        return;
-      case ResponseType::kBroadcast:
-        DoBroadcast(r, entries[0], have[0]);
-        return;
-      case ResponseType::kBarrier: {
-        auto t0 = std::chrono::steady_clock::now();
-        Status st = MpiBarrier(mpi_->data_comm());
-        Trace(r.names, "BARRIER", t0);
-        if (have[0]) entries[0].done(st, CollectiveResult());
-        return;
-      }
-      case ResponseType::kJoin:
-        if (have[0]) {
-          CollectiveResult res;
-          res.scalar = r.last_joined;
-          entries[0].done(Status::Ok(), std::move(res));
-        }
-        return;
+  if (r.failed) {
+    Status err = Status::Error(r.error_type, r.error);
+    for (size_t i = 0; i < entries.size(); ++i) {
+      if (have[i] && entries[i].done) entries[i].done(err, CollectiveResult());
     }
+    return;
+  }
+  ExecContext ctx{*ps->comm, config_, stats_, *fusion_, scratch_,
+                  [this](const std::vector<std::string>& names, const char* phase,
+                         std::chrono::steady_clock::time_point start,
+                         const std::string& args) { Trace(names, phase, start, args); },
+                  this};
+  try {
+    OpFor(r.kind).Execute(ctx, r, entries, have);
   } catch (const std::exception& ex) {
-    // Entries whose callback already ran were moved-from and have no
-    // callback left; the rest learn what went wrong.
+    // Entries whose callback already ran have none left; the rest learn
+    // what went wrong.
     Status err = Status::Error(StatusType::kInternal, ex.what());
     for (size_t i = 0; i < entries.size(); ++i) {
       if (have[i] && entries[i].done) {
@@ -390,155 +468,11 @@ void Engine::PerformResponse(const Response& r) {
   }
 }
 
-void Engine::DoAllreduce(const Response& r, std::vector<TensorTableEntry>& entries,
-                         const std::vector<bool>& have) {
-  const size_t esize = DataTypeSize(r.dtype);
-  const int contributors = mpi_->size() - static_cast<int>(r.joined.size());
-  double post = r.postscale;
-  if (r.op == ReduceOp::kAverage) post /= contributors;
-  int64_t total = 0;
-  for (int64_t c : r.counts) total += c;
-  stats_.allreduce_bytes += static_cast<uint64_t>(total) * esize;
-  AllreduceAlgorithm* algo = allreduce_.get();
-  if (r.algorithm == 1) {
-    algo = ring_.get();
-    stats_.ring_allreduces++;
-  }
-
-  Status st;
-  if (r.names.size() == 1) {
-    // One tensor: reduce straight from input to output, no fusion copy.
-    void* out;
-    const void* in;
-    if (have[0]) {
-      out = entries[0].output;
-      in = entries[0].input;
-    } else {
-      scratch_.assign(static_cast<size_t>(total) * esize, 0);
-      out = scratch_.data();
-      in = out;
-    }
-    if (r.prescale != 1.0) {
-      ScaleCopy(r.dtype, out, in, total, r.prescale);
-      in = out;
-    }
-    auto t0 = std::chrono::steady_clock::now();
-    st = algo->Run(in, out, total, r.dtype, r.op);
-    if (st.ok()) ScaleBuffer(r.dtype, out, total, post);
-    Trace(r.names, "ALLREDUCE", t0, OpArgs(algo->name(), total * esize, 1));
-  } else {
-    stats_.fused_responses++;
-    // When every output lies back to back in one buffer in response order
-    // (groupedAllreduce allocates them that way), reduce in that buffer:
-    // the results need no copy out of a fusion buffer.
-    bool contiguous = true;
-    {
-      char* expect = nullptr;
-      for (size_t i = 0; i < entries.size() && contiguous; ++i) {
-        if (!have[i]) {
-          contiguous = false;
-          break;
-        }
-        char* o = static_cast<char*>(entries[i].output);
-        if (i > 0 && o != expect) contiguous = false;
-        expect = o + static_cast<size_t>(r.counts[i]) * esize;
-      }
-    }
-    char* buf = contiguous ? static_cast<char*>(entries[0].output)
-                           : static_cast<char*>(fusion_->Get(static_cast<size_t>(total) * esize));
-    auto t_in = std::chrono::steady_clock::now();
-    int64_t off = 0;
-    for (size_t i = 0; i < entries.size(); ++i) {
-      size_t bytes = static_cast<size_t>(r.counts[i]) * esize;
-      if (have[i]) ScaleCopy(r.dtype, buf + off, entries[i].input, r.counts[i], r.prescale);
-      else std::memset(buf + off, 0, bytes);
-      off += static_cast<int64_t>(bytes);
-    }
-    Trace(r.names, "MEMCPY_IN_FUSION_BUFFER", t_in);
-    auto t0 = std::chrono::steady_clock::now();
-    st = algo->Run(buf, buf, total, r.dtype, r.op);
-    Trace(r.names, "ALLREDUCE", t0, OpArgs(algo->name(), total * esize, r.names.size()));
-    auto t_out = std::chrono::steady_clock::now();
-    if (contiguous) {
-      if (st.ok()) ScaleBuffer(r.dtype, buf, total, post);
-      stats_.fusion_copy_bytes += static_cast<uint64_t>(total) * esize;
-    } else {
-      off = 0;
-      for (size_t i = 0; i < entries.size(); ++i) {
-        size_t bytes = static_cast<size_t>(r.counts[i]) * esize;
-        if (st.ok() && have[i]) ScaleCopy(r.dtype, entries[i].output, buf + off, r.counts[i], post);
-        off += static_cast<int64_t>(bytes);
-      }
-      stats_.fusion_copy_bytes += 2 * static_cast<uint64_t>(total) * esize;
-    }
-    Trace(r.names, contiguous ? "SCALE_IN_OUTPUT_BUFFER" : "MEMCPY_OUT_FUSION_BUFFER", t_out);
-  }
-  auto t_cb = std::chrono::steady_clock::now();
-  for (size_t i = 0; i < entries.size(); ++i) {
-    if (!have[i]) continue;
-    stats_.tensors++;
-    auto done = std::move(entries[i].done);
-    entries[i].done = nullptr;
-    done(st, CollectiveResult());
-  }
-  Trace(r.names, "CALLBACK", t_cb);
-}
-
-void Engine::DoAllgather(const Response& r, TensorTableEntry& e, bool have) {
-  const size_t esize = DataTypeSize(r.dtype);
-  const int64_t row_bytes = r.counts[0] * static_cast<int64_t>(esize);
-  std::vector<int64_t> bytes_per_rank(r.first_dims.size());
-  int64_t total_rows = 0;
-  for (size_t k = 0; k < r.first_dims.size(); ++k) {
-    bytes_per_rank[k] = r.first_dims[k] * row_bytes;
-    total_rows += r.first_dims[k];
-  }
-  CollectiveResult res;
-  res.buffer = MallocBuffer(static_cast<size_t>(total_rows * row_bytes));
-  const void* send = nullptr;
-  if (have) {
-    send = e.input;
-  } else {
-    scratch_.assign(static_cast<size_t>(bytes_per_rank[mpi_->rank()]), 0);
-    send = scratch_.data();
-  }
-  auto t0 = std::chrono::steady_clock::now();
-  Status st = allgather_->Run(send, res.buffer.data, bytes_per_rank);
-  Trace(r.names, "ALLGATHER", t0, OpArgs("mpi", total_rows * row_bytes, 1));
-  if (!have) return;
-  stats_.tensors++;
-  res.shape = e.request.shape;
-  if (res.shape.empty()) res.shape.push_back(total_rows);
-  else res.shape[0] = total_rows;
-  auto done = std::move(e.done);
-  e.done = nullptr;
-  done(st, std::move(res));
-}
-
-void Engine::DoBroadcast(const Response& r, TensorTableEntry& e, bool have) {
-  const size_t bytes = static_cast<size_t>(r.counts[0]) * DataTypeSize(r.dtype);
-  void* buf;
-  if (have) {
-    buf = e.output;
-    if (mpi_->rank() == r.root && bytes > 0) std::memcpy(buf, e.input, bytes);
-  } else {
-    scratch_.assign(bytes, 0);
-    buf = scratch_.data();
-  }
-  auto t0 = std::chrono::steady_clock::now();
-  Status st = MpiBroadcast(mpi_->data_comm(), buf, static_cast<int64_t>(bytes), r.root,
-                           config_.max_chunk_bytes);
-  Trace(r.names, "BROADCAST", t0, OpArgs("mpi", static_cast<int64_t>(bytes), 1));
-  if (!have) return;
-  stats_.tensors++;
-  auto done = std::move(e.done);
-  e.done = nullptr;
-  done(st, CollectiveResult());
-}
-
 void Engine::FailAllPending(const Status& status) {
-  for (TensorTableEntry& e : queue_.TakeAll()) {
-    if (e.done) e.done(status, CollectiveResult());
+  for (const auto& ps : Sets()) {
+    for (TensorTableEntry& e : ps->queue.TakeAll()) {
+      if (e.done) e.done(status, CollectiveResult());
+    }
   }
 }
 

@@ -14,12 +14,16 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <map>
 #include <unordered_map>
 #include <chrono>
 #include <vector>
 
 #include "common.h"
 #include "config.h"
+#include "stats.h"
+#include "ops/op.h"
+#include "process_set.h"
 #include "tensor_queue.h"
 #include "timeline.h"
 
@@ -28,21 +32,7 @@ namespace hvd::core {
 class MpiContext;
 class MpiController;
 class FusionBuffer;
-class AllreduceAlgorithm;
-class AllgatherAlgorithm;
-
-// Counters the benchmark and tests read to prove what moved where.
-struct EngineStats {
-  std::atomic<uint64_t> responses{0};         // responses executed
-  std::atomic<uint64_t> tensors{0};           // tensors completed
-  std::atomic<uint64_t> fused_responses{0};   // allreduces that packed >1 tensor
-  std::atomic<uint64_t> fusion_copy_bytes{0}; // bytes copied into + out of the fusion buffer
-  std::atomic<uint64_t> allreduce_bytes{0};   // payload bytes handed to allreduce algorithms
-  std::atomic<uint64_t> negotiation_lists{0}; // ResponseLists received/produced
-  std::atomic<uint64_t> ring_allreduces{0};   // allreduce responses run by hvd's ring
-  std::atomic<uint64_t> cache_hits{0};        // requests/responses sent as a cache reference
-  std::atomic<uint64_t> control_bytes{0};     // negotiation bytes this rank sent
-};
+class MpiCommunicator;
 
 struct TopologyInfo {
   int rank = 0, size = 1;
@@ -53,10 +43,12 @@ struct TopologyInfo {
   int thread_level = 0;
 };
 
-class Engine {
+// The engine: the thread that owns MPI, and the process sets it serves.
+// MPI is per process, so a process runs one engine; the binding owns it.
+class Engine : public ProcessSetHost {
  public:
-  // MPI is per process, so there is exactly one engine per process.
-  static Engine& Instance();
+  Engine();
+  ~Engine() override;
 
   // Starts the engine thread and waits until MPI is up, which needs every
   // rank to arrive. Gives up after `timeout_ms` (negative: never) with
@@ -75,7 +67,15 @@ class Engine {
   const Config& config() const { return config_; }
   const EngineStats& stats() const { return stats_; }
 
-  Status Enqueue(std::vector<TensorTableEntry> entries);
+  // Submits work on process set `set` (0: the global set).
+  Status Enqueue(int32_t set, std::vector<TensorTableEntry> entries);
+
+  // Process sets as this rank knows them: id -> world ranks.
+  std::vector<std::pair<int32_t, std::vector<int>>> process_sets() const;
+
+  // ProcessSetHost (engine thread, while executing a global response).
+  Status AddProcessSet(const std::vector<int>& world_ranks, int32_t* id) override;
+  Status RemoveProcessSet(int32_t id) override;
 
   // Reports a fatal error on this rank (an uncaught exception) to every
   // rank: their pending and future collectives fail with `reason`. Blocks
@@ -85,16 +85,13 @@ class Engine {
 
  private:
   enum class State { kNotStarted, kStarting, kRunning, kShutDown };
-  Engine() = default;
+  std::shared_ptr<ProcessSet> FindSet(int32_t id) const;
+  std::vector<std::shared_ptr<ProcessSet>> Sets() const;
 
   void ThreadMain();
   void RunLoop();
   void Execute(const ResponseList& list);
   void PerformResponse(const Response& r);
-  void DoAllreduce(const Response& r, std::vector<TensorTableEntry>& entries,
-                   const std::vector<bool>& have);
-  void DoAllgather(const Response& r, TensorTableEntry& e, bool have);
-  void DoBroadcast(const Response& r, TensorTableEntry& e, bool have);
   void FailAllPending(const Status& status);
   void CheckStalls();
 
@@ -109,13 +106,15 @@ class Engine {
   Config config_;
   TopologyInfo topology_;
   EngineStats stats_;
-  TensorQueue queue_;
+  // Process sets; the engine thread adds and removes them, the JS thread
+  // looks them up to enqueue.
+  std::shared_ptr<ProcessSet> global_;
+  mutable std::mutex sets_mu_;
+  std::map<int32_t, std::shared_ptr<ProcessSet>> sets_;
+  int32_t next_set_id_ = 1;
   std::unique_ptr<MpiContext> mpi_;
   std::unique_ptr<MpiController> controller_;
   std::unique_ptr<FusionBuffer> fusion_;
-  std::unique_ptr<AllreduceAlgorithm> allreduce_;
-  std::unique_ptr<AllreduceAlgorithm> ring_;
-  std::unique_ptr<AllgatherAlgorithm> allgather_;
   std::vector<uint8_t> scratch_;
 
   // Abort: requested by the JS thread, sent by the engine thread.
@@ -124,9 +123,6 @@ class Engine {
   std::string abort_request_;
   bool abort_request_sent_ = false;
   std::string aborted_;  // set once any rank's abort reached us
-  // Divergence check state (engine thread only).
-  uint64_t submitted_seq_ = 0;
-  uint64_t running_hash_ = 1469598103934665603ull;
   // Timeline (rank 0 only): when each pending name entered negotiation.
   Timeline timeline_;
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> negotiating_since_;

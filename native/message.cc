@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "ops/op.h"
+
 namespace hvd::core {
 namespace {
 
@@ -66,25 +68,24 @@ constexpr uint32_t kResponseMagic = 0x48564452;  // "HVDR"
 }  // namespace
 
 std::string Request::Signature() const {
-  std::string s = std::string(RequestTypeName(type)) + " '" + name + "' " +
-                  DataTypeName(dtype) + ShapeToString(shape);
-  if (type == RequestType::kAllreduce) s += std::string(" op=") + ReduceOpName(op);
-  if (type == RequestType::kBroadcast) s += " root=" + std::to_string(root);
-  return s;
+  return std::string(CollectiveKindName(kind)) + " '" + name + "' " + DataTypeName(dtype) +
+         ShapeToString(shape) + OpFor(kind).Describe(*this);
 }
 
 // The fields that describe a collective (everything but per-send bookkeeping).
 static void PutRequestFields(Writer& w, const Request& r) {
   w.PutString(r.name);
-  w.Put<uint8_t>(static_cast<uint8_t>(r.type));
+  w.Put<uint8_t>(static_cast<uint8_t>(r.kind));
   w.Put<uint8_t>(static_cast<uint8_t>(r.dtype));
   w.PutVector<int64_t>(r.shape);
+  w.PutVector<int64_t>(r.splits);
   w.Put<uint8_t>(static_cast<uint8_t>(r.op));
   w.Put<int32_t>(r.root);
   w.Put<double>(r.prescale);
   w.Put<double>(r.postscale);
   w.PutString(r.group);
   w.Put<int32_t>(r.group_size);
+  w.Put<int32_t>(r.process_set);
 }
 
 std::string CacheKey(const Request& r) {
@@ -138,15 +139,18 @@ RequestList DeserializeRequestList(const uint8_t* data, size_t size) {
     r.cache_define = kind == 1;
     if (kind == 2) continue;  // resolved by the receiver's CacheDecoder
     r.name = rd.GetString();
-    r.type = static_cast<RequestType>(rd.Get<uint8_t>());
+    r.kind = static_cast<CollectiveKind>(rd.Get<uint8_t>());
+    HVD_ENFORCE(static_cast<int>(r.kind) < kNumCollectiveKinds, "bad collective kind");
     r.dtype = static_cast<DataType>(rd.Get<uint8_t>());
     r.shape = rd.GetVector<int64_t>();
+    r.splits = rd.GetVector<int64_t>();
     r.op = static_cast<ReduceOp>(rd.Get<uint8_t>());
     r.root = rd.Get<int32_t>();
     r.prescale = rd.Get<double>();
     r.postscale = rd.Get<double>();
     r.group = rd.GetString();
     r.group_size = rd.Get<int32_t>();
+    r.process_set = rd.Get<int32_t>();
     r.rank = rd.Get<int32_t>();
   }
   HVD_ENFORCE(rd.done(), "trailing bytes in request list");
@@ -164,7 +168,9 @@ std::vector<uint8_t> Serialize(const ResponseList& list) {
     w.Put<uint8_t>(kind);
     if (kind != 0) w.Put<int32_t>(r.cache_id);
     if (kind == 2) continue;
-    w.Put<uint8_t>(static_cast<uint8_t>(r.type));
+    w.Put<uint8_t>(static_cast<uint8_t>(r.kind));
+    w.Put<uint8_t>(r.failed ? 1 : 0);
+    w.Put<int32_t>(r.process_set);
     w.Put<uint32_t>(static_cast<uint32_t>(r.names.size()));
     for (const auto& n : r.names) w.PutString(n);
     w.Put<uint8_t>(static_cast<uint8_t>(r.dtype));
@@ -196,7 +202,10 @@ ResponseList DeserializeResponseList(const uint8_t* data, size_t size) {
     if (kind != 0) r.cache_id = rd.Get<int32_t>();
     r.cache_define = kind == 1;
     if (kind == 2) continue;
-    r.type = static_cast<ResponseType>(rd.Get<uint8_t>());
+    r.kind = static_cast<CollectiveKind>(rd.Get<uint8_t>());
+    HVD_ENFORCE(static_cast<int>(r.kind) < kNumCollectiveKinds, "bad collective kind");
+    r.failed = rd.Get<uint8_t>() != 0;
+    r.process_set = rd.Get<int32_t>();
     auto names = rd.Get<uint32_t>();
     r.names.reserve(names);
     for (uint32_t i = 0; i < names; ++i) r.names.push_back(rd.GetString());

@@ -16,17 +16,23 @@ namespace hvd::core {
 // One rank's description of one tensor it wants to communicate.
 struct Request {
   std::string name;
-  RequestType type = RequestType::kAllreduce;
+  CollectiveKind kind = CollectiveKind::kAllreduce;
   DataType dtype = DataType::kFloat32;
   std::vector<int64_t> shape;
   ReduceOp op = ReduceOp::kSum;
   int32_t root = 0;
   double prescale = 1.0;
   double postscale = 1.0;
-  // Grouped allreduce: every member carries the group's key and size, and the
+  // Kind-specific integers (alltoall: rows sent to each rank; process set
+  // ops: the member ranks). Compared across ranks by the op that uses them.
+  std::vector<int64_t> splits;
+  // Grouped collectives: every member carries the group's key and size, and the
   // coordinator releases the members together, fused where they fit.
   std::string group;
   int32_t group_size = 0;
+  // The process set it runs on (0: the global set); ranks, roots and sizes
+  // in the request are relative to that set.
+  int32_t process_set = 0;
   int32_t rank = 0;  // filled in by the sender
   // HVD_CHECK_DIVERGENCE: this request's position in the rank's submission
   // order and the running hash of every signature submitted up to it.
@@ -39,7 +45,8 @@ struct Request {
   // When the JS thread submitted it (local only, not sent; for the timeline).
   std::chrono::steady_clock::time_point enqueued{};
 
-  // "allreduce 'grad.0' float32[2,3] op=sum" style summary for messages.
+  // "allreduce 'grad.0' float32[2,3] op=sum" style summary for messages
+  // (the op adds its own fields, see Op::Describe).
   std::string Signature() const;
 };
 
@@ -49,33 +56,33 @@ struct RequestList {
   std::string abort_reason;     // non-empty: this rank failed fatally
 };
 
-enum class ResponseType : uint8_t {
-  kAllreduce = 0,
-  kAllgather = 1,
-  kBroadcast = 2,
-  kBarrier = 3,
-  kJoin = 4,
-  kError = 5,
-};
-
-// One unit of work every rank performs in the same position of the global order.
+// One unit of work every rank of a process set performs in the same
+// position of that set's order.
 struct Response {
-  ResponseType type = ResponseType::kAllreduce;
+  CollectiveKind kind = CollectiveKind::kAllreduce;
+  int32_t process_set = 0;          // executed by that set's members only
+  bool failed = false;              // every rank fails the names with `error`
   std::vector<std::string> names;   // several when fused
   DataType dtype = DataType::kFloat32;
   ReduceOp op = ReduceOp::kSum;
   int32_t root = 0;
   double prescale = 1.0;
   double postscale = 1.0;
-  // allreduce/broadcast: elements of each named tensor; allgather: one
-  // entry, the elements per first-dimension row. Lets a rank whose entry is
-  // gone (joined) still take part with a correctly sized buffer.
+  // Per named tensor, the elements (allreduce, broadcast) or the elements
+  // per first-dimension row (allgather, alltoall, reducescatter). Lets a
+  // rank whose entry is gone (joined) still take part with a correctly
+  // sized buffer.
   std::vector<int64_t> counts;
-  std::vector<int64_t> first_dims;  // allgather: first dimension of each rank
+  // Per rank (per tensor, rank-major within a tensor when there are several):
+  // allgather and reducescatter: first dimension of each rank's input or
+  // share; alltoall: the size x size matrix of rows sent from rank i to j.
+  std::vector<int64_t> first_dims;
   std::vector<int32_t> joined;      // ranks that had joined (they contribute zeros)
   int32_t last_joined = -1;         // join: last rank to join
-  uint8_t algorithm = 0;            // allreduce: 0 MPI_Allreduce, 1 hvd's ring
-  std::string error;                // kError: the message every rank reports
+  // The algorithm the coordinator chose from the op's registry of
+  // candidates (ops/algorithm.h), by id; every rank runs the same one.
+  uint8_t algorithm = 0;
+  std::string error;                // failed: the message every rank reports
   StatusType error_type = StatusType::kPrecondition;
   int32_t cache_id = -1;            // as in Request
   bool cache_define = false;

@@ -73,7 +73,8 @@ function main() {
   }
 
   const verbose = process.env.HVD_BUILD_VERBOSE === '1';
-  const args = [cmakeJs, 'compile', '--directory', ROOT, '--log-level', verbose ? 'info' : 'warn'];
+  // A consumer's install builds the addon only: no benchmark, no unit tests.
+  const args = [cmakeJs, 'compile', '--directory', ROOT, '--log-level', verbose ? 'info' : 'warn', '--CDHVD_BUILD_TESTS=OFF'];
   const t0 = Date.now();
   log(`building the native addon with cmake-js (MPI: ${d.mpi.header}) ...`);
   // stdout and stderr go to one temp file so the log keeps its order.

@@ -3,6 +3,8 @@
 // `npm test`: sets the machine up, builds, then runs the mocha suites
 //   single process:        test/single/**/*.test.js + test/parallel/**/*.test.js (size 1)
 //   mpirun -np 2 / 4 / 3:  test/parallel/**/*.test.js
+//   native:                the GoogleTest suites (build/hvd_native_tests, and
+//                          build/hvd_native_mpi_tests under mpirun -np 2 and 3)
 // and prints one summary line "N passed, N failed" (", N skipped" when some
 // were skipped), totalled over every run. Exits non-zero when anything failed,
 // crashed or timed out.
@@ -13,7 +15,7 @@
 // (HVD_TEST_REQUIRE_TFJS_NODE=1 makes "tfjs-node does not load" a failure).
 //
 // Options:
-//   --only single|np2|np3|np4|node-single|node-np2|node-np3
+//   --only native|single|np2|np3|np4|node-single|node-np2|node-np3
 //                               run only these runs (repeatable, or comma-separated)
 //   --grep PATTERN              passed to mocha
 //   -- ARGS...                  extra arguments passed to mocha
@@ -34,7 +36,7 @@ const path = require('path');
 const ROOT = path.resolve(__dirname, '..');
 const TAG = '[hvd test]';
 const REPORTER = path.join(ROOT, 'test', 'support', 'reporter.js');
-const RUN_NAMES = ['single', 'np2', 'np4', 'np3', 'node-single', 'node-np2', 'node-np3'];
+const RUN_NAMES = ['native', 'single', 'np2', 'np4', 'np3', 'node-single', 'node-np2', 'node-np3'];
 const MOCHA_TIMEOUT_MS = 60000;
 
 function log(msg) {
@@ -43,7 +45,7 @@ function log(msg) {
 
 function usage() {
   return (
-    'usage: node scripts/test.js [--only single|np2|np3|np4|node-single|node-np2|node-np3] [--grep PATTERN] [-- MOCHA_ARGS...]\n' +
+    'usage: node scripts/test.js [--only native|single|np2|np3|np4|node-single|node-np2|node-np3] [--grep PATTERN] [-- MOCHA_ARGS...]\n' +
     '  HVD_TEST_SKIP_SETUP=1 skips setup/build; HVD_TEST_TIMEOUT_S sets the per-run hard limit (600).'
   );
 }
@@ -444,6 +446,88 @@ async function runSuite(run, opts, ctx) {
   return agg;
 }
 
+// ---------------------------------------------------------------------------
+// Native unit tests (GoogleTest)
+// ---------------------------------------------------------------------------
+
+/** Reads gtest JSON reports: a test passes when it passed in every report. */
+function gtestResults(files, label) {
+  const byName = new Map();
+  for (const f of files) {
+    let report;
+    try {
+      report = JSON.parse(fs.readFileSync(f, 'utf8'));
+    } catch {
+      return null;
+    }
+    for (const suite of report.testsuites || []) {
+      for (const t of suite.testsuite || []) {
+        const name = `${suite.name}.${t.name}`;
+        const failed = (t.failures || []).length > 0;
+        const prev = byName.get(name) || { runs: 0, failed: null };
+        prev.runs++;
+        if (failed && !prev.failed) prev.failed = t.failures[0].failure;
+        byName.set(name, prev);
+      }
+    }
+  }
+  const agg = { passed: 0, failed: 0, skipped: 0, failures: [] };
+  for (const [name, r] of byName) {
+    if (r.failed || r.runs < files.length) {
+      agg.failed++;
+      agg.failures.push(`${label}: ${name}\n      ${firstLine(r.failed || 'did not run on every rank')}`);
+    } else {
+      agg.passed++;
+    }
+  }
+  return agg;
+}
+
+async function runNative(ctx) {
+  const total = { passed: 0, failed: 0, skipped: 0, failures: [] };
+  const bins = ['hvd_native_tests', 'hvd_native_mpi_tests'].map((b) => path.join(ROOT, 'build', b));
+  console.log('');
+  log('=== native unit tests (GoogleTest) ===');
+  const missing = bins.filter((b) => !fs.existsSync(b));
+  if (missing.length) {
+    const msg = `native: ${missing.map((m) => path.relative(ROOT, m)).join(', ')} not built (is libgtest-dev installed? node scripts/setup.js)`;
+    log(msg);
+    return { passed: 0, failed: 1, skipped: 0, failures: [msg] };
+  }
+  const env = { ...process.env };
+  if (isRoot()) {
+    env.OMPI_ALLOW_RUN_AS_ROOT = '1';
+    env.OMPI_ALLOW_RUN_AS_ROOT_CONFIRM = '1';
+  }
+  const runs = [
+    { label: 'native', np: 0, bin: bins[0] },
+    { label: 'native mpirun -np 2', np: 2, bin: bins[1] },
+    { label: 'native mpirun -np 3', np: 3, bin: bins[1] },
+  ];
+  for (const run of runs) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hvd-gtest-'));
+    const ranks = run.np || 1;
+    // Each rank writes its own report (the rank is only known inside the job).
+    const command = run.np
+      ? ['/bin/sh', '-c', `exec "${run.bin}" --gtest_output=json:"${dir}"/rank-$OMPI_COMM_WORLD_RANK.json`]
+      : [run.bin, `--gtest_output=json:${path.join(dir, 'rank-0.json')}`];
+    const argv = run.np ? mpirunArgv(ctx.launcher, run.np, env, command) : command;
+    const r = await runWithTimeout(argv, env, Math.min(ctx.timeoutS, 300));
+    const files = Array.from({ length: ranks }, (_, i) => path.join(dir, `rank-${i}.json`));
+    const agg = gtestResults(files, run.label) || { passed: 0, failed: 1, skipped: 0, failures: [`${run.label}: no report from every rank (exit ${r.code}${r.signal ? `, ${r.signal}` : ''}${r.timedOut ? ', timed out' : ''})`] };
+    if (agg.failed === 0 && r.code !== 0) {
+      agg.failed = 1;
+      agg.failures.push(`${run.label}: exited with code ${r.code} although no test failed`);
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+    log(`${run.label}: ${counts(agg)} (${r.seconds.toFixed(1)}s)`);
+    total.passed += agg.passed;
+    total.failed += agg.failed;
+    total.failures.push(...agg.failures);
+  }
+  return total;
+}
+
 function counts({ passed, failed, skipped }) {
   return `${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`;
 }
@@ -501,6 +585,7 @@ async function main() {
   const single = findTests(path.join(ROOT, 'test', 'single'));
   const parallel = findTests(path.join(ROOT, 'test', 'parallel'));
   const runs = [
+    { name: 'native', label: 'native unit tests', native: true },
     { name: 'single', label: 'single process', np: 0, files: [...single, ...parallel], globs: 'test/single/**/*.test.js, test/parallel/**/*.test.js' },
     { name: 'np2', label: 'mpirun -np 2', np: 2, files: parallel, globs: 'test/parallel/**/*.test.js' },
     // A lowered fusion threshold makes "larger than the threshold" cheap, and a
@@ -541,7 +626,7 @@ async function main() {
 
   const timeoutS = Number(process.env.HVD_TEST_TIMEOUT_S) > 0 ? Number(process.env.HVD_TEST_TIMEOUT_S) : 600;
   const ctx = { mochaBin, timeoutS, launcher: null };
-  if (selected.some((r) => r.np)) {
+  if (selected.some((r) => r.np || r.native)) {
     ctx.launcher = mpiLauncher();
     if (!ctx.launcher) {
       console.error(`${TAG} mpirun is not on PATH: run "node scripts/setup.js" (installs OpenMPI)`);
@@ -555,7 +640,7 @@ async function main() {
   const t0 = Date.now();
   const lines = [];
   for (const run of selected) {
-    const agg = await runSuite(run, opts, ctx);
+    const agg = run.native ? await runNative(ctx) : await runSuite(run, opts, ctx);
     total.passed += agg.passed;
     total.failed += agg.failed;
     total.skipped += agg.skipped;

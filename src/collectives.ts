@@ -4,7 +4,9 @@
 // are assigned at call time, so auto-names follow call order on every rank.
 import * as v8 from 'v8';
 import { running, size, rank } from './basics';
+import { KINDS, REDUCE_OPS } from './codes';
 import { fromNative, HorovodError } from './errors';
+import { globalProcessSet, ProcessSet, resolveSet } from './process_sets';
 import { callTimeInput, checkNotInPlaceTarget, holdInPlaceTarget } from './inputs';
 import { NativeOptions, NativeResult } from './native';
 import {
@@ -33,11 +35,13 @@ export const Max: ReduceOp = 'max';
 /** Elementwise product across ranks. */
 export const Product: ReduceOp = 'product';
 
-const OP_CODES: Record<ReduceOp, number> = { average: 0, sum: 1, min: 2, max: 3, product: 4 };
-const KIND = { allreduce: 0, allgather: 1, broadcast: 2, barrier: 3, join: 4 } as const;
+const OP_CODES: Record<ReduceOp, number> = REDUCE_OPS;
+const KIND = KINDS;
 
 /** Options for {@link allreduce} and {@link allreduceSync}. */
 export interface AllreduceOptions {
+  /** Run on this process set (ranks and roots relative to it). Defaults to the global set. */
+  processSet?: ProcessSet;
   /** Reduction. Defaults to `'average'` (as in Horovod); integer and bool inputs need another op. */
   op?: ReduceOp;
   /** Name that matches this call across ranks. Defaults to `allreduce.noname.<n>` in call order. */
@@ -61,6 +65,8 @@ export interface AllreduceOptions {
 
 /** Options for {@link groupedAllreduce}. */
 export interface GroupedAllreduceOptions {
+  /** Run on this process set (ranks and roots relative to it). Defaults to the global set. */
+  processSet?: ProcessSet;
   /** Defaults to `'average'`. */
   op?: ReduceOp;
   /** Group name; members are named `<name>.<i>`. Defaults to `groupedAllreduce.noname.<n>`. */
@@ -73,6 +79,8 @@ export interface GroupedAllreduceOptions {
 
 /** Options for {@link allgather}. */
 export interface AllgatherOptions {
+  /** Run on this process set (ranks and roots relative to it). Defaults to the global set. */
+  processSet?: ProcessSet;
   /** Defaults to `allgather.noname.<n>`. */
   name?: string;
   /** Row-major shape of a TypedArray input; the first dimension may differ per rank. Defaults to `[length]`. */
@@ -81,6 +89,8 @@ export interface AllgatherOptions {
 
 /** Options for {@link broadcast}. */
 export interface BroadcastOptions {
+  /** Run on this process set (ranks and roots relative to it). Defaults to the global set. */
+  processSet?: ProcessSet;
   /** Defaults to `broadcast.noname.<n>`. */
   name?: string;
   /** Row-major shape of a TypedArray input. Defaults to `[length]`. */
@@ -89,15 +99,20 @@ export interface BroadcastOptions {
 
 /** Options for {@link barrier} and the object collectives. */
 export interface NameOptions {
+  /** Run on this process set (ranks and roots relative to it). Defaults to the global set. */
+  processSet?: ProcessSet;
   /** Defaults to `<collective>.noname.<n>`. */
   name?: string;
 }
 
 const counters = new Map<string, number>();
-function autoName(kind: string): string {
-  const n = counters.get(kind) ?? 0;
-  counters.set(kind, n + 1);
-  return `${kind}.noname.${n}`;
+// Counted per process set: a rank's calls on sets it is in must not shift
+// the auto-names of its calls on the others.
+function autoName(kind: string, set: ProcessSet = globalProcessSet): string {
+  const key = set.id === 0 ? kind : `${kind}.ps${set.id}`;
+  const n = counters.get(key) ?? 0;
+  counters.set(key, n + 1);
+  return `${key}.noname.${n}`;
 }
 
 // Names of Promise-form calls that have not settled yet. The engine also
@@ -151,8 +166,8 @@ function checkOptions(opts: unknown, allowed: readonly string[], fn: string): Re
     throw new TypeError(`${fn}: options must be an object; got ${opts === null ? 'null' : Array.isArray(opts) ? 'an array' : typeof opts}`);
   }
   for (const key of Object.keys(opts)) {
-    if (!allowed.includes(key)) {
-      throw new TypeError(`${fn}: unknown option '${key}' (allowed: ${allowed.join(', ')})`);
+    if (!allowed.includes(key) && key !== 'processSet') {
+      throw new TypeError(`${fn}: unknown option '${key}' (allowed: ${[...allowed, 'processSet'].join(', ')})`);
     }
   }
   return opts as Record<string, unknown>;
@@ -160,7 +175,7 @@ function checkOptions(opts: unknown, allowed: readonly string[], fn: string): Re
 
 function nameOf(opts: Record<string, unknown>, kind: string, fn: string): string {
   const name = opts.name;
-  if (name === undefined) return autoName(kind);
+  if (name === undefined) return autoName(kind, resolveSet(opts.processSet, fn));
   if (typeof name !== 'string') throw new TypeError(`${fn}: options.name must be a string; got ${typeof name}`);
   if (name.length === 0) throw new RangeError(`${fn}: options.name must not be empty`);
   return name;
@@ -182,9 +197,9 @@ function checkScale(v: unknown, what: string, fn: string): number {
   return v;
 }
 
-function checkRoot(root: unknown, fn: string): number {
+function checkRoot(root: unknown, fn: string, set: ProcessSet = globalProcessSet): number {
   if (typeof root !== 'number') throw new TypeError(`${fn}: rootRank must be a number; got ${typeof root}`);
-  const n = size();
+  const n = set.size();
   if (!Number.isInteger(root) || root < 0 || root >= n) {
     throw new RangeError(`${fn}: rootRank must be an integer in [0, ${n}); got ${root}`);
   }
@@ -232,7 +247,8 @@ function prepareAllreduce(tensor: unknown, options: unknown, fn: string): Prepar
   }
   if (spec.array) checkNotInPlaceTarget(spec.array, fn, inPlace);
   const name = nameOf(opts, 'allreduce', fn);
-  return { specs: [spec], names: [name], options: { op: OP_CODES[op], prescale: pre, postscale: post }, inPlace };
+  const processSet = resolveSet(opts.processSet, fn).id;
+  return { specs: [spec], names: [name], options: { op: OP_CODES[op], prescale: pre, postscale: post, processSet }, inPlace };
 }
 
 function prepareGrouped(tensors: unknown, options: unknown, fn: string): Prepared {
@@ -251,7 +267,7 @@ function prepareGrouped(tensors: unknown, options: unknown, fn: string): Prepare
   return {
     specs,
     names: [group],
-    options: { op: OP_CODES[op], prescale: pre, postscale: post, group },
+    options: { op: OP_CODES[op], prescale: pre, postscale: post, group, processSet: resolveSet(opts.processSet, fn).id },
   };
 }
 
@@ -477,14 +493,14 @@ export function groupedAllreduceUnpackedSync<T extends TensorInput>(tensors: T[]
 
 // --- allgather -----------------------------------------------------------------
 
-function prepareGather(tensor: unknown, options: unknown, fn: string): { spec: TensorSpec; name: string } {
+function prepareGather(tensor: unknown, options: unknown, fn: string): { spec: TensorSpec; name: string; set: NativeOptions } {
   const opts = checkOptions(options, ['name', 'shape'], fn);
   const spec = inspect(tensor, `${fn}: tensor`, opts.shape);
   if (spec.array) checkNotInPlaceTarget(spec.array, fn, false);
   if (spec.shape.length === 0) {
     throw new RangeError(`${fn}: tensor must have at least one dimension to concatenate along; got a scalar`);
   }
-  return { spec, name: nameOf(opts, 'allgather', fn) };
+  return { spec, name: nameOf(opts, 'allgather', fn), set: { processSet: resolveSet(opts.processSet, fn).id } };
 }
 
 function gathered<T>(spec: TensorSpec, r: NativeResult): T {
@@ -506,11 +522,11 @@ function gathered<T>(spec: TensorSpec, r: NativeResult): T {
  */
 export function allgather<T extends TensorInput>(tensor: T, options?: AllgatherOptions): Promise<T> {
   const b = running();
-  const { spec, name } = prepareGather(tensor, options, 'allgather');
+  const { spec, name, set } = prepareGather(tensor, options, 'allgather');
   const site = callSite(allgather);
   return tracked([name], () => {
     const { input, verify } = callTimeInput(spec, readSync(spec), 'allgather', name);
-    return b.enqueue(KIND.allgather, [toItem(name, spec, input)], {}, false).then(
+    return b.enqueue(KIND.allgather, [toItem(name, spec, input)], set, false).then(
       (r) => {
         verify?.();
         return gathered<T>(spec, r[0]);
@@ -530,14 +546,306 @@ export function allgather<T extends TensorInput>(tensor: T, options?: AllgatherO
  */
 export function allgatherSync<T extends TensorInput>(tensor: T, options?: AllgatherOptions): T {
   const b = running();
-  const { spec, name } = prepareGather(tensor, options, 'allgatherSync');
+  const { spec, name, set } = prepareGather(tensor, options, 'allgatherSync');
   checkNotInflight([name]);
   try {
-    const r = b.enqueue(KIND.allgather, [toItem(name, spec, readSync(spec))], {}, true);
+    const r = b.enqueue(KIND.allgather, [toItem(name, spec, readSync(spec))], set, true);
     return gathered<T>(spec, r[0]);
   } catch (e) {
     throw fromNative(e);
   }
+}
+
+// --- alltoall --------------------------------------------------------------------
+
+/** Options for {@link alltoall}. */
+export interface AlltoallOptions {
+  /** Run on this process set (ranks and roots relative to it). Defaults to the global set. */
+  processSet?: ProcessSet;
+  /**
+   * First-dimension rows this rank sends to each rank, in rank order (one
+   * entry per rank, adding up to the first dimension). Defaults to an equal
+   * split, which needs a first dimension divisible by the number of ranks.
+   */
+  splits?: ArrayLike<number>;
+  /** Defaults to `alltoall.noname.<n>`. */
+  name?: string;
+  /** Row-major shape of a TypedArray input. Defaults to `[length]`. */
+  shape?: number[];
+}
+
+/** What {@link alltoall} returns. */
+export interface AlltoallResult<T> {
+  /** The rows every rank sent this rank, concatenated in rank order. */
+  output: T;
+  /** How many rows came from each rank, in rank order. */
+  receivedSplits: Int32Array;
+}
+
+function prepareAlltoall(tensor: unknown, options: unknown, fn: string): { spec: TensorSpec; name: string; splits: number[]; set: NativeOptions } {
+  const opts = checkOptions(options, ['splits', 'name', 'shape'], fn);
+  const spec = inspect(tensor, 'tensor', opts.shape);
+  if (spec.shape.length === 0) throw new RangeError(`${fn}: tensor must have at least one dimension to split; got a scalar`);
+  const ps = resolveSet(opts.processSet, fn);
+  const n = ps.size();
+  let splits: number[];
+  if (opts.splits === undefined) {
+    if (spec.shape[0] % n !== 0) {
+      throw new RangeError(
+        `${fn}: the first dimension (${spec.shape[0]}) is not divisible by the number of ranks (${n}); pass options.splits to say how many rows go to each rank`,
+      );
+    }
+    splits = new Array<number>(n).fill(spec.shape[0] / n);
+  } else {
+    const s = opts.splits as ArrayLike<unknown>;
+    if (typeof s !== 'object' || s === null || typeof s.length !== 'number') {
+      throw new TypeError(`${fn}: options.splits must be an array of non-negative integers`);
+    }
+    splits = Array.from(s, (v) => {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+        throw new RangeError(`${fn}: options.splits must hold non-negative integers; got ${String(v)}`);
+      }
+      return v;
+    });
+  }
+  return { spec, name: nameOf(opts, 'alltoall', fn), splits, set: { processSet: ps.id } };
+}
+
+function exchanged<T>(spec: TensorSpec, r: NativeResult): AlltoallResult<T> {
+  const res = r as { buffer: ArrayBuffer; shape: number[]; ints: Int32Array };
+  return { output: wrap<T>(spec, fromBuffer(spec, res.buffer), res.shape), receivedSplits: res.ints };
+}
+
+/**
+ * Sends `splits[j]` first-dimension rows of `tensor` to rank j and returns
+ * the rows every rank sent here, in rank order (Horovod's `alltoall`).
+ * Splits that do not add up to the first dimension, or a dtype or row
+ * shape that differs between ranks, fail on every rank with `HVD_MISMATCH`.
+ *
+ * @example
+ * const { output, receivedSplits } = await hvd.alltoall(rows, { splits: [1, 3] });
+ */
+export function alltoall<T extends TensorInput>(tensor: T, options?: AlltoallOptions): Promise<AlltoallResult<T>> {
+  const b = running();
+  const { spec, name, splits, set } = prepareAlltoall(tensor, options, 'alltoall');
+  const site = callSite(alltoall);
+  return tracked([name], () => {
+    const { input, verify } = callTimeInput(spec, readSync(spec), 'alltoall', name);
+    return b.enqueue(KIND.alltoall, [{ ...toItem(name, spec, input), splits }], set, false).then(
+      (r) => {
+        verify?.();
+        return exchanged<T>(spec, r[0]);
+      },
+      (e) => {
+        throw fromNative(e, site);
+      },
+    );
+  });
+}
+
+/**
+ * Blocking form of {@link alltoall}.
+ *
+ * @example
+ * const { output } = hvd.alltoallSync(new Float32Array(2 * hvd.size()));
+ */
+export function alltoallSync<T extends TensorInput>(tensor: T, options?: AlltoallOptions): AlltoallResult<T> {
+  const b = running();
+  const { spec, name, splits, set } = prepareAlltoall(tensor, options, 'alltoallSync');
+  checkNotInflight([name]);
+  try {
+    const r = b.enqueue(KIND.alltoall, [{ ...toItem(name, spec, readSync(spec)), splits }], set, true);
+    return exchanged<T>(spec, r[0]);
+  } catch (e) {
+    throw fromNative(e);
+  }
+}
+
+// --- reducescatter -------------------------------------------------------------------
+
+/** Options for {@link reducescatter}. */
+export interface ReducescatterOptions {
+  /** Run on this process set (ranks and roots relative to it). Defaults to the global set. */
+  processSet?: ProcessSet;
+  /** Reduction. Defaults to `'average'`; integer and bool inputs need another op. */
+  op?: ReduceOp;
+  /** Defaults to `reducescatter.noname.<n>`. */
+  name?: string;
+  /** Multiply the input by this before reducing. Defaults to 1. */
+  prescaleFactor?: number;
+  /** Multiply the result by this after reducing. Defaults to 1. */
+  postscaleFactor?: number;
+  /** Row-major shape of a TypedArray input (checked across ranks). Defaults to `[length]`. */
+  shape?: number[];
+}
+
+function prepareReducescatter(tensor: unknown, options: unknown, fn: string) {
+  const opts = checkOptions(options, ['op', 'name', 'prescaleFactor', 'postscaleFactor', 'shape'], fn);
+  const spec = inspect(tensor, 'tensor', opts.shape);
+  if (spec.shape.length === 0) throw new RangeError(`${fn}: tensor must have at least one dimension to scatter; got a scalar`);
+  const op = checkOp(opts.op, fn);
+  const pre = checkScale(opts.prescaleFactor, 'prescaleFactor', fn);
+  const post = checkScale(opts.postscaleFactor, 'postscaleFactor', fn);
+  checkReducible(spec, op, pre, post, 'tensor', fn);
+  const processSet = resolveSet(opts.processSet, fn).id;
+  return { spec, name: nameOf(opts, 'reducescatter', fn), options: { op: OP_CODES[op], prescale: pre, postscale: post, processSet } };
+}
+
+/**
+ * Reduces `tensor` across ranks (as {@link allreduce}) and returns this
+ * rank's share of the first dimension: `dim0 / size` rows, and one more on
+ * the first `dim0 % size` ranks (Horovod's `reducescatter`).
+ *
+ * @example
+ * const mine = await hvd.reducescatter(grads, { op: 'sum' });
+ */
+export function reducescatter<T extends TensorInput>(tensor: T, options?: ReducescatterOptions): Promise<T> {
+  const b = running();
+  const p = prepareReducescatter(tensor, options, 'reducescatter');
+  const site = callSite(reducescatter);
+  return tracked([p.name], () => {
+    const { input, verify } = callTimeInput(p.spec, readSync(p.spec), 'reducescatter', p.name);
+    return b.enqueue(KIND.reducescatter, [toItem(p.name, p.spec, input)], p.options, false).then(
+      (r) => {
+        verify?.();
+        return gathered<T>(p.spec, r[0]);
+      },
+      (e) => {
+        throw fromNative(e, site);
+      },
+    );
+  });
+}
+
+/**
+ * Blocking form of {@link reducescatter}.
+ *
+ * @example
+ * const mine = hvd.reducescatterSync(new Float32Array(8), { op: 'sum' });
+ */
+export function reducescatterSync<T extends TensorInput>(tensor: T, options?: ReducescatterOptions): T {
+  const b = running();
+  const p = prepareReducescatter(tensor, options, 'reducescatterSync');
+  checkNotInflight([p.name]);
+  try {
+    const r = b.enqueue(KIND.reducescatter, [toItem(p.name, p.spec, readSync(p.spec))], p.options, true);
+    return gathered<T>(p.spec, r[0]);
+  } catch (e) {
+    throw fromNative(e);
+  }
+}
+
+// --- grouped allgather / reducescatter ---------------------------------------------
+
+/** Options for {@link groupedAllgather}. */
+export interface GroupedAllgatherOptions {
+  /** Group name; members are named `<name>.<i>`. Defaults to `groupedAllgather.noname.<n>`. */
+  name?: string;
+  /** Run on this process set. Defaults to the global set. */
+  processSet?: ProcessSet;
+}
+
+/** Options for {@link groupedReducescatter}. */
+export interface GroupedReducescatterOptions {
+  /** Defaults to `'average'`. */
+  op?: ReduceOp;
+  /** Group name; members are named `<name>.<i>`. Defaults to `groupedReducescatter.noname.<n>`. */
+  name?: string;
+  /** Defaults to 1. */
+  prescaleFactor?: number;
+  /** Defaults to 1. */
+  postscaleFactor?: number;
+  /** Run on this process set. Defaults to the global set. */
+  processSet?: ProcessSet;
+}
+
+interface PreparedGroup {
+  specs: TensorSpec[];
+  names: string[];
+  options: NativeOptions;
+}
+
+function prepareGroupOf(kind: 'groupedAllgather' | 'groupedReducescatter', tensors: unknown, options: unknown, fn: string): PreparedGroup {
+  const reduce = kind === 'groupedReducescatter';
+  const opts = checkOptions(options, reduce ? ['op', 'name', 'prescaleFactor', 'postscaleFactor'] : ['name'], fn);
+  if (!Array.isArray(tensors)) throw new TypeError(`${fn}: tensors must be an array of TypedArrays or Tensors`);
+  if (tensors.length === 0) throw new RangeError(`${fn}: tensors must not be empty`);
+  const op = reduce ? checkOp(opts.op, fn) : 'sum';
+  const pre = reduce ? checkScale(opts.prescaleFactor, 'prescaleFactor', fn) : 1;
+  const post = reduce ? checkScale(opts.postscaleFactor, 'postscaleFactor', fn) : 1;
+  const specs = tensors.map((t, i) => {
+    const spec = inspect(t, `tensors[${i}]`);
+    if (spec.shape.length === 0) throw new RangeError(`${fn}: tensors[${i}] must have at least one dimension; got a scalar`);
+    if (reduce) checkReducible(spec, op, pre, post, `tensors[${i}]`, fn);
+    return spec;
+  });
+  const group = nameOf(opts, kind, fn);
+  const processSet = resolveSet(opts.processSet, fn).id;
+  // The member count is part of the group's key, so ranks whose groups
+  // differ in length fail with HVD_MISMATCH on the members they share.
+  const key = `${group} (${specs.length} members)`;
+  const native: NativeOptions = reduce ? { op: OP_CODES[op], prescale: pre, postscale: post, group: key, processSet } : { group: key, processSet };
+  return { specs, names: specs.map((_, i) => `${group}.${i}`), options: native };
+}
+
+function submitGroup<T>(kindCode: number, g: PreparedGroup, blocking: true): T[];
+function submitGroup<T>(kindCode: number, g: PreparedGroup, blocking: false, site: { stack?: string }): Promise<T[]>;
+function submitGroup<T>(kindCode: number, g: PreparedGroup, blocking: boolean, site?: { stack?: string }): T[] | Promise<T[]> {
+  const b = running();
+  const items = g.specs.map((s, i) => toItem(g.names[i], s, readSync(s)));
+  const shape = (rs: NativeResult[]) => rs.map((r, i) => gathered<T>(g.specs[i], r));
+  if (blocking) {
+    checkNotInflight(g.names);
+    try {
+      return shape(b.enqueue(kindCode, items, g.options, true));
+    } catch (e) {
+      throw fromNative(e);
+    }
+  }
+  return tracked(g.names, () =>
+    b.enqueue(kindCode, items, g.options, false).then(shape, (e) => {
+      throw fromNative(e, site);
+    }),
+  );
+}
+
+/**
+ * Allgathers several tensors with one negotiation; results in input order
+ * (Horovod's `grouped_allgather`).
+ *
+ * @example
+ * const [ids, rows] = await hvd.groupedAllgather([myIds, myRows]);
+ */
+export function groupedAllgather<T extends TensorInput>(tensors: T[], options?: GroupedAllgatherOptions): Promise<T[]> {
+  running();
+  const g = prepareGroupOf('groupedAllgather', tensors, options, 'groupedAllgather');
+  return submitGroup<T>(KIND.allgather, g, false, callSite(groupedAllgather));
+}
+
+/** Blocking form of {@link groupedAllgather}. @example const [a, b] = hvd.groupedAllgatherSync([x, y]); */
+export function groupedAllgatherSync<T extends TensorInput>(tensors: T[], options?: GroupedAllgatherOptions): T[] {
+  running();
+  return submitGroup<T>(KIND.allgather, prepareGroupOf('groupedAllgather', tensors, options, 'groupedAllgatherSync'), true);
+}
+
+/**
+ * Reduce-scatters several tensors with one negotiation; each result is this
+ * rank's share of that tensor's first dimension, in input order (Horovod's
+ * `grouped_reducescatter`).
+ *
+ * @example
+ * const [a, b] = await hvd.groupedReducescatter([gradA, gradB], { op: 'sum' });
+ */
+export function groupedReducescatter<T extends TensorInput>(tensors: T[], options?: GroupedReducescatterOptions): Promise<T[]> {
+  running();
+  const g = prepareGroupOf('groupedReducescatter', tensors, options, 'groupedReducescatter');
+  return submitGroup<T>(KIND.reducescatter, g, false, callSite(groupedReducescatter));
+}
+
+/** Blocking form of {@link groupedReducescatter}. @example const [a] = hvd.groupedReducescatterSync([x], { op: 'sum' }); */
+export function groupedReducescatterSync<T extends TensorInput>(tensors: T[], options?: GroupedReducescatterOptions): T[] {
+  running();
+  return submitGroup<T>(KIND.reducescatter, prepareGroupOf('groupedReducescatter', tensors, options, 'groupedReducescatterSync'), true);
 }
 
 // --- broadcast -------------------------------------------------------------------
@@ -546,8 +854,9 @@ function prepareBroadcast(tensor: unknown, rootRank: unknown, options: unknown, 
   const opts = checkOptions(options, ['name', 'shape'], fn);
   const spec = inspect(tensor, `${fn}: tensor`, opts.shape);
   if (spec.array) checkNotInPlaceTarget(spec.array, fn, false);
-  const root = checkRoot(rootRank, fn);
-  return { spec, root, name: nameOf(opts, 'broadcast', fn) };
+  const ps = resolveSet(opts.processSet, fn);
+  const root = checkRoot(rootRank, fn, ps);
+  return { spec, root, name: nameOf(opts, 'broadcast', fn), processSet: ps.id, setRank: ps.rank() };
 }
 
 /**
@@ -564,14 +873,14 @@ function prepareBroadcast(tensor: unknown, rootRank: unknown, options: unknown, 
  */
 export function broadcast<T extends TensorInput>(tensor: T, rootRank: number, options?: BroadcastOptions): Promise<T> {
   const b = running();
-  const { spec, root, name } = prepareBroadcast(tensor, rootRank, options, 'broadcast');
+  const { spec, root, name, processSet, setRank } = prepareBroadcast(tensor, rootRank, options, 'broadcast');
   const site = callSite(broadcast);
   return tracked([name], () => {
     const { input, verify } = callTimeInput(spec, readSync(spec), 'broadcast', name);
     const out = newArray(spec.ctor, input.length);
-    return b.enqueue(KIND.broadcast, [toItem(name, spec, input, out)], { root }, false).then(
+    return b.enqueue(KIND.broadcast, [toItem(name, spec, input, out)], { root, processSet }, false).then(
       () => {
-        if (rank() === root) verify?.(); // other ranks' contents are ignored
+        if (setRank === root) verify?.(); // other ranks' contents are ignored
         return wrap<T>(spec, out, spec.shape);
       },
       (e) => {
@@ -589,12 +898,12 @@ export function broadcast<T extends TensorInput>(tensor: T, rootRank: number, op
  */
 export function broadcastSync<T extends TensorInput>(tensor: T, rootRank: number, options?: BroadcastOptions): T {
   const b = running();
-  const { spec, root, name } = prepareBroadcast(tensor, rootRank, options, 'broadcastSync');
+  const { spec, root, name, processSet } = prepareBroadcast(tensor, rootRank, options, 'broadcastSync');
   checkNotInflight([name]);
   const input = readSync(spec);
   const out = newArray(spec.ctor, input.length);
   try {
-    b.enqueue(KIND.broadcast, [toItem(name, spec, input, out)], { root }, true);
+    b.enqueue(KIND.broadcast, [toItem(name, spec, input, out)], { root, processSet }, true);
   } catch (e) {
     throw fromNative(e);
   }
@@ -605,7 +914,8 @@ export function broadcastSync<T extends TensorInput>(tensor: T, rootRank: number
 
 function barrierItem(options: unknown, fn: string) {
   const opts = checkOptions(options, ['name'], fn);
-  return { name: nameOf(opts, 'barrier', fn), input: null, dtype: DType.uint8, shape: [] as number[] };
+  const set = { processSet: resolveSet(opts.processSet, fn).id };
+  return { item: { name: nameOf(opts, 'barrier', fn), input: null, dtype: DType.uint8, shape: [] as number[] }, set };
 }
 
 /**
@@ -616,10 +926,10 @@ function barrierItem(options: unknown, fn: string) {
  */
 export function barrier(options?: NameOptions): Promise<void> {
   const b = running();
-  const item = barrierItem(options, 'barrier');
+  const { item, set } = barrierItem(options, 'barrier');
   const site = callSite(barrier);
   return tracked([item.name], () =>
-    b.enqueue(KIND.barrier, [item], {}, false).then(
+    b.enqueue(KIND.barrier, [item], set, false).then(
       () => undefined,
       (e) => {
         throw fromNative(e, site);
@@ -636,10 +946,10 @@ export function barrier(options?: NameOptions): Promise<void> {
  */
 export function barrierSync(options?: NameOptions): void {
   const b = running();
-  const item = barrierItem(options, 'barrierSync');
+  const { item, set } = barrierItem(options, 'barrierSync');
   checkNotInflight([item.name]);
   try {
-    b.enqueue(KIND.barrier, [item], {}, true);
+    b.enqueue(KIND.barrier, [item], set, true);
   } catch (e) {
     throw fromNative(e);
   }
@@ -647,8 +957,16 @@ export function barrierSync(options?: NameOptions): void {
 
 // --- join ---------------------------------------------------------------------------
 
-function joinItem() {
-  return { name: autoName('join'), input: null, dtype: DType.uint8, shape: [] as number[] };
+/** Options for {@link join}. */
+export interface JoinOptions {
+  /** The process set whose ranks join. Defaults to the global set. */
+  processSet?: ProcessSet;
+}
+
+function joinItem(options: unknown, fn: string) {
+  const opts = checkOptions(options, [], fn);
+  const ps = resolveSet(opts.processSet, fn);
+  return { item: { name: autoName('join', ps), input: null, dtype: DType.uint8, shape: [] as number[] }, set: { processSet: ps.id } };
 }
 
 /**
@@ -663,12 +981,12 @@ function joinItem() {
  * for (const batch of myShard) await step(batch);   // ranks may run different numbers of steps
  * const last = await hvd.join();
  */
-export function join(): Promise<number> {
+export function join(options?: JoinOptions): Promise<number> {
   const b = running();
-  const item = joinItem();
+  const { item, set } = joinItem(options, 'join');
   const site = callSite(join);
   return tracked([item.name], () =>
-    b.enqueue(KIND.join, [item], {}, false).then(
+    b.enqueue(KIND.join, [item], set, false).then(
       (r) => r[0] as number,
       (e) => {
         throw fromNative(e, site);
@@ -685,12 +1003,12 @@ export function join(): Promise<number> {
  * @example
  * const last = hvd.joinSync();
  */
-export function joinSync(): number {
+export function joinSync(options?: JoinOptions): number {
   const b = running();
-  const item = joinItem();
+  const { item, set } = joinItem(options, 'joinSync');
   checkNotInflight([item.name]);
   try {
-    return b.enqueue(KIND.join, [item], {}, true)[0] as number;
+    return b.enqueue(KIND.join, [item], set, true)[0] as number;
   } catch (e) {
     throw fromNative(e);
   }
@@ -712,8 +1030,9 @@ function deserialize(bytes: Uint8Array): unknown {
   return v8.deserialize(bytes);
 }
 
-function objectName(options: unknown, kind: string, fn: string): string {
-  return nameOf(checkOptions(options, ['name'], fn), kind, fn);
+function objectName(options: unknown, kind: string, fn: string): { name: string; processSet: ProcessSet } {
+  const opts = checkOptions(options, ['name'], fn);
+  return { name: nameOf(opts, kind, fn), processSet: resolveSet(opts.processSet, fn) };
 }
 
 /**
@@ -730,16 +1049,16 @@ function objectName(options: unknown, kind: string, fn: string): string {
  */
 export function broadcastObject<V>(value: V, rootRank = 0, options?: NameOptions): Promise<V> {
   running();
-  const root = checkRoot(rootRank, 'broadcastObject');
-  const name = objectName(options, 'broadcastObject', 'broadcastObject');
-  const { bytes, error } = serializeAtRoot(value, root, 'broadcastObject');
-  const p = allgather(bytes, { name });
+  const { name, processSet } = objectName(options, 'broadcastObject', 'broadcastObject');
+  const root = checkRoot(rootRank, 'broadcastObject', processSet);
+  const { bytes, error } = serializeAtRoot(value, root, processSet, 'broadcastObject');
+  const p = allgather(bytes, { name, processSet });
   if (error) {
     // The empty payload tells the others; they fail instead of waiting.
     p.catch(() => {});
     throw error;
   }
-  return p.then((data) => receivedObject(value, data, root, name));
+  return p.then((data) => receivedObject(value, data, root, processSet, name));
 }
 
 /**
@@ -750,12 +1069,12 @@ export function broadcastObject<V>(value: V, rootRank = 0, options?: NameOptions
  */
 export function broadcastObjectSync<V>(value: V, rootRank = 0, options?: NameOptions): V {
   running();
-  const root = checkRoot(rootRank, 'broadcastObjectSync');
-  const name = objectName(options, 'broadcastObject', 'broadcastObjectSync');
-  const { bytes, error } = serializeAtRoot(value, root, 'broadcastObjectSync');
-  const data = allgatherSync(bytes, { name });
+  const { name, processSet } = objectName(options, 'broadcastObject', 'broadcastObjectSync');
+  const root = checkRoot(rootRank, 'broadcastObjectSync', processSet);
+  const { bytes, error } = serializeAtRoot(value, root, processSet, 'broadcastObjectSync');
+  const data = allgatherSync(bytes, { name, processSet });
   if (error) throw error;
-  return receivedObject(value, data, root, name);
+  return receivedObject(value, data, root, processSet, name);
 }
 
 // Each rank's contribution to a broadcastObject: three float64 (sender rank,
@@ -763,20 +1082,20 @@ export function broadcastObjectSync<V>(value: V, rootRank = 0, options?: NameOpt
 // root sends (and sends empty when its value did not serialize).
 const OBJECT_HEADER_BYTES = 24;
 
-function objectHeader(bytes: Uint8Array, root: number, length: number): void {
+function objectHeader(bytes: Uint8Array, root: number, length: number, sender: number): void {
   const view = new DataView(bytes.buffer, bytes.byteOffset, OBJECT_HEADER_BYTES);
-  view.setFloat64(0, rank(), true);
+  view.setFloat64(0, sender, true);
   view.setFloat64(8, root, true);
   view.setFloat64(16, length, true);
 }
 
-function serializeAtRoot(value: unknown, root: number, fn: string): { bytes: Uint8Array; error?: TypeError } {
+function serializeAtRoot(value: unknown, root: number, set: ProcessSet, fn: string): { bytes: Uint8Array; error?: TypeError } {
   const headerOnly = (): Uint8Array => {
     const bytes = new Uint8Array(OBJECT_HEADER_BYTES);
-    objectHeader(bytes, root, 0);
+    objectHeader(bytes, root, 0, set.rank());
     return bytes;
   };
-  if (rank() !== root) return { bytes: headerOnly() };
+  if (set.rank() !== root) return { bytes: headerOnly() };
   let buf: Buffer;
   try {
     // The header is reserved in front of the payload, so the payload is
@@ -793,11 +1112,11 @@ function serializeAtRoot(value: unknown, root: number, fn: string): { bytes: Uin
     };
   }
   const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-  objectHeader(bytes, root, bytes.length - OBJECT_HEADER_BYTES);
+  objectHeader(bytes, root, bytes.length - OBJECT_HEADER_BYTES, set.rank());
   return { bytes };
 }
 
-function receivedObject<V>(value: V, data: Uint8Array, root: number, name: string): V {
+function receivedObject<V>(value: V, data: Uint8Array, root: number, set: ProcessSet, name: string): V {
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const roots = new Map<number, number[]>();
   let payload: Uint8Array | undefined;
@@ -832,7 +1151,7 @@ function receivedObject<V>(value: V, data: Uint8Array, root: number, name: strin
       'HVD_MISMATCH',
     );
   }
-  if (rank() === root) return value;
+  if (set.rank() === root) return value;
   if (payload === undefined) {
     throw new HorovodError(
       `${name}: rank ${root} (the root) could not serialize its value, so there is nothing to receive; see the TypeError on rank ${root}`,
@@ -861,11 +1180,11 @@ function splitObjects(lengths: Float64Array, data: Uint8Array): unknown[] {
  */
 export function allgatherObject<V>(value: V, options?: NameOptions): Promise<V[]> {
   running();
-  const name = objectName(options, 'allgatherObject', 'allgatherObject');
+  const { name, processSet } = objectName(options, 'allgatherObject', 'allgatherObject');
   const mine = serialize(value, 'allgatherObject');
   // Both halves are submitted now; neither depends on the other's result.
-  const lengths = allgather(new Float64Array([mine.length]), { name: `${name}.lengths` });
-  const data = allgather(mine, { name: `${name}.data` });
+  const lengths = allgather(new Float64Array([mine.length]), { name: `${name}.lengths`, processSet });
+  const data = allgather(mine, { name: `${name}.data`, processSet });
   return Promise.all([lengths, data]).then(([l, d]) => splitObjects(l, d) as V[]);
 }
 
@@ -877,14 +1196,12 @@ export function allgatherObject<V>(value: V, options?: NameOptions): Promise<V[]
  */
 export function allgatherObjectSync<V>(value: V, options?: NameOptions): V[] {
   running();
-  const name = objectName(options, 'allgatherObject', 'allgatherObjectSync');
+  const { name, processSet } = objectName(options, 'allgatherObject', 'allgatherObjectSync');
   const mine = serialize(value, 'allgatherObjectSync');
-  const lengths = allgatherSync(new Float64Array([mine.length]), { name: `${name}.lengths` });
-  const data = allgatherSync(mine, { name: `${name}.data` });
+  const lengths = allgatherSync(new Float64Array([mine.length]), { name: `${name}.lengths`, processSet });
+  const data = allgatherSync(mine, { name: `${name}.data`, processSet });
   return splitObjects(lengths, data) as V[];
 }
-
-export { HorovodError };
 
 /**
  * Allreduces IEEE half-precision values carried in a Uint16Array (dtype

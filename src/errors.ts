@@ -33,21 +33,19 @@ export class HorovodError extends Error {
 }
 
 /**
- * Turns an error thrown or rejected by the native addon into a HorovodError.
- * When `callSite` is given (captured where the user called us), its stack
- * replaces the engine-thread-less stack of the native error, so an async
- * failure still points at the user's line.
+ * Native errors already arrive as HorovodError (src/native.ts hands the
+ * class to the addon with setErrorConstructor). For Promise calls, which
+ * settle from the engine thread with no JS stack, `callSite` (captured where
+ * the user called us) supplies the stack, so an async failure still points
+ * at the user's line. Anything else passes through.
  */
 export function fromNative(e: unknown, callSite?: { stack?: string }): Error {
-  if (e instanceof TypeError || e instanceof RangeError || e instanceof HorovodError) return e;
-  const err = e as { message?: string; code?: string };
-  if (err && typeof err.code === 'string' && err.code.startsWith('HVD_')) {
-    const he = new HorovodError(String(err.message), err.code as HorovodErrorCode);
+  if (e instanceof HorovodError) {
     if (callSite?.stack) {
       const frames = callSite.stack.split('\n').slice(1).join('\n');
-      he.stack = `${he.name}: ${he.message}\n${frames}`;
+      e.stack = `${e.name}: ${e.message}\n${frames}`;
     }
-    return he;
+    return e;
   }
   return e instanceof Error ? e : new Error(String(e));
 }

@@ -31,6 +31,14 @@ export {
   groupedAllreduceSync,
   allgather,
   allgatherSync,
+  groupedAllgather,
+  groupedAllgatherSync,
+  alltoall,
+  alltoallSync,
+  reducescatter,
+  reducescatterSync,
+  groupedReducescatter,
+  groupedReducescatterSync,
   broadcast,
   broadcastSync,
   barrier,
@@ -52,9 +60,16 @@ export type {
   AllreduceOptions,
   GroupedAllreduceOptions,
   AllgatherOptions,
+  GroupedAllgatherOptions,
+  AlltoallOptions,
+  AlltoallResult,
+  ReducescatterOptions,
+  GroupedReducescatterOptions,
   BroadcastOptions,
   NameOptions,
+  JoinOptions,
 } from './collectives';
+export { ProcessSet, addProcessSet, removeProcessSet, globalProcessSet } from './process_sets';
 export { HorovodError } from './errors';
 export type { HorovodErrorCode } from './errors';
 export type { EngineStats } from './native';

@@ -45,6 +45,8 @@ export interface NativeItem {
   output?: ArrayBufferView | null;
   dtype: number;
   shape: number[];
+  /** Kind-specific integers (alltoall: rows per destination rank). */
+  splits?: number[];
 }
 
 export interface NativeOptions {
@@ -53,9 +55,11 @@ export interface NativeOptions {
   prescale?: number;
   postscale?: number;
   group?: string;
+  /** Process set id (0: global). */
+  processSet?: number;
 }
 
-export type NativeResult = undefined | number | { buffer: ArrayBuffer; shape: number[] };
+export type NativeResult = undefined | number | { buffer: ArrayBuffer; shape: number[]; ints?: Int32Array };
 
 export interface NativeBinding {
   init(timeoutMs?: number): void;
@@ -65,6 +69,16 @@ export interface NativeBinding {
   buildInfo(): { mpiLibraryVersion: string; mpiVendor: string; ncclBuilt: boolean; ncclAvailable: boolean };
   stats(): EngineStats;
   abort(reason: string): void;
+  /** Native errors are constructed with this (HorovodError), once set. */
+  setErrorConstructor(ctor: new (message: string, code: string) => Error): void;
+  /** The codes table as compiled into the addon (native/codes.h). */
+  codes(): {
+    dtypes: Record<string, number>;
+    dtypeBytes: Record<string, number>;
+    reduceOps: Record<string, number>;
+    kinds: Record<string, number>;
+    statusCodes: Record<string, number>;
+  };
   enqueue(kind: number, items: NativeItem[], options: NativeOptions, blocking: true): NativeResult[];
   enqueue(kind: number, items: NativeItem[], options: NativeOptions, blocking: false): Promise<NativeResult[]>;
   float32ToFloat16(src: Float32Array): Uint16Array;
@@ -97,6 +111,8 @@ export function loadNative(): NativeBinding {
     try {
       // eslint-disable-next-line @typescript-eslint/no-var-requires
       const binding = require(file) as NativeBinding;
+      // Errors from the engine arrive as HorovodError directly.
+      binding.setErrorConstructor(HorovodError as unknown as new (message: string, code: string) => Error);
       loaded = { binding, path: file };
       return binding;
     } catch (e) {

@@ -1,24 +1,12 @@
 // The tensor bridge: what a collective accepts (TypedArrays and tfjs
 // Tensors), how it becomes raw bytes plus a dtype code for the engine, and
 // how results become the same kind of value the caller passed in.
+import { DTYPES } from './codes';
 import { NativeItem } from './native';
 import { tfjsForTensors } from './tfjs/tf';
 
-/** Element-type codes shared with native/common.h (DataType). */
-export const DType = {
-  uint8: 0,
-  int8: 1,
-  uint16: 2,
-  int16: 3,
-  int32: 4,
-  uint32: 5,
-  int64: 6,
-  float16: 7,
-  float32: 8,
-  float64: 9,
-  bool: 10,
-  uint64: 11,
-} as const;
+/** Element-type codes (native/codes.h, generated into src/codes.ts). */
+export const DType = DTYPES;
 export type DTypeName = keyof typeof DType;
 
 /** The TypedArrays hvd accepts. */

@@ -1,0 +1,142 @@
+// allreduce: every rank ends with the elementwise reduction of every rank's
+// tensor. Ranks agree on shape, op and scale factors; small responses of
+// one dtype/op/scale fuse into one buffer up to HOROVOD_FUSION_THRESHOLD;
+// the algorithm comes from the reduce registry (ops/algorithm.h). Joined
+// ranks contribute zeros and an average divides by the ranks that did
+// contribute.
+#include <cstring>
+
+#include "../fusion_buffer.h"
+#include "../stats.h"
+#include "op.h"
+#include "reduce.h"
+
+namespace hvd::core {
+namespace {
+
+class Allreduce : public Op {
+ public:
+  Buffers buffers() const override { return Buffers::kInputOutput; }
+  std::string Describe(const Request& r) const override { return std::string(" op=") + ReduceOpName(r.op); }
+
+  bool Agrees(const Request& a, const Request& b) const override {
+    return a.shape == b.shape && a.op == b.op && a.prescale == b.prescale && a.postscale == b.postscale;
+  }
+  std::string Disagreement(const Disagree& d) const override {
+    std::string err = d("shapes", [](const Request& q) { return ShapeToString(q.shape); });
+    if (err.empty()) err = d("reduce ops", [](const Request& q) { return std::string(ReduceOpName(q.op)); });
+    if (err.empty()) err = d("prescale factors", [](const Request& q) { return FormatDouble(q.prescale); });
+    if (err.empty()) err = d("postscale factors", [](const Request& q) { return FormatDouble(q.postscale); });
+    return err;
+  }
+  void Build(const Submissions& s, Response* r) const override { r->counts = {NumElements(s.first().shape)}; }
+  int64_t PayloadBytes(const Response& r) const override {
+    int64_t n = 0;
+    for (int64_t c : r.counts) n += c;
+    return n * static_cast<int64_t>(DataTypeSize(r.dtype));
+  }
+  bool CanFuse(const Response& b, const Response& r) const override {
+    return b.dtype == r.dtype && b.op == r.op && b.prescale == r.prescale && b.postscale == r.postscale &&
+           b.joined == r.joined;
+  }
+  void Finish(Response* r, const AlgorithmQuery& q) const override { r->algorithm = ChooseReduceAlgorithm(q); }
+
+  void Execute(ExecContext& ctx, const Response& r, std::vector<TensorTableEntry>& entries,
+               const std::vector<bool>& have) const override;
+};
+
+void Allreduce::Execute(ExecContext& ctx, const Response& r, std::vector<TensorTableEntry>& entries,
+                        const std::vector<bool>& have) const {
+  const size_t esize = DataTypeSize(r.dtype);
+  const int contributors = ctx.comm.size() - static_cast<int>(r.joined.size());
+  double post = r.postscale;
+  if (r.op == ReduceOp::kAverage) post /= contributors;
+  int64_t total = 0;
+  for (int64_t c : r.counts) total += c;
+  ctx.stats.allreduce_bytes += static_cast<uint64_t>(total) * esize;
+  const ReduceAlgorithm& algo = ReduceAlgorithmById(r.algorithm);
+  if (std::strcmp(algo.name(), "ring") == 0) ctx.stats.ring_allreduces++;
+
+  Status st;
+  if (r.names.size() == 1) {
+    // One tensor: reduce straight from input to output, no fusion copy.
+    void* out;
+    const void* in;
+    if (have[0]) {
+      out = entries[0].output;
+      in = entries[0].input;
+    } else {
+      ctx.scratch.assign(static_cast<size_t>(total) * esize, 0);
+      out = ctx.scratch.data();
+      in = out;
+    }
+    if (r.prescale != 1.0) {
+      ScaleCopy(r.dtype, out, in, total, r.prescale);
+      in = out;
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    st = algo.Allreduce(ctx.comm, ctx.config, in, out, total, r.dtype, r.op);
+    if (st.ok()) ScaleBuffer(r.dtype, out, total, post);
+    ctx.trace(r.names, "ALLREDUCE", t0, OpArgs(algo.name(), total * esize, 1));
+  } else {
+    ctx.stats.fused_responses++;
+    // When every output lies back to back in one buffer in response order
+    // (groupedAllreduce allocates them that way), reduce in that buffer:
+    // the results need no copy out of a fusion buffer.
+    bool contiguous = true;
+    {
+      char* expect = nullptr;
+      for (size_t i = 0; i < entries.size() && contiguous; ++i) {
+        if (!have[i]) {
+          contiguous = false;
+          break;
+        }
+        char* o = static_cast<char*>(entries[i].output);
+        if (i > 0 && o != expect) contiguous = false;
+        expect = o + static_cast<size_t>(r.counts[i]) * esize;
+      }
+    }
+    char* buf = contiguous ? static_cast<char*>(entries[0].output)
+                           : static_cast<char*>(ctx.fusion.Get(static_cast<size_t>(total) * esize));
+    auto t_in = std::chrono::steady_clock::now();
+    int64_t off = 0;
+    for (size_t i = 0; i < entries.size(); ++i) {
+      size_t bytes = static_cast<size_t>(r.counts[i]) * esize;
+      if (have[i]) ScaleCopy(r.dtype, buf + off, entries[i].input, r.counts[i], r.prescale);
+      else std::memset(buf + off, 0, bytes);
+      off += static_cast<int64_t>(bytes);
+    }
+    ctx.trace(r.names, "MEMCPY_IN_FUSION_BUFFER", t_in, "");
+    auto t0 = std::chrono::steady_clock::now();
+    st = algo.Allreduce(ctx.comm, ctx.config, buf, buf, total, r.dtype, r.op);
+    ctx.trace(r.names, "ALLREDUCE", t0, OpArgs(algo.name(), total * esize, r.names.size()));
+    auto t_out = std::chrono::steady_clock::now();
+    if (contiguous) {
+      if (st.ok()) ScaleBuffer(r.dtype, buf, total, post);
+      ctx.stats.fusion_copy_bytes += static_cast<uint64_t>(total) * esize;
+    } else {
+      off = 0;
+      for (size_t i = 0; i < entries.size(); ++i) {
+        size_t bytes = static_cast<size_t>(r.counts[i]) * esize;
+        if (st.ok() && have[i]) ScaleCopy(r.dtype, entries[i].output, buf + off, r.counts[i], post);
+        off += static_cast<int64_t>(bytes);
+      }
+      ctx.stats.fusion_copy_bytes += 2 * static_cast<uint64_t>(total) * esize;
+    }
+    ctx.trace(r.names, contiguous ? "SCALE_IN_OUTPUT_BUFFER" : "MEMCPY_OUT_FUSION_BUFFER", t_out, "");
+  }
+  auto t_cb = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (have[i]) Complete(ctx, entries[i], st, CollectiveResult());
+  }
+  ctx.trace(r.names, "CALLBACK", t_cb, "");
+}
+
+}  // namespace
+
+const Op& AllreduceOp() {
+  static const Allreduce op;
+  return op;
+}
+
+}  // namespace hvd::core

@@ -1,0 +1,89 @@
+// The op registry: OpFor(kind) from the HVD_COLLECTIVE_KINDS table in
+// codes.h, plus the helpers every op shares.
+#include <algorithm>
+#include <cstdio>
+
+#include "../stats.h"
+#include "op.h"
+
+namespace hvd::core {
+
+#define HVD_X(e, v, n, op) const Op& op();
+HVD_COLLECTIVE_KINDS(HVD_X)
+#undef HVD_X
+
+namespace {
+// The table is indexed by value: values must be 0, 1, 2, ... in order.
+constexpr int kKindValues[] = {
+#define HVD_X(e, v, n, op) v,
+    HVD_COLLECTIVE_KINDS(HVD_X)
+#undef HVD_X
+};
+constexpr bool Dense() {
+  for (int i = 0; i < kNumCollectiveKinds; ++i) {
+    if (kKindValues[i] != i) return false;
+  }
+  return true;
+}
+static_assert(Dense(), "HVD_COLLECTIVE_KINDS values must be 0, 1, 2, ... in table order");
+}  // namespace
+
+const Op& OpFor(CollectiveKind kind) {
+  static const Op* const table[] = {
+#define HVD_X(e, v, n, op) &op(),
+      HVD_COLLECTIVE_KINDS(HVD_X)
+#undef HVD_X
+  };
+  const int i = static_cast<int>(kind);
+  HVD_ENFORCE(i >= 0 && i < kNumCollectiveKinds, "unknown collective kind " << i);
+  return *table[i];
+}
+
+std::string RankList(const std::vector<int>& ranks) {
+  std::string s = ranks.size() == 1 ? "rank " : "ranks ";
+  for (size_t i = 0; i < ranks.size(); ++i) {
+    if (i) s += ",";
+    s += std::to_string(ranks[i]);
+  }
+  return s;
+}
+
+std::string FormatDouble(double d) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.17g", d);
+  return buf;
+}
+
+std::string Disagree::operator()(const char* what,
+                                 const std::function<std::string(const Request&)>& value_of) const {
+  std::vector<std::pair<std::string, std::vector<int>>> values;
+  for (int r : s_.submitted) {
+    std::string v = value_of(s_.by_rank[r]);
+    auto it = std::find_if(values.begin(), values.end(), [&](const auto& e) { return e.first == v; });
+    if (it == values.end()) values.push_back({v, {r}});
+    else it->second.push_back(r);
+  }
+  if (values.size() <= 1) return "";
+  std::string msg = std::string("Mismatched ") + what + " for " + CollectiveKindName(s_.first().kind) +
+                    " tensor '" + s_.name + "': ";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i) msg += "; ";
+    msg += RankList(values[i].second) + (values[i].second.size() == 1 ? " has " : " have ") + values[i].first;
+  }
+  return msg + ". Every rank must submit the same " + what + " under one name.";
+}
+
+void Complete(ExecContext& ctx, TensorTableEntry& e, const Status& s, CollectiveResult&& result) {
+  if (!e.done) return;
+  ctx.stats.tensors++;
+  auto done = std::move(e.done);
+  e.done = nullptr;
+  done(s, std::move(result));
+}
+
+std::string OpArgs(const char* algorithm, int64_t bytes, size_t tensors) {
+  return "\"algorithm\":\"" + std::string(algorithm) + "\",\"bytes\":" + std::to_string(bytes) +
+         ",\"tensors\":" + std::to_string(tensors);
+}
+
+}  // namespace hvd::core

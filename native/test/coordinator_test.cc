@@ -1,0 +1,137 @@
+// The coordinator's negotiation without MPI: a name is decided once every
+// rank submitted it (or joined), disagreements become one error response
+// naming the ranks and values, fusion respects the threshold, and the
+// algorithm registry's choice is recorded.
+#include <gtest/gtest.h>
+
+#include "controller.h"
+#include "ops/algorithm.h"
+
+using namespace hvd::core;
+
+namespace {
+Request Req(const std::string& name, CollectiveKind kind, std::vector<int64_t> shape,
+            DataType dtype = DataType::kFloat32) {
+  Request r;
+  r.name = name;
+  r.kind = kind;
+  r.shape = std::move(shape);
+  r.dtype = dtype;
+  return r;
+}
+RequestList One(Request r) {
+  RequestList l;
+  l.requests.push_back(std::move(r));
+  return l;
+}
+Config Cfg() {
+  Config c;
+  c.ring_threshold_bytes = 1 << 20;
+  return c;
+}
+}  // namespace
+
+TEST(Coordinator, DecidedOnlyWhenEveryRankSubmitted) {
+  Coordinator c(3, Cfg());
+  c.AddRequestList(0, One(Req("t", CollectiveKind::kAllreduce, {4})));
+  c.AddRequestList(2, One(Req("t", CollectiveKind::kAllreduce, {4})));
+  EXPECT_TRUE(c.ComputeResponses().responses.empty());
+  auto stalled = c.PendingOlderThan(0);
+  ASSERT_EQ(stalled.size(), 1u);
+  EXPECT_EQ(stalled[0].missing_ranks, std::vector<int>({1}));
+  c.AddRequestList(1, One(Req("t", CollectiveKind::kAllreduce, {4})));
+  auto list = c.ComputeResponses();
+  ASSERT_EQ(list.responses.size(), 1u);
+  EXPECT_FALSE(list.responses[0].failed);
+  EXPECT_EQ(list.responses[0].counts, std::vector<int64_t>({4}));
+}
+
+TEST(Coordinator, ShapeMismatchNamesRanksAndValues) {
+  Coordinator c(3, Cfg());
+  c.AddRequestList(0, One(Req("w", CollectiveKind::kAllreduce, {2})));
+  c.AddRequestList(1, One(Req("w", CollectiveKind::kAllreduce, {2})));
+  c.AddRequestList(2, One(Req("w", CollectiveKind::kAllreduce, {3})));
+  auto list = c.ComputeResponses();
+  ASSERT_EQ(list.responses.size(), 1u);
+  const Response& r = list.responses[0];
+  EXPECT_TRUE(r.failed);
+  EXPECT_EQ(r.error_type, StatusType::kPrecondition);
+  EXPECT_NE(r.error.find("Mismatched shapes for allreduce tensor 'w': ranks 0,1 have [2]; rank 2 has [3]"),
+            std::string::npos)
+      << r.error;
+}
+
+TEST(Coordinator, KindAndDtypeMismatchesComeFirst) {
+  Coordinator c(2, Cfg());
+  c.AddRequestList(0, One(Req("k", CollectiveKind::kAllreduce, {2})));
+  c.AddRequestList(1, One(Req("k", CollectiveKind::kAllgather, {2})));
+  auto r = c.ComputeResponses().responses.at(0);
+  EXPECT_NE(r.error.find("Mismatched operations"), std::string::npos) << r.error;
+  c.AddRequestList(0, One(Req("d", CollectiveKind::kBroadcast, {2}, DataType::kInt32)));
+  c.AddRequestList(1, One(Req("d", CollectiveKind::kBroadcast, {2}, DataType::kFloat32)));
+  r = c.ComputeResponses().responses.at(0);
+  EXPECT_NE(r.error.find("Mismatched data types"), std::string::npos) << r.error;
+}
+
+TEST(Coordinator, AlltoallSplitsThatDoNotAddUp) {
+  Coordinator c(2, Cfg());
+  Request a = Req("a2a", CollectiveKind::kAlltoall, {3});
+  a.splits = {1, 2};
+  Request b = Req("a2a", CollectiveKind::kAlltoall, {3});
+  b.splits = {1, 1};
+  c.AddRequestList(0, One(a));
+  c.AddRequestList(1, One(b));
+  auto r = c.ComputeResponses().responses.at(0);
+  EXPECT_TRUE(r.failed);
+  EXPECT_NE(r.error.find("rank 1 has splits [1,1]"), std::string::npos) << r.error;
+}
+
+TEST(Coordinator, ReducescatterSharesAndJoinedRanks) {
+  Coordinator c(3, Cfg());
+  c.AddRequestList(2, One(Req("join.0", CollectiveKind::kJoin, {})));
+  c.AddRequestList(0, One(Req("rs", CollectiveKind::kReducescatter, {7, 2})));
+  c.AddRequestList(1, One(Req("rs", CollectiveKind::kReducescatter, {7, 2})));
+  auto list = c.ComputeResponses();
+  ASSERT_EQ(list.responses.size(), 1u);
+  const Response& r = list.responses[0];
+  EXPECT_EQ(r.first_dims, std::vector<int64_t>({3, 2, 2}));
+  EXPECT_EQ(r.counts, std::vector<int64_t>({2}));
+  EXPECT_EQ(r.joined, std::vector<int32_t>({2}));
+}
+
+TEST(Coordinator, FusesUpToTheThresholdAndChoosesTheAlgorithm) {
+  Config cfg = Cfg();
+  cfg.fusion_threshold = 64;
+  Coordinator c(2, cfg);
+  for (int rank = 0; rank < 2; ++rank) {
+    RequestList l;
+    for (int i = 0; i < 5; ++i) {
+      Request r = Req("f" + std::to_string(i), CollectiveKind::kAllreduce, {4});  // 16 bytes each
+      l.requests.push_back(r);
+    }
+    c.AddRequestList(rank, l);
+  }
+  auto list = c.ComputeResponses();
+  ASSERT_EQ(list.responses.size(), 2u);
+  EXPECT_EQ(list.responses[0].names.size(), 4u);
+  EXPECT_EQ(list.responses[1].names.size(), 1u);
+  EXPECT_STREQ(ReduceAlgorithmById(list.responses[0].algorithm).name(), "mpi");
+
+  Config ring = Cfg();
+  ring.allreduce_algorithm = Config::Algorithm::kRing;
+  Coordinator r(2, ring);
+  r.AddRequestList(0, One(Req("x", CollectiveKind::kAllreduce, {4})));
+  r.AddRequestList(1, One(Req("x", CollectiveKind::kAllreduce, {4})));
+  EXPECT_STREQ(ReduceAlgorithmById(r.ComputeResponses().responses.at(0).algorithm).name(), "ring");
+}
+
+TEST(Coordinator, ShutdownFailsPendingWork) {
+  Coordinator c(2, Cfg());
+  c.AddRequestList(0, One(Req("p", CollectiveKind::kAllreduce, {1})));
+  RequestList bye;
+  bye.shutdown = true;
+  c.AddRequestList(1, bye);
+  auto r = c.ComputeResponses().responses.at(0);
+  EXPECT_TRUE(r.failed);
+  EXPECT_EQ(r.error_type, StatusType::kShutDown);
+}

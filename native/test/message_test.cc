@@ -1,0 +1,101 @@
+// Message serialization: every field survives a round trip, cache
+// references stay references, and malformed buffers are rejected.
+#include <gtest/gtest.h>
+
+#include "message.h"
+
+using namespace hvd::core;
+
+TEST(Message, RequestListRoundTrip) {
+  RequestList list;
+  list.shutdown = true;
+  list.abort_reason = "rank 3 failed";
+  Request a;
+  a.name = "grad/w";
+  a.kind = CollectiveKind::kAlltoall;
+  a.dtype = DataType::kFloat64;
+  a.shape = {3, 0, 7};
+  a.splits = {1, 2, 0};
+  a.op = ReduceOp::kMax;
+  a.root = 2;
+  a.prescale = 0.25;
+  a.postscale = 3.5;
+  a.group = "g";
+  a.group_size = 4;
+  a.process_set = 5;
+  a.rank = 1;
+  a.seq = 42;
+  a.running_hash = 0xdeadbeefcafeull;
+  Request ref;
+  ref.cache_id = 9;
+  ref.seq = 43;
+  list.requests = {a, ref};
+  auto bytes = Serialize(list);
+  RequestList back = DeserializeRequestList(bytes.data(), bytes.size());
+  EXPECT_TRUE(back.shutdown);
+  EXPECT_EQ(back.abort_reason, "rank 3 failed");
+  ASSERT_EQ(back.requests.size(), 2u);
+  const Request& b = back.requests[0];
+  EXPECT_EQ(b.name, a.name);
+  EXPECT_EQ(b.kind, a.kind);
+  EXPECT_EQ(b.dtype, a.dtype);
+  EXPECT_EQ(b.shape, a.shape);
+  EXPECT_EQ(b.splits, a.splits);
+  EXPECT_EQ(b.op, a.op);
+  EXPECT_EQ(b.root, a.root);
+  EXPECT_EQ(b.prescale, a.prescale);
+  EXPECT_EQ(b.postscale, a.postscale);
+  EXPECT_EQ(b.group, a.group);
+  EXPECT_EQ(b.group_size, a.group_size);
+  EXPECT_EQ(b.process_set, a.process_set);
+  EXPECT_EQ(b.rank, a.rank);
+  EXPECT_EQ(b.seq, a.seq);
+  EXPECT_EQ(b.running_hash, a.running_hash);
+  EXPECT_EQ(back.requests[1].cache_id, 9);
+  EXPECT_FALSE(back.requests[1].cache_define);
+  EXPECT_EQ(back.requests[1].seq, 43u);
+  EXPECT_EQ(CacheKey(a), CacheKey(b));
+}
+
+TEST(Message, ResponseListRoundTrip) {
+  ResponseList list;
+  Response r;
+  r.kind = CollectiveKind::kReducescatter;
+  r.process_set = 2;
+  r.names = {"a", "b"};
+  r.dtype = DataType::kInt16;
+  r.op = ReduceOp::kProduct;
+  r.counts = {5, 6};
+  r.first_dims = {1, 2, 3};
+  r.joined = {1};
+  r.last_joined = 1;
+  r.algorithm = 1;
+  Response e;
+  e.failed = true;
+  e.names = {"x"};
+  e.error = "Mismatched shapes";
+  e.error_type = StatusType::kPrecondition;
+  list.responses = {r, e};
+  auto bytes = Serialize(list);
+  ResponseList back = DeserializeResponseList(bytes.data(), bytes.size());
+  ASSERT_EQ(back.responses.size(), 2u);
+  EXPECT_EQ(CacheKey(back.responses[0]), CacheKey(r));
+  EXPECT_EQ(back.responses[0].process_set, 2);
+  EXPECT_EQ(back.responses[0].first_dims, r.first_dims);
+  EXPECT_TRUE(back.responses[1].failed);
+  EXPECT_EQ(back.responses[1].error, "Mismatched shapes");
+}
+
+TEST(Message, MalformedBuffersAreRejected) {
+  RequestList list;
+  list.requests.resize(1);
+  list.requests[0].name = "n";
+  auto bytes = Serialize(list);
+  for (size_t cut = 0; cut < bytes.size(); ++cut) {
+    EXPECT_THROW(DeserializeRequestList(bytes.data(), cut), EnforceError) << "cut at " << cut;
+  }
+  bytes.push_back(0);
+  EXPECT_THROW(DeserializeRequestList(bytes.data(), bytes.size()), EnforceError);
+  auto resp = Serialize(ResponseList());
+  EXPECT_THROW(DeserializeRequestList(resp.data(), resp.size()), EnforceError);
+}

@@ -392,6 +392,18 @@ function ensureBuilt({ quiet = false } = {}) {
   log(`build ok (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
 }
 
+/**
+ * The native unit tests (npm test) need GoogleTest: Debian's libgtest-dev,
+ * installed with apt-get when its headers are missing. Only the test runner
+ * calls this; images and consumer installs build without the tests.
+ */
+function ensureTestDeps() {
+  const have = ['/usr/include/gtest/gtest.h', '/usr/local/include/gtest/gtest.h'].some((f) => fs.existsSync(f));
+  if (have) return;
+  log('missing: GoogleTest (the native unit tests)');
+  aptInstall(['libgtest-dev']);
+}
+
 function main(argv) {
   const depsOnly = argv.includes('--deps-only');
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -418,6 +430,7 @@ function main(argv) {
 
 module.exports = {
   ensureSystemDeps,
+  ensureTestDeps,
   ensureBuilt,
   detect,
   isMpiAvailable,

@@ -563,6 +563,7 @@ async function main() {
     const setup = require('./setup');
     try {
       setup.ensureSystemDeps();
+      setup.ensureTestDeps();
       setup.ensureBuilt();
     } catch (e) {
       console.error(`${TAG} setup failed: ${e.message}`);

@@ -399,9 +399,19 @@ function ensureBuilt({ quiet = false } = {}) {
  */
 function ensureTestDeps() {
   const have = ['/usr/include/gtest/gtest.h', '/usr/local/include/gtest/gtest.h'].some((f) => fs.existsSync(f));
-  if (have) return;
-  log('missing: GoogleTest (the native unit tests)');
-  aptInstall(['libgtest-dev']);
+  if (!have) {
+    log('missing: GoogleTest (the native unit tests)');
+    aptInstall(['libgtest-dev']);
+  }
+  // `npm ci` built the addon with HVD_BUILD_TESTS=OFF (scripts/install.js),
+  // and CMake keeps that in its cache: turn the tests on in the existing
+  // build folder, so the next build (ensureBuilt) compiles them too.
+  const cache = path.join(ROOT, 'build', 'CMakeCache.txt');
+  const cmake = which('cmake');
+  if (cmake && fs.existsSync(cache) && /^HVD_BUILD_TESTS:BOOL=OFF$/m.test(fs.readFileSync(cache, 'utf8'))) {
+    log('enabling the native unit tests in build/ (HVD_BUILD_TESTS=ON)');
+    run([cmake, '-DHVD_BUILD_TESTS=ON', path.join(ROOT, 'build')], { env: buildEnv() });
+  }
 }
 
 function main(argv) {

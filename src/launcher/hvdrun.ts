@@ -590,11 +590,11 @@ export type Lifeline = 'pdeathsig' | 'watchdog';
  * SIGTERM and SIGHUP received by this process to it.
  *
  * mpirun never outlives hvdrun, whatever ends hvdrun (SIGKILL included):
- * with `lifeline` 'pdeathsig' (the default where `setpriv --pdeathsig`
- * works) mpirun is started through `setpriv --pdeathsig TERM`, so the kernel
- * sends it SIGTERM the moment hvdrun dies, and mpirun takes its ranks down;
- * with 'watchdog' a small watchdog process does the same when the pipe it
- * holds from hvdrun closes.
+ * by default ('watchdog') a small watchdog process holds a pipe from hvdrun
+ * and sends mpirun one SIGTERM when the pipe closes (SIGKILL after a grace
+ * period); mpirun then takes its ranks down. 'pdeathsig' (opt-in, where
+ * `setpriv --pdeathsig` works) starts mpirun through setpriv instead; see
+ * the note in the body on why that is not the default.
  *
  * @returns its exit code; 128+signo when hvdrun received one of
  *   {@link FORWARDED_SIGNALS} (130 for SIGINT, 143 for SIGTERM) or mpirun was
@@ -602,7 +602,13 @@ export type Lifeline = 'pdeathsig' | 'watchdog';
  *   not be executed.
  */
 export function runMpirun(args: string[], env: NodeJS.ProcessEnv, lifeline?: Lifeline): Promise<number> {
-  const setpriv = lifeline === 'watchdog' ? undefined : pdeathsigWrapper(env.PATH);
+  // The watchdog is the default. `setpriv --pdeathsig` under a Node parent is
+  // not reliable: when a multi-threaded parent dies, the kernel re-parents the
+  // child to each of the parent's other threads in turn and re-sends the death
+  // signal each time, and mpirun takes a second SIGTERM as "abort now",
+  // exiting without ending its ranks (seen with strace: two SIGTERMs 2 ms
+  // apart, exit_group(1), both ranks left running). A closing pipe is one event.
+  const setpriv = lifeline === 'pdeathsig' ? pdeathsigWrapper(env.PATH) : undefined;
   const mode: Lifeline = setpriv !== undefined ? 'pdeathsig' : 'watchdog';
   return new Promise<number>((resolve) => {
     let settled = false;
@@ -623,8 +629,16 @@ export function runMpirun(args: string[], env: NodeJS.ProcessEnv, lifeline?: Lif
       watchdog.unref();
       (watchdog.stdin as unknown as { unref?: () => void } | null)?.unref?.();
     }
+    // A burst of the same signal (a death signal re-sent by the kernel, a
+    // process group signalled twice) is forwarded once: mpirun ends the job
+    // cleanly on the first SIGINT/SIGTERM and aborts without ending its ranks
+    // on the second. A deliberate second Ctrl-C a moment later still goes through.
+    const lastForwarded = new Map<NodeJS.Signals, number>();
     const onSignal = (sig: NodeJS.Signals): void => {
       received = sig;
+      const now = Date.now();
+      if (now - (lastForwarded.get(sig) ?? -Infinity) < 500) return;
+      lastForwarded.set(sig, now);
       if (child.exitCode === null && child.signalCode === null) child.kill(sig);
     };
     for (const sig of FORWARDED_SIGNALS) process.on(sig, onSignal);

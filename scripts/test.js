@@ -21,7 +21,7 @@
 //   -- ARGS...                  extra arguments passed to mocha
 // Environment:
 //   HVD_TEST_SKIP_SETUP=1       skip system-deps / npm ci / build
-//   HVD_TEST_TIMEOUT_S=600      hard limit per run; the process group is killed after it
+//   HVD_TEST_TIMEOUT_S=1200     hard limit per run; the process group is killed after it
 //   HVD_TEST_REQUIRE_TFJS_NODE=1  fail when tfjs-node does not load (CI, after setup:tfjs-node)
 //
 // Each run gets a fresh HVD_TEST_RESULTS_DIR; test/support/reporter.js writes
@@ -46,7 +46,7 @@ function log(msg) {
 function usage() {
   return (
     'usage: node scripts/test.js [--only native|single|np2|np3|np4|node-single|node-np2|node-np3] [--grep PATTERN] [-- MOCHA_ARGS...]\n' +
-    '  HVD_TEST_SKIP_SETUP=1 skips setup/build; HVD_TEST_TIMEOUT_S sets the per-run hard limit (600).'
+    '  HVD_TEST_SKIP_SETUP=1 skips setup/build; HVD_TEST_TIMEOUT_S sets the per-run hard limit (1200).'
   );
 }
 
@@ -625,7 +625,7 @@ async function main() {
   }
   const selected = runs.filter((r) => !opts.only.length || opts.only.includes(r.name));
 
-  const timeoutS = Number(process.env.HVD_TEST_TIMEOUT_S) > 0 ? Number(process.env.HVD_TEST_TIMEOUT_S) : 600;
+  const timeoutS = Number(process.env.HVD_TEST_TIMEOUT_S) > 0 ? Number(process.env.HVD_TEST_TIMEOUT_S) : 1200;
   const ctx = { mochaBin, timeoutS, launcher: null };
   if (selected.some((r) => r.np || r.native)) {
     ctx.launcher = mpiLauncher();

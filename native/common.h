@@ -137,7 +137,8 @@ struct MallocBuffer {
 // What a finished operation hands back besides its Status. Allreduce and
 // broadcast write into the caller's output buffer and leave this empty.
 struct CollectiveResult {
-  MallocBuffer buffer;          // allgather output, owned by the receiver
+  MallocBuffer buffer;          // allgather output, owned by the receiver (empty when
+                                // it was written into allocate_output's memory)
   std::vector<int64_t> shape;   // allgather output shape
   int64_t scalar = -1;          // join: the last rank to join
 };

@@ -494,7 +494,12 @@ void Engine::DoAllgather(const Response& r, TensorTableEntry& e, bool have) {
     total_rows += r.first_dims[k];
   }
   CollectiveResult res;
-  res.buffer = MallocBuffer(static_cast<size_t>(total_rows * row_bytes));
+  const size_t out_bytes = static_cast<size_t>(total_rows * row_bytes);
+  void* recv = have && e.allocate_output ? e.allocate_output(out_bytes) : nullptr;
+  if (recv == nullptr) {
+    res.buffer = MallocBuffer(out_bytes);
+    recv = res.buffer.data;
+  }
   const void* send = nullptr;
   if (have) {
     send = e.input;
@@ -503,7 +508,7 @@ void Engine::DoAllgather(const Response& r, TensorTableEntry& e, bool have) {
     send = scratch_.data();
   }
   auto t0 = std::chrono::steady_clock::now();
-  Status st = allgather_->Run(send, res.buffer.data, bytes_per_rank);
+  Status st = allgather_->Run(send, recv, bytes_per_rank);
   Trace(r.names, "ALLGATHER", t0, OpArgs("mpi", total_rows * row_bytes, 1));
   if (!have) return;
   stats_.tensors++;

@@ -30,6 +30,12 @@ struct TensorTableEntry {
   // A JS thread is blocked waiting for this entry: the engine spins instead
   // of sleeping while any such entry is pending.
   bool blocking = false;
+  // Allgather only, optional: asked on the engine thread for `bytes` of
+  // output once their size is known; returns where to write the result, or
+  // nullptr to let the engine allocate it (CollectiveResult::buffer). The
+  // binding uses it for *Sync calls to have the result written straight
+  // into memory the JavaScript heap owns (see binding/completion.h).
+  std::function<void*(size_t bytes)> allocate_output;
   DoneCallback done;
 };
 

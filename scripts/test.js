@@ -369,7 +369,8 @@ async function runSuite(run, opts, ctx) {
   // Open MPI gives ranks a pty, so decide colours from our own stdout.
   mochaArgs.push(process.stdout.isTTY ? '--color' : '--no-color');
   mochaArgs.push(...opts.mochaArgs);
-  const command = [process.execPath, ctx.mochaBin, ...mochaArgs, ...files.map((f) => path.relative(ROOT, f))];
+  // --expose-gc: test/parallel/memory.test.js measures RSS after a full GC.
+  const command = [process.execPath, '--expose-gc', ctx.mochaBin, ...mochaArgs, ...files.map((f) => path.relative(ROOT, f))];
   const argv = np ? mpirunArgv(ctx.launcher, np, env, command) : command;
 
   console.log('');

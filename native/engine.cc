@@ -406,7 +406,12 @@ void Engine::DoAllreduce(const Response& r, std::vector<TensorTableEntry>& entri
   }
 
   Status st;
-  if (r.names.size() == 1) {
+  if (IsIntegerType(r.dtype) && (r.prescale != 1.0 || post != 1.0)) {
+    // Scaling integers step by step truncated each rank's value before the
+    // sum (Int32Array([3]) over 2 ranks with prescale 0.5 gave 1 + 1 = 2):
+    // scale in double, reduce, round once (ops/reduce.h).
+    st = DoScaledIntegerAllreduce(r, entries, have, post, algo);
+  } else if (r.names.size() == 1) {
     // One tensor: reduce straight from input to output, no fusion copy.
     void* out;
     const void* in;
@@ -482,6 +487,36 @@ void Engine::DoAllreduce(const Response& r, std::vector<TensorTableEntry>& entri
     done(st, CollectiveResult());
   }
   Trace(r.names, "CALLBACK", t_cb);
+}
+
+Status Engine::DoScaledIntegerAllreduce(const Response& r, std::vector<TensorTableEntry>& entries,
+                                        const std::vector<bool>& have, double post,
+                                        AllreduceAlgorithm* algo) {
+  int64_t total = 0;
+  for (int64_t c : r.counts) total += c;
+  scaled_.resize(static_cast<size_t>(total));
+  double* buf = scaled_.data();
+  auto t_in = std::chrono::steady_clock::now();
+  int64_t off = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    // A rank that has joined (or lacks the entry) contributes zeros.
+    if (have[i]) ScaleToDouble(r.dtype, buf + off, entries[i].input, r.counts[i], r.prescale);
+    else std::fill(buf + off, buf + off + r.counts[i], 0.0);
+    off += r.counts[i];
+  }
+  Trace(r.names, "SCALE_TO_DOUBLE", t_in);
+  auto t0 = std::chrono::steady_clock::now();
+  Status st = algo->Run(buf, buf, total, DataType::kFloat64, r.op);
+  Trace(r.names, "ALLREDUCE", t0, OpArgs(algo->name(), total * 8, r.names.size()));
+  if (!st.ok()) return st;
+  auto t_out = std::chrono::steady_clock::now();
+  off = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (have[i]) ScaleFromDouble(r.dtype, entries[i].output, buf + off, r.counts[i], post);
+    off += r.counts[i];
+  }
+  Trace(r.names, "SCALE_FROM_DOUBLE", t_out);
+  return st;
 }
 
 void Engine::DoAllgather(const Response& r, TensorTableEntry& e, bool have) {

@@ -91,6 +91,11 @@ class Engine {
   void RunLoop();
   void Execute(const ResponseList& list);
   void PerformResponse(const Response& r);
+  // Integer allreduce with a scale factor: reduced in double, rounded once
+  // (the rule in ops/reduce.h). `post` includes average's 1/n.
+  Status DoScaledIntegerAllreduce(const Response& r, std::vector<TensorTableEntry>& entries,
+                                  const std::vector<bool>& have, double post,
+                                  AllreduceAlgorithm* algo);
   void DoAllreduce(const Response& r, std::vector<TensorTableEntry>& entries,
                    const std::vector<bool>& have);
   void DoAllgather(const Response& r, TensorTableEntry& e, bool have);
@@ -117,6 +122,7 @@ class Engine {
   std::unique_ptr<AllreduceAlgorithm> ring_;
   std::unique_ptr<AllgatherAlgorithm> allgather_;
   std::vector<uint8_t> scratch_;
+  std::vector<double> scaled_;  // DoScaledIntegerAllreduce's buffer, kept warm
 
   // Abort: requested by the JS thread, sent by the engine thread.
   std::mutex abort_mu_;

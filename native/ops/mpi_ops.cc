@@ -48,6 +48,14 @@ void HalfOp(void* in, void* inout, int* len, MPI_Datatype*) {
   ReduceInto(DataType::kFloat16, kOp, inout, in, *len);
 }
 
+// float32/float64 min/max with NaN winning (reduce.h); MPI passes the
+// datatype, which is MPI_FLOAT or MPI_DOUBLE here.
+template <ReduceOp kOp>
+void NanFloatOp(void* in, void* inout, int* len, MPI_Datatype* type) {
+  const DataType t = *type == MPI_DOUBLE ? DataType::kFloat64 : DataType::kFloat32;
+  ReduceInto(t, kOp, inout, in, *len);
+}
+
 }  // namespace
 
 MpiAllreduce::MpiAllreduce(MPI_Comm comm, int64_t max_chunk_bytes)
@@ -59,6 +67,8 @@ MpiAllreduce::MpiAllreduce(MPI_Comm comm, int64_t max_chunk_bytes)
   MPI_Op_create(&HalfOp<ReduceOp::kMin>, 1, &half_ops_[2]);
   MPI_Op_create(&HalfOp<ReduceOp::kMax>, 1, &half_ops_[3]);
   MPI_Op_create(&HalfOp<ReduceOp::kProduct>, 1, &half_ops_[4]);
+  MPI_Op_create(&NanFloatOp<ReduceOp::kMin>, 1, &nan_min_);
+  MPI_Op_create(&NanFloatOp<ReduceOp::kMax>, 1, &nan_max_);
 }
 
 MpiAllreduce::~MpiAllreduce() {
@@ -68,6 +78,8 @@ MpiAllreduce::~MpiAllreduce() {
   for (MPI_Op& op : half_ops_) {
     if (op != MPI_OP_NULL) MPI_Op_free(&op);
   }
+  if (nan_min_ != MPI_OP_NULL) MPI_Op_free(&nan_min_);
+  if (nan_max_ != MPI_OP_NULL) MPI_Op_free(&nan_max_);
   if (half_type_ != MPI_DATATYPE_NULL) MPI_Type_free(&half_type_);
 }
 
@@ -76,6 +88,10 @@ Status MpiAllreduce::Run(const void* send, void* recv, int64_t count, DataType d
   const bool half = dtype == DataType::kFloat16;
   MPI_Datatype type = half ? half_type_ : ToMpiType(dtype);
   MPI_Op mpi_op = half ? half_ops_[static_cast<int>(op)] : ToMpiOp(dtype, op);
+  if (IsFloatingPoint(dtype) && !half) {
+    if (op == ReduceOp::kMin) mpi_op = nan_min_;
+    if (op == ReduceOp::kMax) mpi_op = nan_max_;
+  }
   const size_t esize = DataTypeSize(dtype);
   const int64_t chunk = std::max<int64_t>(1, max_chunk_bytes_ / static_cast<int64_t>(esize));
   const bool in_place = send == recv || send == nullptr;

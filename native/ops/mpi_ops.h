@@ -22,6 +22,10 @@ class MpiAllreduce : public AllreduceAlgorithm {
   int64_t max_chunk_bytes_;
   MPI_Datatype half_type_ = MPI_DATATYPE_NULL;
   MPI_Op half_ops_[5] = {MPI_OP_NULL, MPI_OP_NULL, MPI_OP_NULL, MPI_OP_NULL, MPI_OP_NULL};
+  // float32/float64 min and max through our kernels: MPI_MIN/MPI_MAX keep
+  // or drop a NaN depending on the order ranks are combined (reduce.h).
+  MPI_Op nan_min_ = MPI_OP_NULL;
+  MPI_Op nan_max_ = MPI_OP_NULL;
 };
 
 class MpiAllgather : public AllgatherAlgorithm {

@@ -140,7 +140,12 @@ class Engine {
              std::chrono::steady_clock::time_point start, const std::string& args = "");
   // Stall inspector state (coordinator, engine thread only).
   std::chrono::steady_clock::time_point next_stall_check_{};
-  std::unordered_map<std::string, std::chrono::steady_clock::time_point> stall_warned_;
+  struct StallReport {
+    std::chrono::steady_clock::time_point next;  // report again no sooner
+    double interval;                              // seconds; doubles per report
+  };
+  std::unordered_map<std::string, StallReport> stall_warned_;
+  bool stall_hint_given_ = false;  // the how-to-end-it line is said once
 };
 
 }  // namespace hvd::core

@@ -59,11 +59,15 @@ Status Engine::Init(int64_t timeout_ms) {
   return Status::Ok();
 }
 
-Status Engine::Shutdown() {
+Status Engine::Shutdown(int64_t timeout_ms) {
   std::unique_lock<std::mutex> lock(mu_);
   if (state_.load() != State::kRunning) return Status::Ok();
   shutdown_requested_ = true;
   queue_.Wake();
+  if (timeout_ms >= 0 &&
+      !thread_done_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return thread_done_; })) {
+    return Status::Error(StatusType::kTimedOut, "the other ranks did not shut down in time");
+  }
   lock.unlock();
   thread_.join();
   lock.lock();
@@ -164,6 +168,11 @@ void Engine::ThreadMain() {
   allgather_.reset();
   controller_.reset();
   mpi_->Finalize();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    thread_done_ = true;
+  }
+  thread_done_cv_.notify_all();
 }
 
 void Engine::RunLoop() {

@@ -67,7 +67,11 @@ class Engine {
   // Fails new work, lets every rank agree the job is over, finalizes MPI and
   // joins the thread. Blocks until all ranks have shut down (as
   // MPI_Finalize would). Idempotent; a no-op if Init never ran.
-  Status Shutdown();
+  // With timeout_ms >= 0 it waits at most that long for the other ranks and
+  // then returns kTimedOut with the engine thread still running (the caller
+  // is exiting the process and must then do so without running static
+  // destructors, e.g. with _Exit).
+  Status Shutdown(int64_t timeout_ms = -1);
 
   bool initialized() const { return state_.load() == State::kRunning; }
   bool shut_down() const { return state_.load() == State::kShutDown; }
@@ -110,6 +114,8 @@ class Engine {
   Status init_status_;
   std::atomic<bool> shutdown_requested_{false};
   std::thread thread_;
+  std::condition_variable thread_done_cv_;  // with mu_: ThreadMain returned
+  bool thread_done_ = false;
 
   Config config_;
   TopologyInfo topology_;

@@ -56,11 +56,13 @@ async function checkFlat(label, outBytes, call, minBound = 64 * MIB) {
 describe('memory: RSS stays flat over repeated 1 MiB collectives (after gc)', function () {
   this.timeout(180000);
   before(function () {
-    // The np=4 run splits every MPI message at 4000 bytes: a 1 MiB call
-    // becomes ~1000 messages and this file alone took 5.5 minutes there.
-    // The memory paths are the same at every rank count; np=1/2/3 cover them.
-    const chunk = Number(process.env.HVD_MPI_MAX_CHUNK_BYTES ?? Infinity);
-    if (hvd.size() >= 4 && chunk < 65536) this.skip();
+    // Runs at np=1, 2 and 3 (npm test's single, np2 and np3 runs), where the
+    // defect showed. Skipped from 4 ranks up: the np=4 run splits every MPI
+    // message at 4000 bytes (a 1 MiB call becomes ~1000 messages; this file
+    // alone took 5.5 minutes there) and the multi-host run reuses this
+    // suite over TCP within a 170 s limit. The memory paths do not depend
+    // on the rank count.
+    if (hvd.size() >= 4) this.skip();
   });
   const n = MIB / 4; // float32 elements in 1 MiB
   const x = new Float32Array(n).fill(1);

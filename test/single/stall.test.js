@@ -14,9 +14,9 @@ for (const np of [2, 3]) {
     this.timeout(120000);
 
     it('reports a skipped collective with the missing rank, says once how to end it, and backs off', function () {
-      // Rank 1 skips 'skipped.by.rank1' and shuts down after 7 s; with a
-      // 0.5 s check time, reports come at about 0.5, 1, 2 and 4 s (then 8 s):
-      // at most 5 in 7 s, where a fixed interval printed 13 or more.
+      // Rank 1 skips 'skipped.by.rank1' and shuts down after 3.5 s; with a
+      // 0.25 s check time, reports come at about 0.25, 0.5, 1 and 2 s (then
+      // 4 s): at most 4 in 3.5 s, where a fixed interval printed 13 or more.
       const r = runMpi(
         np,
         `${HVD}
@@ -26,18 +26,18 @@ for (const np of [2, 3]) {
             () => console.log('unexpected success'),
             (e) => { console.log('rank ' + hvd.rank() + ' rejected: ' + e.code + ': ' + e.message); hvd.shutdown(); });
         } else {
-          setTimeout(() => hvd.shutdown(), 7000);
+          setTimeout(() => hvd.shutdown(), 3500);
         }`,
-        { env: { HOROVOD_STALL_CHECK_TIME_SECONDS: '0.5' }, timeout: 90000 },
+        { env: { HOROVOD_STALL_CHECK_TIME_SECONDS: '0.25' }, timeout: 90000 },
       );
       assert.equal(r.status, 0, r.stderr + r.stdout);
       const reports = (r.stderr.match(/Stall detected/g) || []).length;
       const hints = (r.stderr.match(/set HOROVOD_STALL_SHUTDOWN_TIME_SECONDS=<seconds>/g) || []).length;
-      console.log(`      MEASURED stall_reports=${reports} in 7 s (HOROVOD_STALL_CHECK_TIME_SECONDS=0.5)`);
+      console.log(`      MEASURED stall_reports=${reports} in 3.5 s (HOROVOD_STALL_CHECK_TIME_SECONDS=0.25)`);
       assert.match(r.stderr, /allreduce 'skipped\.by\.rank1' float32\[4\].*missing ranks: 1\b/);
       assert.equal(hints, 1, `the how-to-end-it hint must be printed exactly once:\n${r.stderr}`);
-      assert.ok(reports >= 2 && reports <= 5, `expected 2-5 backed-off reports in 7 s, got ${reports}:\n${r.stderr}`);
-      assert.match(r.stderr, /Next report in 1 s/, 'the second report comes after twice the check time');
+      assert.ok(reports >= 2 && reports <= 5, `expected 2-5 backed-off reports in 3.5 s, got ${reports}:\n${r.stderr}`);
+      assert.match(r.stderr, /Next report in 0\.5 s/, 'the second report comes after twice the check time');
       assert.equal((r.stdout.match(/rejected: HVD_SHUT_DOWN: .*rank 1 shut down/g) || []).length, np - 1, r.stdout);
     });
   });
@@ -54,12 +54,12 @@ describe('stall warning with HOROVOD_STALL_SHUTDOWN_TIME_SECONDS set (mpirun -np
         hvd.allreduce(new Float32Array(4), { name: 'skipped' }).then(() => console.log('unexpected success'),
           (e) => { console.log('rejected: ' + e.code); hvd.shutdown(); });
       } else {
-        setTimeout(() => hvd.shutdown(), 5000);
+        setTimeout(() => hvd.shutdown(), 3000);
       }`,
-      { env: { HOROVOD_STALL_CHECK_TIME_SECONDS: '1', HOROVOD_STALL_SHUTDOWN_TIME_SECONDS: '3' }, timeout: 60000 },
+      { env: { HOROVOD_STALL_CHECK_TIME_SECONDS: '0.5', HOROVOD_STALL_SHUTDOWN_TIME_SECONDS: '1.5' }, timeout: 60000 },
     );
     assert.equal(r.status, 0, r.stderr + r.stdout);
-    assert.match(r.stderr, /will be failed on every rank once stalled for 3 s \(HOROVOD_STALL_SHUTDOWN_TIME_SECONDS\)/);
+    assert.match(r.stderr, /will be failed on every rank once stalled for 1\.5 s \(HOROVOD_STALL_SHUTDOWN_TIME_SECONDS\)/);
     assert.doesNotMatch(r.stderr, /set HOROVOD_STALL_SHUTDOWN_TIME_SECONDS=<seconds>/);
     assert.match(r.stdout, /rejected: HVD_ABORTED/);
   });

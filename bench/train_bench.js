@@ -1,10 +1,14 @@
 #!/usr/bin/env node
 'use strict';
 const { loadTfjsWasm } = require('./tfjs_wasm');
-// Training throughput for `npm run bench:train`: the MNIST MLP
-// 784-256-128-10 (relu, softmax), batch 64 per rank, Adam, tfjs wasm backend,
-// trained with model.fit on real MNIST for a fixed number of steps.
+// Training throughput for `npm run bench:train`: an MNIST model trained with
+// model.fit on real MNIST for a fixed number of steps, batch 64 per rank, Adam.
 //
+//   --model mlp    784-256-128-10 (relu, softmax)              (default)
+//   --model cnn    Horovod's Keras MNIST convnet: Conv2D 32 3x3 relu, Conv2D 64
+//                  3x3 relu, MaxPool 2x2, Dropout 0.25, Flatten, Dense 128 relu,
+//                  Dropout 0.5, Dense 10 softmax
+//   --backend wasm|cpu|node   tfjs backend (default wasm); node = @tensorflow/tfjs-node
 //   --mode plain   tfjs only, no hvd (run as plain `node`, np = 1)
 //   --mode hvd     hvd.DistributedOptimizer(tf.train.adam(1e-3 * size)), run
 //                  under mpirun; each rank fits on its own shard
@@ -16,7 +20,7 @@ const { loadTfjsWasm } = require('./tfjs_wasm');
 // run in lock step, so the slowest one sets the pace). Rank 0 prints one JSON
 // line.
 //
-// Usage: node bench/train_bench.js --mode plain [--steps 150] [--warmup 10] [--seed 42]
+// Usage: node bench/train_bench.js --mode plain [--model mlp|cnn] [--backend wasm|cpu|node] [--steps 150] [--warmup 10] [--seed 42]
 //        mpirun -np N node bench/train_bench.js --mode hvd [...]
 
 const path = require('path');
@@ -26,32 +30,64 @@ const ROOT = path.resolve(__dirname, '..');
 const BATCH = 64;
 
 function parseArgs(argv) {
-  const o = { mode: 'plain', steps: 150, warmup: 10, seed: 42 };
+  const o = { mode: 'plain', steps: 150, warmup: 10, seed: 42, model: 'mlp', backend: 'wasm' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--mode') o.mode = argv[++i];
     else if (a === '--steps') o.steps = Number(argv[++i]);
     else if (a === '--warmup') o.warmup = Number(argv[++i]);
     else if (a === '--seed') o.seed = Number(argv[++i]);
+    else if (a === '--model') o.model = argv[++i];
+    else if (a === '--backend') o.backend = argv[++i];
     else throw new Error(`train_bench.js: unknown argument ${a}`);
   }
   if (!['plain', 'hvd'].includes(o.mode)) throw new Error(`train_bench.js: --mode must be plain or hvd`);
+  if (!['mlp', 'cnn'].includes(o.model)) throw new Error(`train_bench.js: --model must be mlp or cnn`);
+  if (!['wasm', 'cpu', 'node'].includes(o.backend)) throw new Error(`train_bench.js: --backend must be wasm, cpu or node`);
+  if (o.model === 'cnn' && o.backend === 'wasm') throw new Error('train_bench.js: tfjs-backend-wasm cannot train convolutions (no Conv2DBackpropFilter kernel)');
   if (!(o.steps > o.warmup + 1)) throw new Error('train_bench.js: --steps must exceed --warmup + 1');
   return o;
 }
 
-/** Loads tfjs with the wasm backend (quietly: tfjs prints a hint about tfjs-node). */
-async function loadTf() {
-  const tf = await loadTfjsWasm();
-  if (tf.getBackend() !== 'wasm') throw new Error(`wasm backend not active (got ${tf.getBackend()})`);
+/** Loads tfjs on the requested backend (quietly: tfjs prints a hint about tfjs-node). */
+async function loadTf(backend) {
+  let tf;
+  if (backend === 'wasm') {
+    tf = await loadTfjsWasm();
+  } else if (backend === 'node') {
+    tf = require('@tensorflow/tfjs-node');
+  } else {
+    const log = console.log;
+    console.log = () => {};
+    try {
+      tf = require('@tensorflow/tfjs');
+    } finally {
+      console.log = log;
+    }
+    await tf.setBackend('cpu');
+  }
+  const want = backend === 'node' ? 'tensorflow' : backend;
+  if (tf.getBackend() !== want) throw new Error(`${want} backend not active (got ${tf.getBackend()})`);
   return tf;
 }
 
-function buildModel(tf) {
+function buildModel(tf, kind) {
   const model = tf.sequential();
-  model.add(tf.layers.dense({ inputShape: [784], units: 256, activation: 'relu' }));
-  model.add(tf.layers.dense({ units: 128, activation: 'relu' }));
-  model.add(tf.layers.dense({ units: 10, activation: 'softmax' }));
+  if (kind === 'mlp') {
+    model.add(tf.layers.dense({ inputShape: [784], units: 256, activation: 'relu' }));
+    model.add(tf.layers.dense({ units: 128, activation: 'relu' }));
+    model.add(tf.layers.dense({ units: 10, activation: 'softmax' }));
+  } else {
+    model.add(tf.layers.reshape({ inputShape: [784], targetShape: [28, 28, 1] }));
+    model.add(tf.layers.conv2d({ filters: 32, kernelSize: 3, activation: 'relu' }));
+    model.add(tf.layers.conv2d({ filters: 64, kernelSize: 3, activation: 'relu' }));
+    model.add(tf.layers.maxPooling2d({ poolSize: 2 }));
+    model.add(tf.layers.dropout({ rate: 0.25 }));
+    model.add(tf.layers.flatten());
+    model.add(tf.layers.dense({ units: 128, activation: 'relu' }));
+    model.add(tf.layers.dropout({ rate: 0.5 }));
+    model.add(tf.layers.dense({ units: 10, activation: 'softmax' }));
+  }
   return model;
 }
 
@@ -69,7 +105,7 @@ function batchData(train, indices, count) {
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
-  const tf = await loadTf();
+  const tf = await loadTf(o.backend);
   const { loadMnist } = require(path.join(ROOT, 'dist', 'mnist_data.js'));
   let hvd = null;
   let rank = 0;
@@ -88,7 +124,7 @@ async function main() {
   const x = tf.tensor2d(xs, [count, 784]);
   const y = tf.tensor2d(ys, [count, 10]);
 
-  const model = buildModel(tf);
+  const model = buildModel(tf, o.model);
   let optimizer = tf.train.adam(1e-3 * size);
   if (hvd) optimizer = hvd.DistributedOptimizer(optimizer);
   model.compile({ optimizer, loss: 'categoricalCrossentropy' });
@@ -132,6 +168,8 @@ async function main() {
         mode: o.mode,
         np: size,
         backend: tf.getBackend(),
+        model: o.model,
+        tensorflow: o.backend === 'node' ? tf.backend().binding.TF_Version : undefined,
         batch_per_rank: BATCH,
         steps,
         warmup: o.warmup,

@@ -30,7 +30,6 @@ HvdAddon::HvdAddon(Napi::Env env, Napi::Object exports) {
       InstanceMethod("init", &HvdAddon::JsInit),
       InstanceMethod("shutdown", &HvdAddon::JsShutdown),
       InstanceMethod("isInitialized", &HvdAddon::JsIsInitialized),
-      InstanceMethod("isShutDown", &HvdAddon::JsIsShutDown),
       InstanceMethod("topology", &HvdAddon::JsTopology),
       InstanceMethod("buildInfo", &HvdAddon::JsBuildInfo),
       InstanceMethod("stats", &HvdAddon::JsStats),
@@ -100,10 +99,6 @@ Napi::Value HvdAddon::JsShutdown(const Napi::CallbackInfo& info) {
 
 Napi::Value HvdAddon::JsIsInitialized(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), core::Engine::Instance().initialized());
-}
-
-Napi::Value HvdAddon::JsIsShutDown(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), core::Engine::Instance().shut_down());
 }
 
 Napi::Value HvdAddon::JsTopology(const Napi::CallbackInfo& info) {

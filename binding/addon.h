@@ -21,7 +21,6 @@ class HvdAddon : public Napi::Addon<HvdAddon> {
   Napi::Value JsInit(const Napi::CallbackInfo& info);
   Napi::Value JsShutdown(const Napi::CallbackInfo& info);
   Napi::Value JsIsInitialized(const Napi::CallbackInfo& info);
-  Napi::Value JsIsShutDown(const Napi::CallbackInfo& info);
   Napi::Value JsTopology(const Napi::CallbackInfo& info);
   Napi::Value JsBuildInfo(const Napi::CallbackInfo& info);
   Napi::Value JsStats(const Napi::CallbackInfo& info);

@@ -8,6 +8,7 @@ import type * as tfTypes from '@tensorflow/tfjs';
 
 async function main(): Promise<void> {
   hvd.init();
+  hvd.plainOutputUnlessWatched(); // no colour codes in logs under mpirun
   const log = console.log;
   console.log = () => {}; // tfjs's banner about tfjs-node
   const tf = require('@tensorflow/tfjs') as typeof tfTypes;

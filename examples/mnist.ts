@@ -107,24 +107,40 @@ function parseOptions(argv: string[]): Options {
   };
 }
 
-function canLoad(name: string): boolean {
+/**
+ * Loads @tensorflow/tfjs-node, or returns why it cannot be used: not
+ * installed, or installed with an addon or libtensorflow that does not load
+ * (`npm run setup:tfjs-node` fixes both on machines without the download).
+ */
+function loadTfjsNode(): { tf?: Tf; why?: string } {
   try {
-    require.resolve(name);
-    return true;
+    require.resolve('@tensorflow/tfjs-node');
   } catch {
-    return false;
+    return { why: 'not installed' };
+  }
+  try {
+    return { tf: require('@tensorflow/tfjs-node') as Tf };
+  } catch (e) {
+    return { why: `installed but does not load: ${(e as Error).message.split('\n')[0]}` };
   }
 }
 
-/** Picks the backend and model: tfjs-node runs the convnet; without it the MLP on wasm is fastest. */
-async function setUpTfjs(opts: Options): Promise<{ tf: Tf; backend: string; model: 'mlp' | 'cnn' }> {
-  const hasNode = canLoad('@tensorflow/tfjs-node');
-  const backend = opts.backend ?? (hasNode ? 'node' : 'wasm');
+/**
+ * Picks the backend and model: tfjs-node (TensorFlow's C library) runs
+ * Horovod's convnet; without it the MLP on wasm is the fastest choice.
+ */
+async function setUpTfjs(opts: Options): Promise<{ tf: Tf; backend: string; model: 'mlp' | 'cnn'; note?: string }> {
+  let node: { tf?: Tf; why?: string } = { why: 'not requested' };
+  if (opts.backend === undefined || opts.backend === 'node') node = loadTfjsNode();
+  if (opts.backend === 'node' && !node.tf) {
+    throw new Error(`--backend node needs @tensorflow/tfjs-node (${node.why}): npm install @tensorflow/tfjs-node, or npm run setup:tfjs-node in the hvd repo`);
+  }
+  const backend = opts.backend ?? (node.tf ? 'node' : 'wasm');
   const model = opts.model ?? (backend === 'node' ? 'cnn' : 'mlp');
+  const note = opts.backend === undefined && !node.tf && node.why !== 'not installed' ? `tfjs-node ${node.why}; using wasm` : undefined;
   let tf: Tf;
   if (backend === 'node') {
-    if (!hasNode) throw new Error('--backend node needs @tensorflow/tfjs-node installed (npm install @tensorflow/tfjs-node)');
-    tf = require('@tensorflow/tfjs-node') as Tf;
+    tf = node.tf!;
   } else {
     const log = console.log;
     console.log = () => {}; // tfjs's "install tfjs-node" banner, once per rank
@@ -143,7 +159,13 @@ async function setUpTfjs(opts: Options): Promise<{ tf: Tf; backend: string; mode
   }
   await tf.ready();
   hvd.useTfjs(tf);
-  return { tf, backend: tf.getBackend(), model };
+  return { tf, backend: tf.getBackend(), model, note };
+}
+
+/** TensorFlow's version under tfjs-node (its binding reports it), else null. */
+function tensorflowVersion(tf: Tf): string | null {
+  const b = tf.backend() as unknown as { binding?: { TF_Version?: string } };
+  return b.binding?.TF_Version ?? null;
 }
 
 function buildModel(tf: Tf, kind: 'mlp' | 'cnn', seed: number): tfTypes.LayersModel {
@@ -208,6 +230,8 @@ function testAccuracy(tf: Tf, model: tfTypes.LayersModel, images: Float32Array, 
 
 async function main(): Promise<void> {
   const wall0 = Date.now();
+  // No colour codes in logs nobody watches (console.log of objects colours them on a tty).
+  hvd.plainOutputUnlessWatched();
   const opts = parseOptions(process.argv.slice(2));
   hvd.init();
   const rank = hvd.rank();
@@ -216,8 +240,10 @@ async function main(): Promise<void> {
   const say = (msg: string) => {
     if ((lead || opts.verbose) && !opts.json) console.log(size > 1 && opts.verbose ? `[rank ${rank}] ${msg}` : msg);
   };
-  const { tf, backend, model: kind } = await setUpTfjs(opts);
-  say(`hvd MNIST: ${size} rank(s), model ${kind}, backend ${backend}, batch ${opts.batchSize}/rank, lr ${opts.lr} x ${size}`);
+  const { tf, backend, model: kind, note } = await setUpTfjs(opts);
+  if (note) say(note);
+  const tfVersion = tensorflowVersion(tf);
+  say(`hvd MNIST: ${size} rank(s), model ${kind}, backend ${backend}${tfVersion ? ` (TensorFlow ${tfVersion})` : ''}, batch ${opts.batchSize}/rank, lr ${opts.lr} x ${size}`);
 
   const data = loadMnist({ dataDir: opts.dataDir });
   const nTrain = Math.min(opts.trainSamples ?? data.train.labels.length, data.train.labels.length);
@@ -325,7 +351,7 @@ async function main(): Promise<void> {
   const wall = (Date.now() - wall0) / 1000;
   if (lead) {
     if (opts.json) {
-      console.log(JSON.stringify({ final: true, test_accuracy: accuracy, wall_s: +wall.toFixed(1), train_s: +trainTime.toFixed(1), images_per_s: Math.round(images / Math.max(trainTime, 1e-9)), ranks: size, backend, model: kind, weights_consistent: consistent }));
+      console.log(JSON.stringify({ final: true, test_accuracy: accuracy, wall_s: +wall.toFixed(1), train_s: +trainTime.toFixed(1), images_per_s: Math.round(images / Math.max(trainTime, 1e-9)), ranks: size, backend, ...(tfVersion ? { tensorflow: tfVersion } : {}), model: kind, weights_consistent: consistent }));
     } else {
       console.log(consistent ? `weights consistent across ${size} ranks` : `WEIGHTS DIFFER ACROSS RANKS: ${hashes.join(' ')}`);
       console.log(`test accuracy ${(accuracy * 100).toFixed(2)}% (10000 images), wall time ${wall.toFixed(1)} s, ${Math.round(images / Math.max(trainTime, 1e-9))} images/s`);
@@ -348,9 +374,11 @@ class Progress {
   private bar: { start(total: number, v: number, p: object): void; update(v: number, p: object): void; stop(): void } | null = null;
   constructor(private readonly enabled: boolean, private readonly steps: number) {}
   start(epoch: number, epochs: number): void {
-    // Under mpirun stdout is a pipe even on a terminal: hvdrun sets HVD_PROGRESS=1 then.
-    const forced = process.env.HVD_PROGRESS === '1';
-    if (!this.enabled || process.env.HVD_PROGRESS === '0' || (!process.stdout.isTTY && !forced)) return;
+    // Under mpirun every rank's stdout is a pseudo-terminal, even when the
+    // job's output goes to a file: only HVD_PROGRESS=1 (set by hvdrun on a
+    // terminal) means somebody watches. Outside MPI, isTTY decides.
+    if (!this.enabled || !hvd.interactiveOutput()) return;
+    const forced = !process.stdout.isTTY;
     try {
       const cli = require('cli-progress');
       this.bar = new cli.SingleBar(

@@ -8,14 +8,17 @@
 //   node scripts/bench.js                 allreduce (shm, tcp, np4; 3 rounds) + memory
 //   node scripts/bench.js --quick         fewer sizes (×16 steps), 0.1 s per point, 200 memory steps
 //   node scripts/bench.js --config shm    only these configurations (shm|tcp|np4, repeatable/comma)
-//   node scripts/bench.js --train         training throughput only (npm run bench:train)
+//   node scripts/bench.js --train         training throughput only (npm run bench:train): the wasm
+//                                         MLP at np=1/2/4, then (when tfjs-node loads) the MLP and
+//                                         the convnet on tfjs-node vs wasm vs cpu and np=2 scaling
+//   node scripts/bench.js --train-node    only the tfjs-node part of --train
 //   node scripts/bench.js --memory        memory run only
 //   node scripts/bench.js --all           allreduce + memory + train
 // More: --rounds N, --target-s S (time per size and variant), --no-memory,
 //       --skip-setup (or HVD_BENCH_SKIP_SETUP=1), --no-write (print only).
 //
 // Results: bench/results/latest.json (+ allreduce-<date>.json), allreduce.svg,
-// memory-latest.json, memory.svg, train-latest.json, train.svg.
+// memory-latest.json, memory.svg, train-latest.json, train.svg, train-node-latest.json.
 
 const childProcess = require('child_process');
 const fs = require('fs');
@@ -85,10 +88,11 @@ function parseArgs(argv) {
     else if (a === '--config' || a.startsWith('--config=')) o.configs.push(...value().split(',').filter(Boolean));
     else if (a === '--rounds' || a.startsWith('--rounds=')) o.rounds = Number(value());
     else if (a === '--target-s' || a.startsWith('--target-s=')) o.targetS = Number(value());
-    else if (a === '--train') o.parts.add('train');
+    else if (a === '--train') ['train', 'train-node'].forEach((p) => o.parts.add(p));
+    else if (a === '--train-node') o.parts.add('train-node');
     else if (a === '--memory') o.parts.add('memory');
     else if (a === '--allreduce') o.parts.add('allreduce');
-    else if (a === '--all') ['allreduce', 'memory', 'train'].forEach((p) => o.parts.add(p));
+    else if (a === '--all') ['allreduce', 'memory', 'train', 'train-node'].forEach((p) => o.parts.add(p));
     else if (a === '--no-memory') o.noMemory = true;
     else if (a === '--skip-setup') o.skipSetup = true;
     else if (a === '--no-write') o.write = false;
@@ -849,6 +853,128 @@ function printTrain(t) {
 }
 
 // ---------------------------------------------------------------------------
+// training on tfjs-node (when it loads: npm run setup:tfjs-node)
+// ---------------------------------------------------------------------------
+
+/**
+ * Step time of the MLP and Horovod's convnet on tfjs-node vs wasm vs cpu
+ * (plain tfjs, one process), and hvd's scaling at np=2 on tfjs-node against
+ * np=1 and against two independent processes side by side (no hvd): on a
+ * 2-core machine the side-by-side pair is the ceiling np=2 can reach.
+ */
+async function runTrainNode(o) {
+  const status = require('./setup-tfjs-node').probe(ROOT);
+  if (!status.ok) return { skipped: `tfjs-node does not load (${status.error}); run npm run setup:tfjs-node` };
+  const rounds = o.quick ? 1 : o.rounds;
+  const script = path.join(BENCH, 'train_bench.js');
+  const env = childEnv({ TF_CPP_MIN_LOG_LEVEL: '2' });
+  // The convnet on the pure-JS cpu backend takes tens of seconds per step: 3 steps, the first skipped.
+  const stepsFor = (model, backend) =>
+    model === 'mlp' ? { steps: o.quick ? 60 : 150, warmup: 10 } : backend === 'cpu' ? { steps: 3, warmup: 1 } : { steps: o.quick ? 30 : 60, warmup: 5 };
+  const args = (model, backend, mode) => {
+    const { steps, warmup } = stepsFor(model, backend);
+    return [process.execPath, script, '--mode', mode, '--model', model, '--backend', backend, '--steps', String(steps), '--warmup', String(warmup)];
+  };
+  const runs = [];
+  for (const model of ['mlp', 'cnn']) {
+    for (const backend of ['node', 'wasm', 'cpu']) {
+      if (model === 'cnn' && backend === 'wasm') continue; // no Conv2DBackpropFilter in tfjs-backend-wasm
+      runs.push({ model, backend, label: `${model} ${backend} plain`, kind: 'plain' });
+    }
+    runs.push({ model, backend: 'node', label: `${model} node hvd np=1`, kind: 'hvd', np: 1 });
+    runs.push({ model, backend: 'node', label: `${model} node hvd np=2`, kind: 'hvd', np: 2 });
+    runs.push({ model, backend: 'node', label: `${model} node 2 plain side by side`, kind: 'pair' });
+  }
+  const per = {};
+  const failures = [];
+  const t0 = Date.now();
+  for (let round = 0; round < rounds; round++) {
+    const parts = [];
+    for (const run of runs) {
+      let value = null;
+      let stepMs = null;
+      if (run.kind === 'pair') {
+        const cmd = args(run.model, run.backend, 'plain');
+        const rs = await Promise.all([runProcess(cmd, { env, timeoutS: 900 }), runProcess(cmd, { env, timeoutS: 900 })]);
+        const rows = rs.map((r) => r.rows.find((x) => x.kind === 'train'));
+        rs.forEach((r, i) => {
+          if (!rows[i] || r.code !== 0) failures.push(`${run.label} round ${round + 1} (process ${i + 1}): ${failureText(r)}`);
+        });
+        if (rows.every(Boolean)) {
+          value = rows[0].images_per_s + rows[1].images_per_s;
+          stepMs = Math.max(rows[0].step_ms, rows[1].step_ms);
+        }
+      } else {
+        const cmd = args(run.model, run.backend, run.kind);
+        const argv = run.kind === 'plain' ? cmd : mpirunArgv(run.np, run.np > os.cpus().length ? ['--oversubscribe'] : [], cmd, ['TF_CPP_MIN_LOG_LEVEL']);
+        // The convnet on the cpu backend: give up after 5 minutes (> 100 s a step) rather than 15.
+        const r = await runProcess(argv, { env, timeoutS: run.model === 'cnn' && run.backend === 'cpu' ? 300 : 900 });
+        const row = r.rows.find((x) => x.kind === 'train');
+        if (!row || r.code !== 0) failures.push(`${run.label} round ${round + 1}: ${failureText(r)}`);
+        if (row) {
+          value = row.images_per_s;
+          stepMs = row.step_ms;
+        }
+      }
+      (per[run.label] ||= []).push({ images_per_s: value, step_ms: stepMs });
+      parts.push(`${run.label} ${value ? `${value.toFixed(0)} img/s` : 'failed'}`);
+    }
+    log(`train (tfjs-node) round ${round + 1}/${rounds}: ${parts.join(', ')}`);
+  }
+  const summary = runs.map((run) => {
+    const rows = per[run.label] || [];
+    return {
+      label: run.label,
+      model: run.model,
+      backend: run.backend,
+      kind: run.kind,
+      np: run.kind === 'hvd' ? run.np : run.kind === 'pair' ? 2 : 1,
+      steps: stepsFor(run.model, run.backend).steps,
+      images_per_s: median(rows.map((r) => r.images_per_s)),
+      images_per_s_rounds: rows.map((r) => (r.images_per_s ? +r.images_per_s.toFixed(1) : null)),
+      step_ms: median(rows.map((r) => r.step_ms)),
+    };
+  });
+  const get = (label) => (summary.find((x) => x.label === label) || {}).images_per_s || null;
+  const scaling = {};
+  for (const model of ['mlp', 'cnn']) {
+    const np1 = get(`${model} node hvd np=1`);
+    const np2 = get(`${model} node hvd np=2`);
+    const pair = get(`${model} node 2 plain side by side`);
+    scaling[model] = {
+      vs_np1: np1 && np2 ? np2 / (2 * np1) : null,
+      vs_side_by_side: pair && np2 ? np2 / pair : null,
+      side_by_side_vs_np1: pair && np1 ? pair / (2 * np1) : null,
+    };
+  }
+  return { tensorflow: status.tensorflow, tfjs_node: status.tfjsNode, rounds, summary, scaling, failures, seconds: (Date.now() - t0) / 1000 };
+}
+
+function printTrainNode(t) {
+  console.log('');
+  if (t.skipped) {
+    console.log(`=== training on tfjs-node: skipped: ${t.skipped} ===`);
+    return;
+  }
+  console.log(`=== training on tfjs-node ${t.tfjs_node} (TensorFlow ${t.tensorflow}) vs wasm vs cpu: batch 64/rank, Adam; median of ${t.rounds} round(s) ===`);
+  console.log(
+    table(
+      ['run', 'steps', 'images/s', 'ms/step'],
+      t.summary.map((s) => [s.label, s.steps, s.images_per_s ? s.images_per_s.toFixed(0) : 'n/a', s.step_ms ? s.step_ms.toFixed(1) : 'n/a']),
+    ),
+  );
+  console.log('cnn on wasm: n/a (tfjs-backend-wasm has no Conv2DBackpropFilter kernel)');
+  const pct = (x) => (x === null || x === undefined ? 'n/a' : `${(100 * x).toFixed(0)}%`);
+  for (const [model, sc] of Object.entries(t.scaling)) {
+    console.log(
+      `${model} on tfjs-node, np=2: ${pct(sc.vs_np1)} of 2 × np=1; ${pct(sc.vs_side_by_side)} of two plain processes side by side ` +
+        `(which themselves reach ${pct(sc.side_by_side_vs_np1)} of 2 × np=1 on ${os.cpus().length} cores)`,
+    );
+  }
+  for (const f of t.failures) console.log(`FAILED: ${f}`);
+}
+
+// ---------------------------------------------------------------------------
 // output files
 // ---------------------------------------------------------------------------
 
@@ -953,6 +1079,19 @@ async function main() {
       }
       const svg = await render.writeChart(render.trainSpec(train), RESULTS, 'train.svg', log);
       if (svg) written.push(svg);
+    }
+  }
+  if (o.parts.has('train-node')) {
+    log('train: MLP and convnet on tfjs-node vs wasm vs cpu; hvd np=1, np=2 and two plain processes on tfjs-node ...');
+    const node = await runTrainNode(o);
+    printTrainNode(node);
+    if (o.write && !node.skipped) {
+      node.date = new Date().toISOString();
+      node.machine = machine;
+      for (const f of [path.join(RESULTS, `train-node-${stamp(o)}.json`), path.join(RESULTS, 'train-node-latest.json')]) {
+        writeJson(f, node);
+        written.push(f);
+      }
     }
   }
   console.log('');

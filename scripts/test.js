@@ -7,14 +7,21 @@
 // were skipped), totalled over every run. Exits non-zero when anything failed,
 // crashed or timed out.
 //
+// When @tensorflow/tfjs-node loads (npm run setup:tfjs-node), the test files
+// that use tfjs run again on its 'tensorflow' backend:
+//   node-single, node-np2, node-np3: those files with HVD_TEST_TFJS_BACKEND=tensorflow
+// (HVD_TEST_REQUIRE_TFJS_NODE=1 makes "tfjs-node does not load" a failure).
+//
 // Options:
-//   --only single|np2|np3|np4   run only these runs (repeatable, or comma-separated)
+//   --only single|np2|np3|np4|node-single|node-np2|node-np3
+//                               run only these runs (repeatable, or comma-separated)
 //   --grep PATTERN              passed to mocha
 //   -- ARGS...                  extra arguments passed to mocha
 // Environment:
 //   HVD_TEST_SKIP_SETUP=1       skip system-deps / npm ci / build
 //   HVD_TEST_TIMEOUT_S=600      hard limit per run; the process group is killed after it
 //   HVD_TEST_LD_PRELOAD=LIB     LD_PRELOAD for the mpirun ranks (npm run test:asan)
+//   HVD_TEST_REQUIRE_TFJS_NODE=1  fail when tfjs-node does not load (CI, after setup:tfjs-node)
 //
 // Each run gets a fresh HVD_TEST_RESULTS_DIR; test/support/reporter.js writes
 // results-<rank>.json there. Under mpirun a test passes when it passed on every
@@ -28,7 +35,7 @@ const path = require('path');
 const ROOT = path.resolve(__dirname, '..');
 const TAG = '[hvd test]';
 const REPORTER = path.join(ROOT, 'test', 'support', 'reporter.js');
-const RUN_NAMES = ['single', 'np2', 'np4', 'np3'];
+const RUN_NAMES = ['single', 'np2', 'np4', 'np3', 'node-single', 'node-np2', 'node-np3'];
 const MOCHA_TIMEOUT_MS = 60000;
 
 function log(msg) {
@@ -37,7 +44,7 @@ function log(msg) {
 
 function usage() {
   return (
-    'usage: node scripts/test.js [--only single|np2|np3|np4] [--grep PATTERN] [-- MOCHA_ARGS...]\n' +
+    'usage: node scripts/test.js [--only single|np2|np3|np4|node-single|node-np2|node-np3] [--grep PATTERN] [-- MOCHA_ARGS...]\n' +
     '  HVD_TEST_SKIP_SETUP=1 skips setup/build; HVD_TEST_TIMEOUT_S sets the per-run hard limit (600).'
   );
 }
@@ -88,6 +95,24 @@ function findTests(dir) {
   };
   walk(dir);
   return out.sort();
+}
+
+/** The test files that use tfjs (they load it through test/support/tf.js or util.js's tfCore). */
+function usesTfjs(file) {
+  return /\b(loadTf|tfCore)\(|require\('@tensorflow\//.test(fs.readFileSync(file, 'utf8'));
+}
+
+/**
+ * Whether @tensorflow/tfjs-node loads here: { ok, tensorflow, error }. Asked
+ * in a child process (what setup:tfjs-node checks), so a broken addon cannot
+ * take the runner down.
+ */
+function tfjsNodeStatus() {
+  try {
+    return require('./setup-tfjs-node').probe(ROOT);
+  } catch (e) {
+    return { ok: false, error: e.message };
+  }
 }
 
 // `which` lives in setup.js, which must not depend on node_modules.
@@ -493,11 +518,34 @@ async function main() {
       name: 'np3', label: 'mpirun -np 3 (ring allreduce, fusion 64 KiB)', np: 3, files: parallel, globs: 'test/parallel/**/*.test.js',
       env: { HVD_ALLREDUCE_ALGORITHM: 'ring', HVD_RING_SEGMENT_BYTES: '1000', HOROVOD_FUSION_THRESHOLD: '65536', HVD_MPI_MAX_CHUNK_BYTES: '4000' },
     },
-  ].filter((r) => !opts.only.length || opts.only.includes(r.name));
+  ];
+  // The tfjs suites again on tfjs-node's 'tensorflow' backend, when it loads.
+  const wantNode = !opts.only.length || opts.only.some((o) => o.startsWith('node-'));
+  const node = wantNode ? tfjsNodeStatus() : null;
+  if (node && node.ok) {
+    const tfFiles = [...single, ...parallel].filter(usesTfjs);
+    const tfParallel = parallel.filter(usesTfjs);
+    const env = { HVD_TEST_TFJS_BACKEND: 'tensorflow', TF_CPP_MIN_LOG_LEVEL: '2' };
+    const tag = `tfjs-node, TensorFlow ${node.tensorflow}`;
+    const globs = 'test files that use tfjs';
+    runs.push(
+      { name: 'node-single', label: `single process (${tag})`, np: 0, files: tfFiles, globs, env },
+      { name: 'node-np2', label: `mpirun -np 2 (${tag})`, np: 2, files: tfParallel, globs, env },
+      { name: 'node-np3', label: `mpirun -np 3 (${tag})`, np: 3, files: tfParallel, globs, env },
+    );
+  } else if (node) {
+    const msg = `tfjs-node does not load (${String(node.error).split('\n')[0]}): the tfjs suites ran on the cpu backend only; \`npm run setup:tfjs-node\` sets it up`;
+    if (process.env.HVD_TEST_REQUIRE_TFJS_NODE === '1') {
+      total.failed += 1;
+      failures.push(`tfjs-node: ${msg}`);
+    }
+    log(msg);
+  }
+  const selected = runs.filter((r) => !opts.only.length || opts.only.includes(r.name));
 
   const timeoutS = Number(process.env.HVD_TEST_TIMEOUT_S) > 0 ? Number(process.env.HVD_TEST_TIMEOUT_S) : 600;
   const ctx = { mochaBin, timeoutS, launcher: null };
-  if (runs.some((r) => r.np)) {
+  if (selected.some((r) => r.np)) {
     ctx.launcher = mpiLauncher();
     if (!ctx.launcher) {
       console.error(`${TAG} mpirun is not on PATH: run "node scripts/setup.js" (installs OpenMPI)`);
@@ -510,7 +558,7 @@ async function main() {
 
   const t0 = Date.now();
   const lines = [];
-  for (const run of runs) {
+  for (const run of selected) {
     const agg = await runSuite(run, opts, ctx);
     total.passed += agg.passed;
     total.failed += agg.failed;

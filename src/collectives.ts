@@ -5,6 +5,7 @@
 import * as v8 from 'v8';
 import { running, size, rank } from './basics';
 import { fromNative, HorovodError } from './errors';
+import { callTimeInput, checkNotInPlaceTarget, holdInPlaceTarget } from './inputs';
 import { NativeOptions, NativeResult } from './native';
 import {
   fromBuffer,
@@ -51,7 +52,9 @@ export interface AllreduceOptions {
    * Reduce into the input TypedArray itself and return it, saving the
    * output allocation (for callers that own the buffer, such as gradient
    * staging buffers). Not allowed for tfjs Tensors, whose memory tfjs may
-   * share. Defaults to false.
+   * share. With the Promise form the array belongs to the engine until the
+   * Promise settles: another collective on any part of its memory meanwhile
+   * (a second in-place call included) throws a TypeError. Defaults to false.
    */
   inPlace?: boolean;
 }
@@ -217,7 +220,7 @@ interface Prepared {
 
 function prepareAllreduce(tensor: unknown, options: unknown, fn: string): Prepared {
   const opts = checkOptions(options, ['op', 'name', 'prescaleFactor', 'postscaleFactor', 'shape', 'inPlace'], fn);
-  const spec = inspect(tensor, 'tensor', opts.shape);
+  const spec = inspect(tensor, `${fn}: tensor`, opts.shape);
   const op = checkOp(opts.op, fn);
   const pre = checkScale(opts.prescaleFactor, 'prescaleFactor', fn);
   const post = checkScale(opts.postscaleFactor, 'postscaleFactor', fn);
@@ -227,6 +230,7 @@ function prepareAllreduce(tensor: unknown, options: unknown, fn: string): Prepar
   if (inPlace && spec.kind === 'tensor') {
     throw new TypeError(`${fn}: options.inPlace needs a TypedArray; a tfjs Tensor's memory may be shared with other tensors`);
   }
+  if (spec.array) checkNotInPlaceTarget(spec.array, fn, inPlace);
   const name = nameOf(opts, 'allreduce', fn);
   return { specs: [spec], names: [name], options: { op: OP_CODES[op], prescale: pre, postscale: post }, inPlace };
 }
@@ -239,7 +243,7 @@ function prepareGrouped(tensors: unknown, options: unknown, fn: string): Prepare
   const pre = checkScale(opts.prescaleFactor, 'prescaleFactor', fn);
   const post = checkScale(opts.postscaleFactor, 'postscaleFactor', fn);
   const specs = tensors.map((t, i) => {
-    const spec = inspect(t, `tensors[${i}]`);
+    const spec = inspect(t, `${fn}: tensors[${i}]`);
     checkReducible(spec, op, pre, post, `tensors[${i}]`, fn);
     return spec;
   });
@@ -307,14 +311,21 @@ function reduceSync(p: Prepared): HvdTypedArray[] {
 // backend and one copy elsewhere). Program order is therefore submission
 // order: a Sync call can never block while an earlier Promise call of the
 // same rank still waits to be submitted, which would deadlock against a
-// peer that awaits it.
-function reduceAsync(p: Prepared, site: { stack?: string }): Promise<HvdTypedArray[]> {
+// peer that awaits it. The engine reads the input memory when the
+// collective runs: see src/inputs.ts for what is copied and checked.
+function reduceAsync(p: Prepared, site: { stack?: string }, fn: string): Promise<HvdTypedArray[]> {
   const b = running();
-  const inputs = p.specs.map((s) => readSync(s));
+  const read = p.specs.map((s) => readSync(s));
+  // In-place inputs are the outputs (a group's are hvd's own packed copies).
+  const guarded = p.inPlace ? read.map((input) => ({ input, verify: undefined })) : p.specs.map((s, i) => callTimeInput(s, read[i], fn, p.names[i]));
+  const inputs = guarded.map((g) => g.input);
   const outputs = outputsFor(p, inputs);
   const items = p.specs.map((s, i) => toItem(p.names[i], s, inputs[i], outputs[i]));
   return b.enqueue(KIND.allreduce, items, p.options, false).then(
-    () => outputs,
+    () => {
+      for (const g of guarded) g.verify?.();
+      return outputs;
+    },
     (e) => {
       throw fromNative(e, site);
     },
@@ -324,6 +335,13 @@ function reduceAsync(p: Prepared, site: { stack?: string }): Promise<HvdTypedArr
 /**
  * Reduces `tensor` across all ranks and returns the result as a new value
  * of the same kind (TypedArray or tfjs Tensor); the input is never written.
+ *
+ * The input is read when the engine runs the collective, not when this is
+ * called: a TypedArray input larger than 4 KiB must stay unchanged until the
+ * Promise settles (smaller ones are copied at call time; set
+ * HVD_CHECK_INPUTS=1 to have a change rejected). tfjs Tensors are immutable.
+ * With `inPlace`, the array is the engine's until the Promise settles: no
+ * other collective may read or write its memory meanwhile (a TypeError says so).
  *
  * @param tensor A TypedArray or a float32/int32/bool tfjs Tensor, same shape and type on every rank.
  * @throws TypeError/RangeError synchronously for bad arguments; the Promise
@@ -336,7 +354,18 @@ export function allreduce<T extends TensorInput>(tensor: T, options?: AllreduceO
   running();
   const p = prepareAllreduce(tensor, options, 'allreduce');
   const site = callSite(allreduce);
-  return tracked(p.names, () => reduceAsync(p, site)).then((out) => wrap<T>(p.specs[0], out[0], p.specs[0].shape));
+  const body = (): Promise<HvdTypedArray[]> => {
+    if (!p.inPlace) return reduceAsync(p, site, 'allreduce');
+    // No other collective may touch this memory until the engine is done with it.
+    const release = holdInPlaceTarget(p.specs[0].array!, 'allreduce', p.names[0]);
+    try {
+      return reduceAsync(p, site, 'allreduce').finally(release);
+    } catch (e) {
+      release();
+      throw e;
+    }
+  };
+  return tracked(p.names, body).then((out) => wrap<T>(p.specs[0], out[0], p.specs[0].shape));
 }
 
 /**
@@ -364,7 +393,7 @@ export function groupedAllreduce<T extends TensorInput>(tensors: T[], options?: 
   const p = prepareGrouped(tensors, options, 'groupedAllreduce');
   const site = callSite(groupedAllreduce);
   const g = packGroup(p);
-  return tracked(g.packed.names, () => reduceAsync(g.packed, site)).then((outs) => unpackGroup<T>(p, g, outs));
+  return tracked(g.packed.names, () => reduceAsync(g.packed, site, 'groupedAllreduce')).then((outs) => unpackGroup<T>(p, g, outs));
 }
 
 interface PackedGroup {
@@ -450,7 +479,8 @@ export function groupedAllreduceUnpackedSync<T extends TensorInput>(tensors: T[]
 
 function prepareGather(tensor: unknown, options: unknown, fn: string): { spec: TensorSpec; name: string } {
   const opts = checkOptions(options, ['name', 'shape'], fn);
-  const spec = inspect(tensor, 'tensor', opts.shape);
+  const spec = inspect(tensor, `${fn}: tensor`, opts.shape);
+  if (spec.array) checkNotInPlaceTarget(spec.array, fn, false);
   if (spec.shape.length === 0) {
     throw new RangeError(`${fn}: tensor must have at least one dimension to concatenate along; got a scalar`);
   }
@@ -466,6 +496,11 @@ function gathered<T>(spec: TensorSpec, r: NativeResult): T {
  * Concatenates every rank's `tensor` along the first dimension, in rank
  * order. The first dimension may differ per rank; the rest must match.
  *
+ * The input is read when the engine runs the collective, not when this is
+ * called: a TypedArray input larger than 4 KiB must stay unchanged until the
+ * Promise settles (smaller ones are copied at call time; set
+ * HVD_CHECK_INPUTS=1 to have a change rejected). tfjs Tensors are immutable.
+ *
  * @example
  * const all = await hvd.allgather(new Float32Array([hvd.rank()]));  // [0, 1, ..., size-1]
  */
@@ -473,14 +508,18 @@ export function allgather<T extends TensorInput>(tensor: T, options?: AllgatherO
   const b = running();
   const { spec, name } = prepareGather(tensor, options, 'allgather');
   const site = callSite(allgather);
-  return tracked([name], () =>
-    b.enqueue(KIND.allgather, [toItem(name, spec, readSync(spec))], {}, false).then(
-      (r) => gathered<T>(spec, r[0]),
+  return tracked([name], () => {
+    const { input, verify } = callTimeInput(spec, readSync(spec), 'allgather', name);
+    return b.enqueue(KIND.allgather, [toItem(name, spec, input)], {}, false).then(
+      (r) => {
+        verify?.();
+        return gathered<T>(spec, r[0]);
+      },
       (e) => {
         throw fromNative(e, site);
       },
-    ),
-  );
+    );
+  });
 }
 
 /**
@@ -505,7 +544,8 @@ export function allgatherSync<T extends TensorInput>(tensor: T, options?: Allgat
 
 function prepareBroadcast(tensor: unknown, rootRank: unknown, options: unknown, fn: string) {
   const opts = checkOptions(options, ['name', 'shape'], fn);
-  const spec = inspect(tensor, 'tensor', opts.shape);
+  const spec = inspect(tensor, `${fn}: tensor`, opts.shape);
+  if (spec.array) checkNotInPlaceTarget(spec.array, fn, false);
   const root = checkRoot(rootRank, fn);
   return { spec, root, name: nameOf(opts, 'broadcast', fn) };
 }
@@ -513,6 +553,11 @@ function prepareBroadcast(tensor: unknown, rootRank: unknown, options: unknown, 
 /**
  * Returns root's `tensor` on every rank. Every rank passes a tensor of the
  * same shape and type (non-root contents are ignored).
+ *
+ * The input is read when the engine runs the collective, not when this is
+ * called: a TypedArray input larger than 4 KiB must stay unchanged until the
+ * Promise settles (smaller ones are copied at call time; set
+ * HVD_CHECK_INPUTS=1 to have a change rejected). tfjs Tensors are immutable.
  *
  * @example
  * const w = await hvd.broadcast(weights, 0, { name: 'init/w' });
@@ -522,10 +567,13 @@ export function broadcast<T extends TensorInput>(tensor: T, rootRank: number, op
   const { spec, root, name } = prepareBroadcast(tensor, rootRank, options, 'broadcast');
   const site = callSite(broadcast);
   return tracked([name], () => {
-    const input = readSync(spec);
+    const { input, verify } = callTimeInput(spec, readSync(spec), 'broadcast', name);
     const out = newArray(spec.ctor, input.length);
     return b.enqueue(KIND.broadcast, [toItem(name, spec, input, out)], { root }, false).then(
-      () => wrap<T>(spec, out, spec.shape),
+      () => {
+        if (rank() === root) verify?.(); // other ranks' contents are ignored
+        return wrap<T>(spec, out, spec.shape);
+      },
       (e) => {
         throw fromNative(e, site);
       },
@@ -671,8 +719,11 @@ function objectName(options: unknown, kind: string, fn: string): string {
 /**
  * Sends any structured-clonable value from `rootRank` to every rank
  * (`v8.serialize`). The root gets its own value back unchanged. It travels
- * as one allgather in which only the root contributes bytes, so there is a
- * single collective to negotiate and nothing is left to submit later.
+ * as one allgather in which every rank contributes a small header (its rank,
+ * the root it names, the payload length) and only the root adds the payload,
+ * so there is a single collective to negotiate and every rank sees every
+ * rank's root: ranks that name different roots all fail with the same
+ * `HVD_MISMATCH`, as {@link broadcast} does.
  *
  * @example
  * const config = await hvd.broadcastObject(hvd.rank() === 0 ? loadConfig() : null);
@@ -684,7 +735,7 @@ export function broadcastObject<V>(value: V, rootRank = 0, options?: NameOptions
   const { bytes, error } = serializeAtRoot(value, root, 'broadcastObject');
   const p = allgather(bytes, { name });
   if (error) {
-    // The empty contribution tells the others; they fail instead of waiting.
+    // The empty payload tells the others; they fail instead of waiting.
     p.catch(() => {});
     throw error;
   }
@@ -707,25 +758,88 @@ export function broadcastObjectSync<V>(value: V, rootRank = 0, options?: NameOpt
   return receivedObject(value, data, root, name);
 }
 
+// Each rank's contribution to a broadcastObject: three float64 (sender rank,
+// the root it names, payload length) followed by the payload, which only the
+// root sends (and sends empty when its value did not serialize).
+const OBJECT_HEADER_BYTES = 24;
+
+function objectHeader(bytes: Uint8Array, root: number, length: number): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, OBJECT_HEADER_BYTES);
+  view.setFloat64(0, rank(), true);
+  view.setFloat64(8, root, true);
+  view.setFloat64(16, length, true);
+}
+
 function serializeAtRoot(value: unknown, root: number, fn: string): { bytes: Uint8Array; error?: TypeError } {
-  if (rank() !== root) return { bytes: new Uint8Array(0) };
+  const headerOnly = (): Uint8Array => {
+    const bytes = new Uint8Array(OBJECT_HEADER_BYTES);
+    objectHeader(bytes, root, 0);
+    return bytes;
+  };
+  if (rank() !== root) return { bytes: headerOnly() };
+  let buf: Buffer;
   try {
-    return { bytes: serialize(value, fn) };
+    // The header is reserved in front of the payload, so the payload is
+    // written once and never copied.
+    const ser = new v8.DefaultSerializer();
+    ser.writeRawBytes(new Uint8Array(OBJECT_HEADER_BYTES));
+    ser.writeHeader();
+    ser.writeValue(value);
+    buf = ser.releaseBuffer();
   } catch (e) {
-    return { bytes: new Uint8Array(0), error: e as TypeError };
+    return {
+      bytes: headerOnly(),
+      error: new TypeError(`${fn}: value cannot be serialized with the structured clone algorithm: ${(e as Error).message}`),
+    };
   }
+  const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  objectHeader(bytes, root, bytes.length - OBJECT_HEADER_BYTES);
+  return { bytes };
 }
 
 function receivedObject<V>(value: V, data: Uint8Array, root: number, name: string): V {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const roots = new Map<number, number[]>();
+  let payload: Uint8Array | undefined;
+  let rootSent = false;
+  for (let off = 0; off + OBJECT_HEADER_BYTES <= data.length; ) {
+    const sender = view.getFloat64(off, true);
+    const named = view.getFloat64(off + 8, true);
+    const length = view.getFloat64(off + 16, true);
+    off += OBJECT_HEADER_BYTES;
+    if (!roots.has(named)) roots.set(named, []);
+    roots.get(named)!.push(sender);
+    if (sender === named && named === root) {
+      rootSent = true;
+      if (length > 0) payload = data.subarray(off, off + length);
+    }
+    off += length;
+  }
+  // Every rank parses the same bytes, so every rank reaches the same verdict.
+  if (roots.size > 1) {
+    const groups = [...roots.entries()].sort((a, b) => a[1][0] - b[1][0]);
+    const list = (ranks: number[]) => `${ranks.length === 1 ? 'rank' : 'ranks'} ${ranks.join(',')}`;
+    throw new HorovodError(
+      `Mismatched root ranks for broadcastObject '${name}': ` +
+        groups.map(([r, ranks]) => `${list(ranks)} ${ranks.length === 1 ? 'has' : 'have'} ${r}`).join('; ') +
+        '. Every rank must submit the same root ranks under one name.',
+      'HVD_MISMATCH',
+    );
+  }
+  if (!rootSent) {
+    throw new HorovodError(
+      `broadcastObject '${name}' cannot run: its root rank ${root} has already called hvd.join()`,
+      'HVD_MISMATCH',
+    );
+  }
   if (rank() === root) return value;
-  // v8.serialize always writes a header, so zero bytes means the root failed.
-  if (data.length === 0) {
+  if (payload === undefined) {
     throw new HorovodError(
       `${name}: rank ${root} (the root) could not serialize its value, so there is nothing to receive; see the TypeError on rank ${root}`,
       'HVD_INVALID_ARGUMENT',
     );
   }
-  return deserialize(data) as V;
+  return deserialize(payload) as V;
 }
 
 function splitObjects(lengths: Float64Array, data: Uint8Array): unknown[] {

@@ -60,6 +60,7 @@ export type { HorovodErrorCode } from './errors';
 export type { EngineStats } from './native';
 export type { TensorInput, TensorLike, HvdTypedArray } from './tensor';
 export { buildInfo } from './build_info';
+export { interactiveOutput, plainOutputUnlessWatched, underMpiLaunch } from './output';
 export type { BuildInfo, MpiThreadLevel } from './build_info';
 
 // --- TensorFlow.js integration (tfjs is an optional peer, loaded on first use) ---

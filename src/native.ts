@@ -62,7 +62,6 @@ export interface NativeBinding {
   /** With timeoutMs: waits that long for the other ranks, then ends the process with exitCode. */
   shutdown(timeoutMs?: number, exitCode?: number): void;
   isInitialized(): boolean;
-  isShutDown(): boolean;
   topology(): NativeTopology;
   buildInfo(): { mpiLibraryVersion: string; mpiVendor: string; ncclBuilt: boolean; ncclAvailable: boolean };
   stats(): EngineStats;

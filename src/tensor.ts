@@ -2,6 +2,7 @@
 // Tensors), how it becomes raw bytes plus a dtype code for the engine, and
 // how results become the same kind of value the caller passed in.
 import { NativeItem } from './native';
+import { tfjsForTensors } from './tfjs/tf';
 
 /** Element-type codes shared with native/common.h (DataType). */
 export const DType = {
@@ -102,7 +103,8 @@ export interface TensorSpec {
 
 /**
  * Validates `x` as a collective input and describes it. Throws TypeError
- * naming `arg` for anything unusable. `shape` optionally gives a TypedArray
+ * naming `arg` (the caller passes `<function>: <argument>`, so every message
+ * starts with the function's name) for anything unusable. `shape` optionally gives a TypedArray
  * a multi-dimensional row-major shape.
  */
 export function inspect(x: unknown, arg: string, shape?: unknown): TensorSpec {
@@ -189,32 +191,13 @@ export function toItem(name: string, spec: TensorSpec, input: HvdTypedArray | nu
   return { name, input, output: output ?? null, dtype: DType[spec.dtype], shape: spec.shape };
 }
 
-interface TfCore {
-  tensor(values: ArrayLike<number> | Uint8Array, shape: number[], dtype: string): unknown;
-}
-let tfCore: TfCore | undefined;
-
 /**
- * tfjs is an optional peer: it is loaded on first use, from wherever the
- * application installed it, so results are Tensors of the caller's tfjs.
+ * Wraps a result array as the same kind of value the caller passed. Result
+ * Tensors come from hvd's one tfjs loader (src/tfjs/tf.ts): the instance
+ * given to useTfjs(), else the one the application loaded.
  */
-function tf(): TfCore {
-  if (tfCore) return tfCore;
-  for (const name of ['@tensorflow/tfjs-core', '@tensorflow/tfjs']) {
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
-      tfCore = require(name) as TfCore;
-      return tfCore;
-    } catch {
-      /* try the next one */
-    }
-  }
-  throw new Error('A tfjs Tensor was passed but @tensorflow/tfjs-core could not be loaded; install @tensorflow/tfjs (or tfjs-node)');
-}
-
-/** Wraps a result array as the same kind of value the caller passed. */
 export function wrap<T>(spec: TensorSpec, data: HvdTypedArray, shape: number[]): T {
-  if (spec.kind === 'tensor') return tf().tensor(data as Float32Array, shape, spec.dtype) as T;
+  if (spec.kind === 'tensor') return tfjsForTensors().tensor(data as Float32Array, shape, spec.dtype as 'float32') as unknown as T;
   return data as unknown as T;
 }
 

@@ -13,7 +13,8 @@
  * @packageDocumentation
  */
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -524,27 +525,116 @@ export const MPIRUN_NOT_FOUND_MESSAGE = `hvdrun: error: \`mpirun\` was not found
 hvdrun: install it with:  apt-get install -y openmpi-bin libopenmpi-dev
 hvdrun: (or run \`npm test\`, which installs it), then run hvdrun again.`;
 
+/** Signals hvdrun forwards to mpirun; receiving one makes hvdrun exit 128+signo. */
+export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** The executable `name` resolves to on `PATH` (as execvp would find it), or undefined. */
+export function findOnPath(name: string, envPath: string | undefined): string | undefined {
+  if (name.includes('/')) return name;
+  for (const dir of (envPath ?? '').split(':')) {
+    const candidate = path.join(dir || '.', name);
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      if (fs.statSync(candidate).isFile()) return candidate;
+    } catch {
+      /* not here */
+    }
+  }
+  return undefined;
+}
+
+const setprivChecked = new Map<string, boolean>();
+
 /**
- * Runs `args` (argv[0] is the program) with `env`, forwarding SIGINT and
- * SIGTERM received by this process to it.
- *
- * @returns its exit code; 128+signo when it was killed by a signal; 127
- *   when the program was not found, 126 when it could not be executed.
+ * The `setpriv` to start mpirun with when `setpriv --pdeathsig` works with
+ * this PATH (util-linux 2.33 or later; Debian and Ubuntu always ship it),
+ * else undefined. Checked once per binary by running it.
  */
-export function runMpirun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+export function pdeathsigWrapper(envPath: string | undefined): string | undefined {
+  const setpriv = findOnPath('setpriv', envPath);
+  if (setpriv === undefined) return undefined;
+  if (!setprivChecked.has(setpriv)) {
+    const r = spawnSync(setpriv, ['--pdeathsig', 'TERM', '--', '/bin/sh', '-c', 'exit 0'], { stdio: 'ignore', timeout: 10000 });
+    setprivChecked.set(setpriv, r.status === 0);
+  }
+  return setprivChecked.get(setpriv) ? setpriv : undefined;
+}
+
+// Fallback when setpriv is missing: a small process that holds the read end
+// of a pipe from hvdrun. The pipe closes only when hvdrun is gone (however it
+// died, SIGKILL included); the watchdog then ends mpirun with SIGTERM (mpirun
+// takes its ranks down), and SIGKILL after a grace period. It ignores the
+// terminal's SIGINT: hvdrun forwards that itself.
+const WATCHDOG = `
+const pid = Number(process.argv[1]);
+const grace = Number(process.argv[2]);
+for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(s, () => {});
+const alive = () => { try { process.kill(pid, 0); return true; } catch { return false; } };
+process.stdin.on('data', () => {});
+process.stdin.on('close', () => {
+  if (!alive()) process.exit(0);
+  try { process.kill(pid, 'SIGTERM'); } catch {}
+  const t0 = Date.now();
+  setInterval(() => {
+    if (!alive()) process.exit(0);
+    if (Date.now() - t0 > grace) { try { process.kill(pid, 'SIGKILL'); } catch {} process.exit(0); }
+  }, 100);
+});
+`;
+
+/** How hvdrun ties mpirun's life to its own: see {@link runMpirun}. */
+export type Lifeline = 'pdeathsig' | 'watchdog';
+
+/**
+ * Runs `args` (argv[0] is the program) with `env`, forwarding SIGINT,
+ * SIGTERM and SIGHUP received by this process to it.
+ *
+ * mpirun never outlives hvdrun, whatever ends hvdrun (SIGKILL included):
+ * with `lifeline` 'pdeathsig' (the default where `setpriv --pdeathsig`
+ * works) mpirun is started through `setpriv --pdeathsig TERM`, so the kernel
+ * sends it SIGTERM the moment hvdrun dies, and mpirun takes its ranks down;
+ * with 'watchdog' a small watchdog process does the same when the pipe it
+ * holds from hvdrun closes.
+ *
+ * @returns its exit code; 128+signo when hvdrun received one of
+ *   {@link FORWARDED_SIGNALS} (130 for SIGINT, 143 for SIGTERM) or mpirun was
+ *   killed by a signal; 127 when the program was not found, 126 when it could
+ *   not be executed.
+ */
+export function runMpirun(args: string[], env: NodeJS.ProcessEnv, lifeline?: Lifeline): Promise<number> {
+  const setpriv = lifeline === 'watchdog' ? undefined : pdeathsigWrapper(env.PATH);
+  const mode: Lifeline = setpriv !== undefined ? 'pdeathsig' : 'watchdog';
   return new Promise<number>((resolve) => {
     let settled = false;
-    const forwarded: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
-    const child = spawn(args[0], args.slice(1), { stdio: 'inherit', env });
+    let received: NodeJS.Signals | undefined;
+    // Looked up first, so that a missing mpirun is reported as such, not as setpriv's failure.
+    if (findOnPath(args[0], env.PATH) === undefined) {
+      process.stderr.write(`${args[0] === 'mpirun' ? MPIRUN_NOT_FOUND_MESSAGE : `hvdrun: error: ${args[0]} was not found on PATH`}\n`);
+      resolve(127);
+      return;
+    }
+    const argv = mode === 'pdeathsig' ? [setpriv as string, '--pdeathsig', 'TERM', '--', ...args] : args;
+    const child = spawn(argv[0], argv.slice(1), { stdio: 'inherit', env });
+    let watchdog: ReturnType<typeof spawn> | undefined;
+    if (mode === 'watchdog' && child.pid !== undefined) {
+      watchdog = spawn(process.execPath, ['-e', WATCHDOG, String(child.pid), '10000'], { stdio: ['pipe', 'ignore', 'ignore'] });
+      watchdog.on('error', () => {});
+      // Neither the watchdog nor its pipe may keep hvdrun's event loop alive.
+      watchdog.unref();
+      (watchdog.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+    }
     const onSignal = (sig: NodeJS.Signals): void => {
+      received = sig;
       if (child.exitCode === null && child.signalCode === null) child.kill(sig);
     };
-    for (const sig of forwarded) process.on(sig, onSignal);
+    for (const sig of FORWARDED_SIGNALS) process.on(sig, onSignal);
     const finish = (code: number): void => {
       if (settled) return;
       settled = true;
-      for (const sig of forwarded) process.removeListener(sig, onSignal);
-      resolve(code);
+      // mpirun is gone: the watchdog must not act on a pid that may be reused.
+      watchdog?.kill('SIGKILL');
+      for (const sig of FORWARDED_SIGNALS) process.removeListener(sig, onSignal);
+      resolve(received !== undefined ? 128 + (os.constants.signals[received] ?? 0) : code);
     };
     child.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') {
@@ -571,11 +661,16 @@ export const TFJS_PACKAGES: readonly string[] = [
   '@tensorflow/tfjs-backend-wasm',
 ];
 
+/** Where `--check-build` looks for tfjs packages: the working directory (the application), then hvd itself. */
+function tfjsSearchPaths(cwd: string = process.cwd()): string[] {
+  return [cwd, __dirname];
+}
+
 /** The tfjs packages in {@link TFJS_PACKAGES} that can be resolved from here or the working directory. */
-export function detectTfjsPackages(): string[] {
+export function detectTfjsPackages(cwd?: string): string[] {
   return TFJS_PACKAGES.filter((name) => {
     try {
-      require.resolve(name, { paths: [process.cwd(), __dirname] });
+      require.resolve(name, { paths: tfjsSearchPaths(cwd) });
       return true;
     } catch {
       return false;
@@ -583,45 +678,142 @@ export function detectTfjsPackages(): string[] {
   });
 }
 
+/** What `--check-build` found by trying things in short child processes. */
+export interface BuildProbes {
+  /** The thread level MPI granted to a probe process that ran `hvd.init()`, or why it could not tell. */
+  mpiThreadLevel?: { level: string } | { error: string };
+  /** Whether @tensorflow/tfjs-node loads, and its versions. */
+  tfjsNode?: { status: 'not installed' } | { status: 'loads'; version: string; tensorflow: string } | { status: 'fails'; error: string };
+}
+
+const PROBE_TIMEOUT_MS = 60000;
+
+function firstLine(text: string): string {
+  return (
+    text
+      .split(/\r?\n/)
+      .map((l) => l.trim())
+      .find((l) => l !== '' && !/^\s*at /.test(l)) ?? ''
+  );
+}
+
+function probeProcess(code: string, env: NodeJS.ProcessEnv, cwd: string): { json?: Record<string, unknown>; error?: string } {
+  const r = spawnSync(process.execPath, ['-e', code], { env, cwd, encoding: 'utf8', timeout: PROBE_TIMEOUT_MS });
+  if (r.error) return { error: r.error.message };
+  const m = /^HVD_PROBE (.*)$/m.exec(r.stdout ?? '');
+  if (m) {
+    try {
+      return { json: JSON.parse(m[1]) as Record<string, unknown> };
+    } catch {
+      /* fall through */
+    }
+  }
+  if (r.signal) return { error: `the probe process was killed by ${r.signal}${r.signal === 'SIGTERM' ? ` (timeout ${PROBE_TIMEOUT_MS / 1000} s)` : ''}` };
+  return { error: firstLine(r.stderr ?? '') || `the probe process exited ${r.status}` };
+}
+
+/**
+ * Asks MPI which thread level it grants: a child process runs `hvd.init()`
+ * as a world of one (MPI_Init_thread with the level hvd requests, honouring
+ * HOROVOD_MPI_THREADS_DISABLE) and reports `buildInfo().mpiThreadLevel`.
+ * The child gets no OMPI_/PMIX_ variables, so it never joins a running job.
+ */
+export function probeMpiThreadLevel(indexPath: string, env: NodeJS.ProcessEnv = process.env): BuildProbes['mpiThreadLevel'] {
+  const clean: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) if (!/^(OMPI_(?!ALLOW_RUN_AS_ROOT)|PMIX_|PMI_|ORTE_)/.test(k)) clean[k] = v;
+  clean.OMPI_ALLOW_RUN_AS_ROOT = '1';
+  clean.OMPI_ALLOW_RUN_AS_ROOT_CONFIRM = '1';
+  const code = `const hvd = require(${JSON.stringify(indexPath)}); hvd.init(); const level = hvd.buildInfo().mpiThreadLevel; hvd.shutdown(); console.log('HVD_PROBE ' + JSON.stringify({ level }));`;
+  const r = probeProcess(code, clean, process.cwd());
+  if (r.json && typeof r.json.level === 'string') return { level: r.json.level };
+  return { error: r.error ?? 'no thread level reported' };
+}
+
+/**
+ * Tries to load @tensorflow/tfjs-node (as the application in `cwd` would
+ * find it) in a child process, so that a crash or a missing libtensorflow
+ * cannot take hvdrun down, and reports its version and TensorFlow's.
+ */
+export function probeTfjsNode(cwd: string = process.cwd()): BuildProbes['tfjsNode'] {
+  let resolved: string;
+  try {
+    resolved = require.resolve('@tensorflow/tfjs-node', { paths: tfjsSearchPaths(cwd) });
+  } catch {
+    return { status: 'not installed' };
+  }
+  const code = `
+    let tf;
+    try { tf = require(${JSON.stringify(resolved)}); } catch (e) {
+      const msg = String(e && e.message !== undefined ? e.name + ': ' + e.message : e).split('\\n')[0];
+      console.log('HVD_PROBE ' + JSON.stringify({ error: msg }));
+      process.exit(0);
+    }
+    let tensorflow = 'unknown';
+    try { tensorflow = String(tf.backend().binding.TF_Version); } catch {}
+    const version = (tf.version && (tf.version['tfjs-node'] || tf.version.tfjs)) || 'unknown';
+    console.log('HVD_PROBE ' + JSON.stringify({ version: String(version), tensorflow }));`;
+  const r = probeProcess(code, process.env, cwd);
+  if (r.json && typeof r.json.error === 'string') return { status: 'fails', error: r.json.error };
+  if (r.json) return { status: 'loads', version: String(r.json.version), tensorflow: String(r.json.tensorflow) };
+  return { status: 'fails', error: r.error ?? 'unknown error' };
+}
+
 /**
  * Formats the `--check-build` report.
  *
  * @param info - from `buildInfo()`.
  * @param frameworks - detected tfjs package names (may be empty).
+ * @param probes - what the probe processes found; without them the thread
+ *   level is `info.mpiThreadLevel` (known only after `hvd.init()`).
  */
-export function formatCheckBuild(info: BuildInfo, frameworks: readonly string[]): string {
+export function formatCheckBuild(info: BuildInfo, frameworks: readonly string[], probes: BuildProbes = {}): string {
   const box = (on: boolean): string => (on ? '[X]' : '[ ]');
-  const tfjs = frameworks.length > 0 ? `TensorFlow.js (${frameworks.join(', ')})` : 'TensorFlow.js';
-  const nccl = info.ncclBuilt && !info.ncclAvailable ? 'NCCL (built, but libnccl was not found at run time)' : 'NCCL';
+  const tfjs = frameworks.length > 0 ? `TensorFlow.js (${frameworks.join(', ')})` : 'TensorFlow.js (no @tensorflow/tfjs package found)';
+  const nccl = info.ncclBuilt && !info.ncclAvailable ? 'NCCL (built, but libnccl was not found at run time)' : info.ncclBuilt ? 'NCCL' : 'NCCL (not built into this release)';
   const mpiLib = info.mpiLibraryVersion.replace(/\0/g, '').split(/\r?\n/)[0].trim() || info.mpiVendor;
-  const thread = info.mpiThreadLevel ?? 'not initialized (reported after hvd.init())';
-  return [
+  let thread: string;
+  const t = probes.mpiThreadLevel;
+  if (info.mpiThreadLevel) thread = info.mpiThreadLevel;
+  else if (t && 'level' in t) thread = t.level;
+  else if (t) thread = `unknown (MPI_Init in a probe process failed: ${t.error})`;
+  else thread = 'not initialized (reported after hvd.init())';
+  const lines = [
     `hvd v${info.version}:`,
     '',
     'Available frameworks:',
     `    ${box(frameworks.length > 0)} ${tfjs}`,
+  ];
+  const n = probes.tfjsNode;
+  if (n) {
+    if (n.status === 'loads') lines.push(`    [X] tfjs-node: loads (tfjs-node ${n.version}, TensorFlow ${n.tensorflow})`);
+    else if (n.status === 'fails') lines.push(`    [ ] tfjs-node: installed but does not load: ${n.error}`);
+    else lines.push('    [ ] tfjs-node: not installed');
+  }
+  lines.push(
     '',
     'Available controllers:',
     `    ${box(true)} MPI`,
     '',
     'Available tensor operations:',
-    `    ${box(info.ncclBuilt)} ${nccl}`,
+    `    ${box(info.ncclBuilt && info.ncclAvailable)} ${nccl}`,
     `    ${box(true)} MPI`,
     '',
     `MPI library: ${mpiLib}`,
     `MPI thread level: ${thread}`,
     `Addon: ${info.addonPath}`,
     '',
-  ].join('\n');
+  );
+  return lines.join('\n');
 }
 
 /** Prints the `--check-build` report; returns the exit code. */
 function checkBuild(): number {
   let info: BuildInfo;
+  const indexPath = path.join(__dirname, '..', 'index');
   try {
     // Loaded lazily: the package entry point loads the native addon, which
     // the rest of the launcher does not need.
-    const hvd = require(path.join(__dirname, '..', 'index')) as { buildInfo?: () => BuildInfo };
+    const hvd = require(indexPath) as { buildInfo?: () => BuildInfo };
     if (typeof hvd.buildInfo !== 'function') throw new Error('this hvd build has no buildInfo()');
     info = hvd.buildInfo();
   } catch (err) {
@@ -630,7 +822,8 @@ function checkBuild(): number {
     process.stderr.write('hvdrun: build it with `npm run build` (needs OpenMPI: apt-get install -y openmpi-bin libopenmpi-dev)\n');
     return 1;
   }
-  process.stdout.write(formatCheckBuild(info, detectTfjsPackages()));
+  const probes: BuildProbes = { mpiThreadLevel: probeMpiThreadLevel(indexPath), tfjsNode: probeTfjsNode() };
+  process.stdout.write(formatCheckBuild(info, detectTfjsPackages(), probes));
   return 0;
 }
 

@@ -1,9 +1,14 @@
 // DistributedOptimizer: averages gradients across ranks before any
 // tf.train.Optimizer applies them.
 //
-// Design (measured in shared/reference/TFJS.md): instead of subclassing or
-// delegating, the user's optimizer instance gets its own applyGradients
-// property and is returned as is. Every tfjs training path (minimize,
+// Design (README.md, "Design": DistributedOptimizer patches the instance):
+// instead of subclassing or delegating, the user's optimizer instance gets
+// its own applyGradients property and is returned as is. The alternatives
+// were tried on all seven tf.train optimizers: a dynamic subclass rebuilt
+// with fromConfig (horovod.keras's way) returns a new object and orphans the
+// user's optimizer with its state (Adam leaked two variables per wrap); a
+// delegating wrapper must forward every method and field by hand and loses
+// model ownership. Every tfjs training path (minimize,
 // computeGradients + applyGradients, variableGrads + applyGradients,
 // model.fit, fitDataset, trainOnBatch) ends in that method, and because the
 // object is unchanged its class, getConfig(), iterations, get/setWeights,

@@ -88,6 +88,7 @@ describe('bad input', function () {
       assert.ok(thrown, 'expected a synchronous throw');
       assert.ok(thrown instanceof ErrorClass, `expected ${ErrorClass.name}, got ${thrown && thrown.constructor.name}: ${thrown && thrown.message}`);
       assert.match(thrown.message, pattern);
+      assert.match(thrown.message, /^[A-Za-z]+: /, 'the message starts with the name of the function called');
       // The process keeps working: a valid collective right after succeeds.
       const ok = hvd.allreduceSync(new Float32Array([2]), { op: 'sum' });
       assert.equal(ok[0], 2 * hvd.size());

@@ -83,6 +83,25 @@ describe('mismatches between ranks', function () {
     );
   });
 
+  // The object variants travel as an allgather, which has no root of its own:
+  // each rank's root travels in its header, so disagreement is still seen.
+  for (const sync of [true, false]) {
+    const call = sync ? hvd.broadcastObjectSync : hvd.broadcastObject;
+    const form = sync ? 'Sync' : 'Promise';
+    it(`broadcastObject root rank, each rank naming itself (${form})`, async function () {
+      const name = `mm.objself.${form}`;
+      await expectMismatchEverywhere(() => call({ from: hvd.rank() }, hvd.rank(), { name }), name, /root ranks.*rank 0 has 0; rank 1 has 1/);
+    });
+    it(`broadcastObject root rank, roots rotated (${form})`, async function () {
+      const name = `mm.objrot.${form}`;
+      await expectMismatchEverywhere(() => call({ from: hvd.rank() }, (hvd.rank() + 1) % hvd.size(), { name }), name, /Mismatched root ranks for broadcastObject/);
+    });
+    it(`broadcastObject root rank, one rank differs (${form})`, async function () {
+      const name = `mm.objone.${form}`;
+      await expectMismatchEverywhere(() => call(hvd.rank() === 0 ? 'zero' : null, last() ? hvd.size() - 1 : 0, { name }), name, /root ranks/);
+    });
+  }
+
   it('broadcast shape', async function () {
     await expectMismatchEverywhere(() => hvd.broadcastSync(new Uint8Array(last() ? 5 : 4), 0, { name: 'mm.bshape' }), 'mm.bshape', /shapes/);
   });

@@ -439,7 +439,7 @@ describe('hvdrun --check-build report', () => {
       '    [X] MPI',
       '',
       'Available tensor operations:',
-      '    [ ] NCCL',
+      '    [ ] NCCL (not built into this release)',
       '    [X] MPI',
       '',
       'MPI library: Open MPI v4.1.4, package: Debian OpenMPI, ident: 4.1.4, repo rev: v4.1.4, May 26, 2022',
@@ -451,9 +451,25 @@ describe('hvdrun --check-build report', () => {
 
   it('shows missing frameworks, NCCL state and an unknown thread level', () => {
     const out = formatCheckBuild({ ...info, mpiThreadLevel: null, ncclBuilt: true, ncclAvailable: false }, []);
-    assert.match(out, /^ {4}\[ \] TensorFlow\.js$/m);
-    assert.match(out, /^ {4}\[X\] NCCL \(built, but libnccl was not found at run time\)$/m);
+    assert.match(out, /^ {4}\[ \] TensorFlow\.js \(no @tensorflow\/tfjs package found\)$/m);
+    assert.match(out, /^ {4}\[ \] NCCL \(built, but libnccl was not found at run time\)$/m);
     assert.match(out, /^MPI thread level: not initialized/m);
+  });
+
+  it('reports the probed thread level, tfjs-node and probe failures', () => {
+    const loads = formatCheckBuild({ ...info, mpiThreadLevel: null }, ['@tensorflow/tfjs-node'], {
+      mpiThreadLevel: { level: 'funneled' },
+      tfjsNode: { status: 'loads', version: '4.22.0', tensorflow: '2.9.1' },
+    });
+    assert.match(loads, /^MPI thread level: funneled$/m);
+    assert.match(loads, /^ {4}\[X\] tfjs-node: loads \(tfjs-node 4\.22\.0, TensorFlow 2\.9\.1\)$/m);
+    const fails = formatCheckBuild({ ...info, mpiThreadLevel: null }, [], {
+      mpiThreadLevel: { error: 'boom' },
+      tfjsNode: { status: 'fails', error: 'Error: libtensorflow.so.2: cannot open shared object file' },
+    });
+    assert.match(fails, /^MPI thread level: unknown \(MPI_Init in a probe process failed: boom\)$/m);
+    assert.match(fails, /^ {4}\[ \] tfjs-node: installed but does not load: Error: libtensorflow\.so\.2/m);
+    assert.match(formatCheckBuild(info, [], { tfjsNode: { status: 'not installed' } }), /^ {4}\[ \] tfjs-node: not installed$/m);
   });
 
   it('detects installed tfjs packages', () => {
@@ -562,18 +578,54 @@ describe('hvdrun end to end (runs mpirun)', function () {
     assert.match(help.stdout, /usage: hvdrun/);
   });
 
-  it('reports the build, or why the addon cannot load, for --check-build', () => {
+  it('reports the build for --check-build: MPI library, the thread level MPI grants, NCCL, tfjs', () => {
     const r = run(['--check-build']);
-    if (r.status === 0) {
-      assert.match(r.stdout, /^hvd v\d+\.\d+\.\d+/);
-      assert.match(r.stdout, /Available controllers:\n {4}\[X\] MPI/);
-      assert.match(r.stdout, /^MPI library: /m);
-      assert.match(r.stdout, /^Addon: /m);
-    } else {
-      assert.equal(r.status, 1);
-      assert.match(r.stderr, /hvdrun: error: cannot load the hvd native addon/);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^hvd v\d+\.\d+\.\d+/);
+    assert.match(r.stdout, /Available controllers:\n {4}\[X\] MPI/);
+    assert.match(r.stdout, /^MPI library: Open MPI v\d/m);
+    // Asked of MPI in a probe process, not "not initialized".
+    assert.match(r.stdout, /^MPI thread level: multiple$/m);
+    assert.match(r.stdout, /^ {4}\[[X ]\] NCCL/m);
+    assert.match(r.stdout, /^ {4}\[X\] TensorFlow\.js \(@tensorflow\/tfjs[,)]/m);
+    assert.match(r.stdout, /^ {4}\[[X ]\] tfjs-node: (loads \(tfjs-node \S+, TensorFlow \S+\)|not installed|installed but does not load: .+)$/m);
+    assert.match(r.stdout, /^Addon: \//m);
+    const single = run(['--check-build'], { ...cleanEnv(), HOROVOD_MPI_THREADS_DISABLE: '1' });
+    assert.match(single.stdout, /^MPI thread level: single$/m);
+  });
+
+  it('--check-build tells whether tfjs-node loads, from the application directory', () => {
+    // probeTfjsNode is what --check-build runs; called directly to skip the MPI probe each time.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hvdrun-cb-'));
+    const fake = (body) => {
+      const pkg = path.join(dir, 'node_modules', '@tensorflow', 'tfjs-node');
+      fs.mkdirSync(pkg, { recursive: true });
+      fs.writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: '@tensorflow/tfjs-node', version: '9.9.9', main: 'index.js' }));
+      fs.writeFileSync(path.join(pkg, 'index.js'), body);
+    };
+    try {
+      if (!fs.existsSync(path.join(ROOT, 'node_modules', '@tensorflow', 'tfjs-node'))) {
+        assert.deepEqual(launcher.probeTfjsNode(dir), { status: 'not installed' });
+      }
+      fake("exports.version = { 'tfjs-node': '9.9.9' }; exports.backend = () => ({ binding: { TF_Version: '2.99.0' } });");
+      assert.deepEqual(launcher.probeTfjsNode(dir), { status: 'loads', version: '9.9.9', tensorflow: '2.99.0' });
+      assert.ok(launcher.detectTfjsPackages(dir).includes('@tensorflow/tfjs-node'));
+      // The whole report, once, from that directory.
+      const ok = spawnSync(process.execPath, [BIN, '--check-build'], { cwd: dir, env: cleanEnv(), encoding: 'utf8', timeout: 80000 });
+      assert.match(ok.stdout, /^ {4}\[X\] tfjs-node: loads \(tfjs-node 9\.9\.9, TensorFlow 2\.99\.0\)$/m, ok.stdout + ok.stderr);
+      assert.match(ok.stdout, /TensorFlow\.js \(.*@tensorflow\/tfjs-node/);
+      fake("throw new Error('libtensorflow.so.2: cannot open shared object file: No such file or directory');");
+      const bad = launcher.probeTfjsNode(dir);
+      assert.equal(bad.status, 'fails');
+      assert.match(bad.error, /^Error: libtensorflow\.so\.2: cannot open/);
+      assert.match(formatCheckBuild({ version: '0', mpiLibraryVersion: 'x', mpiVendor: 'x', mpiThreadLevel: 'multiple', ncclBuilt: false, ncclAvailable: false, addonPath: '/a' }, [], { tfjsNode: bad }), /^ {4}\[ \] tfjs-node: installed but does not load: Error: libtensorflow\.so\.2: cannot open/m);
+      fake('process.kill(process.pid, "SIGSEGV");');
+      assert.match(launcher.probeTfjsNode(dir).error, /the probe process was killed by SIGSEGV/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
 
   it('forwards SIGTERM to mpirun, which stops the ranks', async () => {
     const child = spawn(process.execPath,
@@ -597,7 +649,7 @@ describe('hvdrun end to end (runs mpirun)', function () {
     child.kill('SIGTERM');
     const { code, signal } = await exited;
     assert.equal(signal, null, 'the launcher must exit by itself after forwarding');
-    assert.notEqual(code, 0);
+    assert.equal(code, 128 + os.constants.signals.SIGTERM, 'SIGTERM: exit 143');
     // mpirun has already reaped its ranks when it exits; allow a moment anyway.
     const deadline = Date.now() + 10000;
     const alive = () => pids.filter((pid) => {
@@ -605,5 +657,82 @@ describe('hvdrun end to end (runs mpirun)', function () {
     });
     while (alive().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     assert.deepEqual(alive(), [], 'ranks still running after SIGTERM');
+  });
+
+  // A process counts as gone when /proc has no entry or it is a zombie
+  // (an orphan's zombie stays until PID 1 reaps it; it runs nothing).
+  const running = (pid) => {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+    } catch {
+      return false;
+    }
+  };
+
+  /** Starts `argv` (a launcher), waits for both ranks to print "ready <pid> <ppid>", returns them. */
+  async function startJob(argv) {
+    const child = spawn(process.execPath, argv, { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d) => { err += d; });
+    const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    await new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`ranks did not start:\n${out}\n${err}`)), 60000);
+      child.stdout.on('data', (d) => {
+        out += d;
+        if ((out.match(/ready \d+ \d+/g) || []).length === 2) {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+    });
+    const lines = out.match(/ready \d+ \d+/g).map((l) => l.split(' ').slice(1).map(Number));
+    const ranks = lines.map(([pid]) => pid);
+    const mpirun = lines[0][1];
+    return { child, exited, ranks, mpirun, output: () => out + err };
+  }
+  const READY = 'process.stdout.write("ready " + process.pid + " " + process.ppid + "\\n"); setInterval(() => {}, 1000)';
+
+  async function expectAllGone(pids, boundMs) {
+    const t0 = Date.now();
+    while (pids.some(running) && Date.now() - t0 < boundMs) await new Promise((r) => setTimeout(r, 100));
+    const left = pids.filter(running);
+    const described = left.map((p) => {
+      try { return `${p}: ${fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ')}`; } catch { return String(p); }
+    });
+    // Do not leave orphans behind for the next tests.
+    for (const pid of left) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    assert.deepEqual(left, [], `still running ${Date.now() - t0} ms after the launcher was killed: ${described.join('; ')}`);
+    return Date.now() - t0;
+  }
+
+  it('SIGKILL of hvdrun takes mpirun and every rank down (setpriv --pdeathsig)', async function () {
+    if (launcher.pdeathsigWrapper(process.env.PATH) === undefined) this.skip();
+    const job = await startJob([BIN, '-np', '2', ...rankCmd(READY)]);
+    assert.ok(running(job.mpirun), 'mpirun is the ranks\' parent');
+    job.child.kill('SIGKILL');
+    await job.exited;
+    const ms = await expectAllGone([job.mpirun, ...job.ranks], 15000);
+    console.log(`      (mpirun and ranks gone ${ms} ms after SIGKILL of hvdrun)`);
+  });
+
+  it('SIGKILL of the launcher takes mpirun and every rank down (watchdog, where setpriv is missing)', async function () {
+    const mpirunArgs = JSON.stringify(buildMpirunCommand(parseArgs(['-np', '2', ...rankCmd(READY)]), cleanEnv(), launcher.isRootUser()));
+    const code = `require(${JSON.stringify(path.join(ROOT, 'dist', 'launcher', 'hvdrun.js'))}).runMpirun(${mpirunArgs}, process.env, 'watchdog').then((c) => process.exit(c))`;
+    const job = await startJob(['-e', code]);
+    job.child.kill('SIGKILL');
+    await job.exited;
+    const ms = await expectAllGone([job.mpirun, ...job.ranks], 15000);
+    console.log(`      (mpirun and ranks gone ${ms} ms after SIGKILL of the launcher)`);
+  });
+
+  it('SIGINT: the ranks stop and hvdrun exits 130', async function () {
+    const job = await startJob([BIN, '-np', '2', ...rankCmd(READY)]);
+    job.child.kill('SIGINT');
+    const { code, signal } = await job.exited;
+    assert.equal(signal, null, job.output());
+    assert.equal(code, 130, job.output());
+    await expectAllGone([job.mpirun, ...job.ranks], 10000);
   });
 });

@@ -10,7 +10,11 @@ const { spawn } = require('node:child_process');
 const { runMpi, ROOT } = require('../support/util');
 
 const MNIST = path.join(ROOT, 'dist', 'mnist.js');
-const script = (args) => `process.argv.splice(1, 0, ${JSON.stringify(MNIST)}, ...${JSON.stringify(args)}); require(${JSON.stringify(MNIST)});`;
+// These tests pin the MLP on wasm (the default without tfjs-node); the
+// tfjs-node block below trains the convnet, the default when tfjs-node loads.
+const WASM = ['--backend', 'wasm'];
+const withBackend = (args) => (args.includes('--backend') ? args : [...WASM, ...args]);
+const script = (args) => `process.argv.splice(1, 0, ${JSON.stringify(MNIST)}, ...${JSON.stringify(withBackend(args))}); require(${JSON.stringify(MNIST)});`;
 
 function jsonLines(stdout) {
   return stdout
@@ -68,7 +72,7 @@ describe('MNIST example (mpirun -np 2)', function () {
     const mpiArgs = ['--bind-to', 'none', '--oversubscribe', '-np', '2'];
     if (process.getuid() === 0) mpiArgs.unshift('--allow-run-as-root');
     const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OMPI_') && !k.startsWith('PMIX_')));
-    const child = spawn('mpirun', [...mpiArgs, process.execPath, MNIST, ...args], { env: clean, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('mpirun', [...mpiArgs, process.execPath, MNIST, ...withBackend(args)], { env: clean, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     // Kill as soon as epoch 1 has been reported (its checkpoint is written right after).
@@ -112,7 +116,7 @@ describe('MNIST example (mpirun -np 2)', function () {
     const mpiArgs = ['--bind-to', 'none', '--oversubscribe', '-np', '2', '-x', 'HVD_CHECKPOINT_TEST_DELAY_MS'];
     if (process.getuid() === 0) mpiArgs.unshift('--allow-run-as-root');
     const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OMPI_') && !k.startsWith('PMIX_')));
-    const child = spawn('mpirun', [...mpiArgs, process.execPath, MNIST, ...args], {
+    const child = spawn('mpirun', [...mpiArgs, process.execPath, MNIST, ...withBackend(args)], {
       env: { ...clean, HVD_CHECKPOINT_TEST_DELAY_MS: '1500' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -151,5 +155,44 @@ describe('MNIST example (mpirun -np 2)', function () {
     assert.equal(r.status, 0, r.stderr + r.stdout);
     assert.match(r.stdout, /w = 3\.0+, b = -1\.0+/);
     assert.match(r.stdout, /weights consistent across 2 ranks/);
+  });
+});
+
+describe('MNIST example on tfjs-node (mpirun -np 2)', function () {
+  this.timeout(300000);
+  let dir;
+  before(function () {
+    const node = require('../../scripts/setup-tfjs-node').probe(ROOT);
+    if (!node.ok) this.skip(); // npm run setup:tfjs-node
+  });
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hvd-mnist-node-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("defaults to Horovod's convnet on TensorFlow; warmup, checkpoint and --resume work as on wasm", function () {
+    const args = ['--epochs', '1', '--train-samples', '3200', '--warmup-epochs', '1', '--checkpoint-dir', dir, '--seed', '3'];
+    const env = { TF_CPP_MIN_LOG_LEVEL: '2' };
+    const plain = runMpi(2, `process.argv.splice(1, 0, ${JSON.stringify(MNIST)}, ...${JSON.stringify(args)}); require(${JSON.stringify(MNIST)});`, { timeout: 240000, env });
+    assert.equal(plain.status, 0, plain.stderr + plain.stdout);
+    assert.match(plain.stdout, /model cnn, backend tensorflow \(TensorFlow \d+\.\d+\.\d+\)/);
+    assert.match(plain.stdout, /weights consistent across 2 ranks/);
+    const acc1 = Number(/test accuracy ([\d.]+)%/.exec(plain.stdout)[1]) / 100;
+    assert.ok(acc1 > 0.8, `convnet test accuracy after 1600 images/rank: ${acc1}`);
+    assert.deepEqual(fs.readdirSync(dir), ['mnist.hvdckpt']);
+    const ckpt1 = fs.readFileSync(path.join(dir, 'mnist.hvdckpt'));
+    assert.match(ckpt1.toString('utf8', 12, 12 + ckpt1.readUInt32LE(8)), /"model":"cnn","backend":"tensorflow"/);
+
+    const resumed = runMpi(2, script(['--backend', 'node', '--epochs', '2', '--train-samples', '3200', '--warmup-epochs', '1', '--checkpoint-dir', dir, '--seed', '3', '--resume', '--json']), { timeout: 240000, env });
+    assert.equal(resumed.status, 0, resumed.stderr + resumed.stdout);
+    const lines = jsonLines(resumed.stdout);
+    const epochs = lines.filter((l) => l.epoch);
+    assert.deepEqual(epochs.map((l) => l.epoch), [2], 'only epoch 2 runs');
+    assert.ok(epochs[0].lr > 0.0019 && epochs[0].lr < 0.0021, `after warmup the lr is 0.001 x 2 ranks; got ${epochs[0].lr}`);
+    const final = lines.find((l) => l.final);
+    assert.equal(final.backend, 'tensorflow');
+    assert.equal(final.model, 'cnn');
+    assert.equal(final.weights_consistent, true);
+    assert.ok(final.test_accuracy >= acc1 - 0.02, `resumed accuracy ${final.test_accuracy} vs ${acc1} after epoch 1`);
   });
 });

@@ -1,18 +1,33 @@
 'use strict';
-// Loads @tensorflow/tfjs once for the training tests, quietly, on the cpu backend.
+// Loads @tensorflow/tfjs once for the training tests, quietly, on the backend
+// the run asks for: HVD_TEST_TFJS_BACKEND=cpu (the default) or tensorflow
+// (@tensorflow/tfjs-node; scripts/test.js adds such runs when it loads).
 let tf;
+
+/** The tfjs backend this test process runs on: 'cpu' or 'tensorflow'. */
+function backendName() {
+  const b = process.env.HVD_TEST_TFJS_BACKEND || 'cpu';
+  if (b !== 'cpu' && b !== 'tensorflow') throw new Error(`HVD_TEST_TFJS_BACKEND must be cpu or tensorflow; got '${b}'`);
+  return b;
+}
+
 function loadTf() {
   if (tf) return tf;
+  const backend = backendName();
   const warn = console.warn;
   const log = console.log;
   console.warn = console.log = () => {};
   try {
+    // tfjs-node re-exports the same @tensorflow/tfjs and registers 'tensorflow'.
+    if (backend === 'tensorflow') require('@tensorflow/tfjs-node');
     tf = require('@tensorflow/tfjs');
+    tf.setBackend(backend);
+    tf.tensor([0]).dispose(); // the cpu backend prints its "install tfjs-node" banner at its first write
   } finally {
     console.warn = warn;
     console.log = log;
   }
-  tf.setBackend('cpu');
+  if (tf.getBackend() !== backend) throw new Error(`tfjs backend '${backend}' did not activate (got '${tf.getBackend()}')`);
   return tf;
 }
 
@@ -56,4 +71,4 @@ function hashWeights(arrays) {
   return h.digest('hex');
 }
 
-module.exports = { loadTf, globalBatch, rows, shardOf, weightsOf, maxAbsDiff, hashWeights };
+module.exports = { backendName, loadTf, globalBatch, rows, shardOf, weightsOf, maxAbsDiff, hashWeights };

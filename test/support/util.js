@@ -147,10 +147,9 @@ function runMpi(np, code, { env = {}, timeout = 90000, tagOutput = false } = {})
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr, error: r.error, ms: Date.now() - started };
 }
 
+/** tfjs-core on the run's backend (see test/support/tf.js: cpu, or tensorflow = tfjs-node). */
 function tfCore() {
-  const tf = require('@tensorflow/tfjs-core');
-  require('@tensorflow/tfjs-backend-cpu');
-  return tf;
+  return require('./tf').loadTf();
 }
 
 module.exports = { runMpi, ROOT, TYPED, FLOAT, BIG, valueFor, makeArray, expectedReduce, expectedScaledInt, roundHalfEven, arraysEqual, runNode, tfCore };

@@ -417,6 +417,7 @@ function main(argv) {
 }
 
 module.exports = {
+  aptInstall,
   ensureSystemDeps,
   ensureBuilt,
   detect,

@@ -86,6 +86,22 @@ describe('memory: RSS stays flat over repeated 1 MiB collectives (after gc)', fu
       for (let k = 0; k < 100; k++) hvd.allgatherSync(small);
     }, 8 * MIB);
   });
+  // The i10 collectives whose op allocates its result (AllocateResult):
+  // Sync calls write into JS-heap Buffers as allgatherSync does.
+  // Sized by the rank count, so made once the suite runs (hvd.init() comes
+  // from the test setup, after describe() bodies run).
+  let a2a, big, bigHalves;
+  before(function () {
+    a2a = new Float32Array(n - (n % hvd.size())).fill(1); // ~1 MiB in and out
+    big = new Float32Array(n * hvd.size()).fill(1); // reducescatter: ~1 MiB out per rank
+    bigHalves = [new Float32Array((n * hvd.size()) / 2).fill(1), new Float32Array((n * hvd.size()) / 2).fill(2)];
+  });
+  it('alltoallSync', () => checkFlat('alltoallSync', MIB, () => hvd.alltoallSync(a2a)));
+  it('alltoall (Promise)', () => checkFlat('alltoall', MIB, (i) => hvd.alltoall(a2a, { name: `mem.a2a.${i}` })));
+  it('reducescatterSync', () => checkFlat('reducescatterSync', MIB, () => hvd.reducescatterSync(big)));
+  it('reducescatter (Promise)', () => checkFlat('reducescatter', MIB, (i) => hvd.reducescatter(big, { name: `mem.rs.${i}` })));
+  it('groupedAllgatherSync', () => checkFlat('groupedAllgatherSync', MIB * hvd.size(), () => hvd.groupedAllgatherSync(halves)));
+  it('groupedReducescatterSync', () => checkFlat('groupedReducescatterSync', MIB, () => hvd.groupedReducescatterSync(bigHalves)));
   it('broadcastSync', () => checkFlat('broadcastSync', MIB, () => hvd.broadcastSync(x, 0)));
   it('broadcast (Promise)', () => checkFlat('broadcast', MIB, (i) => hvd.broadcast(x, 0, { name: `mem.bc.${i}` })));
   it('broadcastObjectSync', () => checkFlat('broadcastObjectSync', MIB, () => hvd.broadcastObjectSync(obj, 0)));

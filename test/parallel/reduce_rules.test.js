@@ -19,6 +19,15 @@ function assertArrays(got, want, what) {
   assert.ok(arraysEqual(got, want), `${what}: got ${fmt(got)} want ${fmt(want)}`);
 }
 
+/** This rank's block of a reducescatter over n rows (dim0 / size, one more on the first dim0 % size ranks). */
+function myBlock(a) {
+  const size = hvd.size();
+  const rows = (r) => Math.floor(a.length / size) + (r < a.length % size ? 1 : 0);
+  let start = 0;
+  for (let r = 0; r < hvd.rank(); r++) start += rows(r);
+  return a.slice(start, start + rows(hvd.rank()));
+}
+
 /** Each rank's values for integer scaling: small, mixed, some making .5 after scaling. */
 function intValues(dtype, rank, n) {
   const signed = !dtype.startsWith('uint');
@@ -64,6 +73,25 @@ describe('integer prescale/postscale: scaled in double, rounded once', function 
         const fused = groupedAllreduceUnpackedSync([mine, mine.slice(0, 5)], { ...opts, name: `rr.${dtype}.${what}.g` });
         assertArrays(fused[0], want, `fused ${what}`);
         assertArrays(fused[1], want.slice(0, 5), `fused second member ${what}`);
+      }
+    });
+  }
+
+  for (const dtype of INTS) {
+    it(`${dtype}: reducescatter follows the same rule (sync and Promise)`, async function () {
+      const n = 23;
+      const all = [...Array(size()).keys()].map((r) => intValues(dtype, r, n));
+      const mine = all[hvd.rank()];
+      for (const [op, prescale, postscale] of [
+        ['sum', 0.5, 1],
+        ['sum', 0.3, 1.7],
+        ['min', -0.5, 1.5],
+      ]) {
+        const want = myBlock(expectedScaledInt(dtype, op, all, prescale, postscale));
+        const opts = { op, prescaleFactor: prescale, postscaleFactor: postscale };
+        const what = `${op} pre ${prescale} post ${postscale}`;
+        assertArrays(hvd.reducescatterSync(mine, { ...opts, name: `rrs.${dtype}.${what}.s` }), want, `reducescatterSync ${what}`);
+        assertArrays(await hvd.reducescatter(mine, { ...opts, name: `rrs.${dtype}.${what}.p` }), want, `reducescatter ${what}`);
       }
     });
   }
@@ -126,6 +154,8 @@ describe('min/max: NaN wins whichever rank holds it', function () {
         const inPlace = mine.slice();
         hvd.allreduceSync(inPlace, { op, inPlace: true, name: `nan.${dtype}.${op}.i` });
         assertArrays(inPlace, want, 'in place');
+        assertArrays(hvd.reducescatterSync(mine, { op, name: `nan.${dtype}.${op}.rs` }), myBlock(want), 'reducescatterSync');
+        assertArrays(await hvd.reducescatter(mine, { op, name: `nan.${dtype}.${op}.rp` }), myBlock(want), 'reducescatter');
       });
     }
   }

@@ -64,3 +64,29 @@ describe('stall warning with HOROVOD_STALL_SHUTDOWN_TIME_SECONDS set (mpirun -np
     assert.match(r.stdout, /rejected: HVD_ABORTED/);
   });
 });
+
+describe('stall warning in a process set (mpirun -np 3)', function () {
+  this.timeout(120000);
+  it('names the set and the missing rank, and backs off per set', function () {
+    // Set {0,1}: rank 1 skips 'ps.skipped'; rank 2 is not a member.
+    const r = runMpi(
+      3,
+      `${HVD}
+      hvd.init();
+      const ps = hvd.addProcessSet([0, 1]);
+      if (hvd.rank() === 0) {
+        hvd.allreduce(new Float32Array(4), { name: 'ps.skipped', processSet: ps }).then(
+          () => console.log('unexpected success'),
+          (e) => { console.log('rejected: ' + e.code); hvd.shutdown(); });
+      } else {
+        setTimeout(() => hvd.shutdown(), 3500);
+      }`,
+      { env: { HOROVOD_STALL_CHECK_TIME_SECONDS: '0.25' }, timeout: 90000 },
+    );
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    const reports = (r.stderr.match(/Stall detected/g) || []).length;
+    assert.match(r.stderr, /process set 1: allreduce 'ps\.skipped' float32\[4\].*missing ranks \(in the set\): 1\b/);
+    assert.ok(reports >= 2 && reports <= 5, `expected 2-5 backed-off reports in 3.5 s, got ${reports}:\n${r.stderr}`);
+    assert.match(r.stderr, /Next report in 0\.5 s/);
+  });
+});

@@ -39,7 +39,7 @@ int64_t WaitSpinMicros() {
 }
 }  // namespace
 
-// Below this, a Sync allgather output is copied out of the engine's buffer:
+// Below this, a Sync output the op allocated is copied out of the engine's buffer:
 // a memcpy of a few KiB is cheaper than waking the JS thread to allocate.
 constexpr size_t kSyncCopyBelowBytes = 64 * 1024;
 

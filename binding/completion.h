@@ -7,7 +7,8 @@
 //     spins briefly on an atomic flag (most small collectives finish within
 //     microseconds), then sleeps on a condition variable. Buffers need no
 //     references: they stay on the blocked JS thread's stack.
-//     An allgatherSync output is allocated by the JS heap, not by the
+//     The output of a *Sync op that allocates its result (allgather,
+//     alltoall, reducescatter, grouped forms) is allocated by the JS heap, not by the
 //     engine: when the engine knows the output size it asks the blocked JS
 //     thread (AllocateOutput), which wakes in Wait(), creates a Buffer of
 //     that size (V8's allocator, uninitialized), hands its pointer back and
@@ -61,7 +62,7 @@ struct PendingCall : std::enable_shared_from_this<PendingCall> {
   // Sync calls: blocks the JS thread until every entry finished, serving
   // AllocateOutput requests meanwhile.
   void Wait(Napi::Env env);
-  // Sync allgather, engine thread: memory for entry `index`'s output owned
+  // Sync calls of ops that allocate their result, engine thread: memory for entry `index`'s output owned
   // by the JS heap, or nullptr (too small to be worth the round trip, or the
   // allocation failed: the engine then allocates and the result is copied).
   void* AllocateOutput(size_t index, size_t bytes);

@@ -140,7 +140,7 @@ class Engine : public ProcessSetHost {
     std::chrono::steady_clock::time_point next;  // report again no sooner
     double interval;                              // seconds; doubles per report
   };
-  std::unordered_map<std::string, StallReport> stall_warned_;
+  std::unordered_map<std::string, StallReport> stall_warned_;  // by TimelineKey(set, name)
   bool stall_hint_given_ = false;  // the how-to-end-it line is said once
 };
 

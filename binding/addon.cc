@@ -17,7 +17,12 @@
 namespace hvd::binding {
 namespace {
 std::atomic<bool> g_env_claimed{false};
-}
+// The engine is never destroyed (engine.cc: it must outlive static teardown
+// and the environment's cleanup hooks). This global keeps it reachable after
+// Node frees the addon instance, so LeakSanitizer (npm run test:asan) sees a
+// deliberate process-lifetime object, not a leak.
+std::atomic<core::Engine*> g_engine{nullptr};
+}  // namespace
 
 HvdAddon::HvdAddon(Napi::Env env, Napi::Object exports) {
   bool expected = false;
@@ -26,6 +31,7 @@ HvdAddon::HvdAddon(Napi::Env env, Napi::Object exports) {
                            "hvd can be loaded by only one JavaScript environment per process "
                            "(MPI is per process): use it from the main thread, not a Worker");
   }
+  g_engine.store(engine_);
   DefineAddon(exports, {
       InstanceMethod("init", &HvdAddon::JsInit),
       InstanceMethod("shutdown", &HvdAddon::JsShutdown),

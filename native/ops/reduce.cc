@@ -160,6 +160,7 @@ void ScaleFromDouble(DataType dtype, void* dst, const double* src, int64_t count
     return;
 
 void ScaleCopy(DataType dtype, void* dst, const void* src, int64_t count, double factor) {
+  if (count <= 0) return;  // empty tensors may come with null pointers
   if (factor == 1.0) {
     if (dst != src) std::memmove(dst, src, static_cast<size_t>(count) * DataTypeSize(dtype));
     return;

@@ -13,6 +13,9 @@ const { loadTfjsWasm } = require('./tfjs_wasm');
 //     2,500: V8 optimizes the hot call path (TurboFan) after about 1,000 calls
 //     and its compiler memory stays in malloc's arenas, a one-off step of
 //     ~5-7 MB RSS at any message size that is absent under node --no-opt.
+//   phase "allgather" (not in the default phases): the same loop with
+//     hvd.allgatherSync of 1 MiB per rank (issue 8: it leaked its whole
+//     output per call when results were external ArrayBuffers).
 //   phase "train": --steps (500) training steps of the MNIST MLP
 //     784-256-128-10 (batch 64, Adam, wasm backend) through
 //     hvd.DistributedOptimizer, with optimizer.minimize inside tf.tidy;
@@ -23,7 +26,7 @@ const { loadTfjsWasm } = require('./tfjs_wasm');
 //   {kind:'memory', phase, rss_mb_at_first, rss_mb_at_last, growth_mb, series:[...]}
 //
 // Usage: mpirun -np 2 node --expose-gc bench/memory_bench.js [--iters 10000]
-//          [--bytes 1048576] [--steps 500] [--phases allreduce,train] [--plain-optimizer]
+//          [--bytes 1048576] [--steps 500] [--phases allreduce,allgather,train] [--plain-optimizer]
 
 const path = require('path');
 const { performance } = require('perf_hooks');
@@ -65,15 +68,18 @@ function emit(obj) {
   if (hvd.rank() === 0) process.stdout.write(JSON.stringify(obj) + '\n');
 }
 
-function allreducePhase(o) {
+function allreducePhase(o, kind = 'allreduce') {
   const x = new Float32Array(o.bytes / 4).fill(1);
+  const call = kind === 'allgather'
+    ? () => hvd.allgatherSync(x, { name: 'memory.allgather' })
+    : () => hvd.allreduceSync(x, { op: 'sum', name: 'memory.allreduce' });
   const series = [];
   let atFirst = null;
   let atSettle = null;
   const t0 = performance.now();
   for (let i = 1; i <= o.iters; i++) {
-    const out = hvd.allreduceSync(x, { op: 'sum', name: 'memory.allreduce' });
-    if (i === 1 && out[0] !== hvd.size()) throw new Error(`wrong result ${out[0]}`);
+    const out = call();
+    if (i === 1 && out[0] !== (kind === 'allgather' ? 1 : hvd.size())) throw new Error(`wrong result ${out[0]}`);
     if (i === o.first || i === o.settle || i === o.iters) {
       fullGc();
       const r = rssMb();
@@ -90,7 +96,7 @@ function allreducePhase(o) {
   const g = hvd.allreduceSync(new Float64Array([atLast - atFirst, atLast - atSettle]), { op: 'max', name: 'memory.growth' });
   emit({
     kind: 'memory',
-    phase: 'allreduce',
+    phase: kind,
     np: hvd.size(),
     bytes: o.bytes,
     iters: o.iters,
@@ -181,6 +187,7 @@ async function main() {
   const o = parseArgs(process.argv.slice(2));
   hvd.init();
   if (o.phases.includes('allreduce')) allreducePhase(o);
+  if (o.phases.includes('allgather')) allreducePhase(o, 'allgather');
   if (o.phases.includes('train')) await trainPhase(o);
   hvd.shutdown();
 }

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <malloc.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -16,7 +17,12 @@
 namespace hvd::binding {
 namespace {
 std::atomic<bool> g_env_claimed{false};
-}
+// The engine is never destroyed (engine.cc: it must outlive static teardown
+// and the environment's cleanup hooks). This global keeps it reachable after
+// Node frees the addon instance, so LeakSanitizer (npm run test:asan) sees a
+// deliberate process-lifetime object, not a leak.
+std::atomic<core::Engine*> g_engine{nullptr};
+}  // namespace
 
 HvdAddon::HvdAddon(Napi::Env env, Napi::Object exports) {
   bool expected = false;
@@ -25,6 +31,7 @@ HvdAddon::HvdAddon(Napi::Env env, Napi::Object exports) {
                            "hvd can be loaded by only one JavaScript environment per process "
                            "(MPI is per process): use it from the main thread, not a Worker");
   }
+  g_engine.store(engine_);
   DefineAddon(exports, {
       InstanceMethod("init", &HvdAddon::JsInit),
       InstanceMethod("shutdown", &HvdAddon::JsShutdown),
@@ -76,8 +83,24 @@ Napi::Value HvdAddon::JsInit(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// shutdown() or, from the process 'exit' hook, shutdown(timeoutMs, exitCode):
+// then, when the other ranks have not shut down within timeoutMs, this rank
+// says so and ends the process at once with exitCode (_Exit: static
+// destructors must not run while the engine thread is still inside MPI).
 Napi::Value HvdAddon::JsShutdown(const Napi::CallbackInfo& info) {
-  core::Status s = engine_->Shutdown();
+  int64_t timeout_ms = -1;
+  int exit_code = 1;
+  if (info.Length() > 0 && info[0].IsNumber()) timeout_ms = info[0].As<Napi::Number>().Int64Value();
+  if (info.Length() > 1 && info[1].IsNumber()) exit_code = info[1].As<Napi::Number>().Int32Value();
+  core::Status s = engine_->Shutdown(timeout_ms);
+  if (s.type() == core::StatusType::kTimedOut) {
+    std::fprintf(stderr,
+                 "[hvd rank %d] the other ranks did not shut down within %.1f s of this rank's exit "
+                 "(HVD_EXIT_TIMEOUT_SECONDS); exiting with code %d without MPI_Finalize.\n",
+                 engine_->topology().rank, static_cast<double>(timeout_ms) / 1000.0, exit_code);
+    std::fflush(stderr);
+    std::_Exit(exit_code);
+  }
   if (!s.ok()) throw StatusToJsError(info.Env(), s);
   return info.Env().Undefined();
 }

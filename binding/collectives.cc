@@ -124,6 +124,13 @@ Napi::Value HvdAddon::JsEnqueue(const Napi::CallbackInfo& info) {
       e.output = t.data;
       if (js) js->keep_alive.push_back(Napi::Persistent(out));
     }
+    if (blocking && buffers == core::Op::Buffers::kInput) {
+      // The op allocates the result: have it write into a JS-heap Buffer
+      // (completion.h). Raw pointer: the call outlives its entries (they
+      // hold `call`).
+      PendingCall* c = call.get();
+      e.allocate_output = [c, i](size_t bytes) { return c->AllocateOutput(i, bytes); };
+    }
     e.done = [call, i](const core::Status& s, core::CollectiveResult&& r) {
       call->Finish(i, s, std::move(r));
     };
@@ -144,7 +151,7 @@ Napi::Value HvdAddon::JsEnqueue(const Napi::CallbackInfo& info) {
     throw StatusToJsError(env, s);
   }
   if (!blocking) return promise;
-  call->Wait();
+  call->Wait(env);
   if (!call->status.ok()) throw StatusToJsError(env, call->status);
   return ResultsToJs(env, *call);
 }

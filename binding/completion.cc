@@ -39,7 +39,24 @@ int64_t WaitSpinMicros() {
 }
 }  // namespace
 
-void PendingCall::Wait() {
+// Below this, a Sync output the op allocated is copied out of the engine's buffer:
+// a memcpy of a few KiB is cheaper than waking the JS thread to allocate.
+constexpr size_t kSyncCopyBelowBytes = 64 * 1024;
+
+void* PendingCall::AllocateOutput(size_t index, size_t bytes) {
+  if (bytes < kSyncCopyBelowBytes) return nullptr;
+  std::unique_lock<std::mutex> lock(mu);
+  alloc_index = index;
+  alloc_bytes = bytes;
+  alloc_granted = false;
+  alloc_requested = true;
+  cv.notify_all();
+  cv.wait(lock, [this] { return alloc_granted; });
+  alloc_granted = false;
+  return alloc_data;
+}
+
+void PendingCall::Wait(Napi::Env env) {
   // By default the JS thread sleeps at once: the engine thread is the one
   // that must run now, and on machines with few cores a spinning JS thread
   // steals its CPU (measured: p99 of a 4-byte allreduce rose to a 4 ms
@@ -51,7 +68,37 @@ void PendingCall::Wait() {
     sched_yield();
   }
   std::unique_lock<std::mutex> lock(mu);
-  cv.wait(lock, [this] { return done.load(std::memory_order_acquire); });
+  for (;;) {
+    cv.wait(lock, [this] { return alloc_requested || done.load(std::memory_order_acquire); });
+    if (!alloc_requested) return;
+    alloc_requested = false;
+    const size_t index = alloc_index, bytes = alloc_bytes;
+    lock.unlock();
+    void* data = nullptr;
+    {
+      // napi_create_buffer: V8's allocator, no zero fill, freed by the GC.
+      napi_value buf;
+      void* p = nullptr;
+      if (napi_create_buffer(env, bytes, &p, &buf) == napi_ok) {
+        if (sync_outputs.size() <= index) sync_outputs.resize(results.size());
+        sync_outputs[index] = Napi::Value(env, buf);
+        data = p;
+      } else {
+        // Too large for a Buffer, or out of memory: let the engine allocate;
+        // ResultsToJs then reports the failure (or succeeds by copying).
+        bool pending = false;
+        napi_is_exception_pending(env, &pending);
+        if (pending) {
+          napi_value ignored;
+          napi_get_and_clear_last_exception(env, &ignored);
+        }
+      }
+    }
+    lock.lock();
+    alloc_data = data;
+    alloc_granted = true;
+    cv.notify_all();
+  }
 }
 
 Napi::Value ResultsToJs(Napi::Env env, PendingCall& call) {
@@ -60,16 +107,38 @@ Napi::Value ResultsToJs(Napi::Env env, PendingCall& call) {
     core::CollectiveResult& r = call.results[i];
     switch (r.kind) {
       case core::CollectiveResult::Kind::kBuffer: {
+        // Whatever op produced it: an engine-allocated buffer, or (Sync
+        // calls whose op used the entry's allocate_output) a JS Buffer the
+        // result was written into.
         size_t size = r.buffer.size;
         Napi::ArrayBuffer ab;
         void* data = r.buffer.Release();
-        try {
-          ab = Napi::ArrayBuffer::New(env, data, size, [](Napi::Env, void* p) { std::free(p); });
-        } catch (const Napi::Error&) {
-          // Runtimes that forbid external buffers: copy instead.
-          ab = Napi::ArrayBuffer::New(env, size);
-          if (size) std::memcpy(ab.Data(), data, size);
+        if (call.blocking && i < call.sync_outputs.size() && !call.sync_outputs[i].IsEmpty()) {
+          // The op wrote straight into this Buffer (AllocateOutput).
+          ab = call.sync_outputs[i].As<Napi::Buffer<uint8_t>>().ArrayBuffer();
           std::free(data);
+        } else if (call.blocking) {
+          // Small Sync outputs: copy into memory V8 owns (napi_create_buffer:
+          // no zero fill, counted by V8, freed inside the GC that finds it
+          // dead) and free the engine's buffer now. Handing the engine's
+          // buffer to V8 as an external ArrayBuffer leaks in Sync loops: see
+          // completion.h.
+          Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(env, size);
+          if (size) std::memcpy(buf.Data(), data, size);
+          std::free(data);
+          ab = buf.ArrayBuffer();
+        } else {
+          // Promise calls: the event loop turns between calls (the result
+          // arrives through it), so the deferred finalizer runs and the
+          // engine's buffer can be handed over without a copy.
+          try {
+            ab = Napi::ArrayBuffer::New(env, data, size, [](Napi::Env, void* p) { std::free(p); });
+          } catch (const Napi::Error&) {
+            // Runtimes that forbid external buffers: copy instead.
+            ab = Napi::ArrayBuffer::New(env, size);
+            if (size) std::memcpy(ab.Data(), data, size);
+            std::free(data);
+          }
         }
         Napi::Object o = Napi::Object::New(env);
         o.Set("buffer", ab);

@@ -7,6 +7,19 @@
 //     spins briefly on an atomic flag (most small collectives finish within
 //     microseconds), then sleeps on a condition variable. Buffers need no
 //     references: they stay on the blocked JS thread's stack.
+//     The output of a *Sync op that allocates its result (allgather,
+//     alltoall, reducescatter, grouped forms) is allocated by the JS heap, not by the
+//     engine: when the engine knows the output size it asks the blocked JS
+//     thread (AllocateOutput), which wakes in Wait(), creates a Buffer of
+//     that size (V8's allocator, uninitialized), hands its pointer back and
+//     waits again; the engine gathers straight into it. Outputs under
+//     kSyncCopyBelowBytes skip that round trip and are copied instead.
+//     Why not give V8 the engine's malloc'd buffer with a finalizer, as the
+//     Promise path does: Node-API runs an external buffer's finalizer from
+//     a SetImmediate, i.e. only when the event loop turns, never inside
+//     the GC that found it dead. A loop of *Sync calls never lets the loop
+//     turn, so every output stayed allocated (a 1 MiB allgatherSync at
+//     np=2 leaked 2 MiB per call, still there after gc()).
 //   * Promise calls: the call is posted to the single ThreadSafeFunction,
 //     whose CallJs runs on the JS thread, turns results into JS values and
 //     resolves or rejects the Deferred. N-API handles (the Deferred and the
@@ -46,8 +59,13 @@ struct PendingCall : std::enable_shared_from_this<PendingCall> {
 
   // Called on the engine thread once per entry.
   void Finish(size_t index, const core::Status& status, core::CollectiveResult&& result);
-  // Sync calls: blocks the JS thread until every entry finished.
-  void Wait();
+  // Sync calls: blocks the JS thread until every entry finished, serving
+  // AllocateOutput requests meanwhile.
+  void Wait(Napi::Env env);
+  // Sync calls of ops that allocate their result, engine thread: memory for entry `index`'s output owned
+  // by the JS heap, or nullptr (too small to be worth the round trip, or the
+  // allocation failed: the engine then allocates and the result is copied).
+  void* AllocateOutput(size_t index, size_t bytes);
 
   std::atomic<int> remaining;
   std::mutex mu;
@@ -56,6 +74,16 @@ struct PendingCall : std::enable_shared_from_this<PendingCall> {
   bool blocking;
   std::atomic<bool> done{false};
   std::condition_variable cv;
+  // AllocateOutput's hand-off (guarded by mu; at most one at a time, as the
+  // engine thread waits for each).
+  bool alloc_requested = false;
+  bool alloc_granted = false;
+  size_t alloc_index = 0;
+  size_t alloc_bytes = 0;
+  void* alloc_data = nullptr;
+  // Sync calls, JS thread only: the Buffers AllocateOutput created, by entry
+  // (local handles, alive in JsEnqueue's scope until it returns).
+  std::vector<Napi::Value> sync_outputs;
   // Promise calls only; JS thread only.
   std::unique_ptr<JsHandles> js;
   CompletionQueue* queue = nullptr;

@@ -136,7 +136,8 @@ struct MallocBuffer {
 struct CollectiveResult {
   enum class Kind : uint8_t { kNone, kBuffer, kScalar };
   Kind kind = Kind::kNone;
-  MallocBuffer buffer;          // kBuffer: engine-allocated output, owned by the receiver
+  MallocBuffer buffer;          // kBuffer: engine-allocated output, owned by the receiver (empty
+                                // when it was written into the entry's allocate_output memory)
   std::vector<int64_t> shape;   // kBuffer: its shape
   std::vector<int32_t> ints;    // kBuffer: extra per-rank integers (alltoall's received splits)
   int64_t scalar = -1;          // kScalar: e.g. join's last rank

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <sstream>
 
 #include "controller.h"
 #include <algorithm>
@@ -123,11 +124,15 @@ Status Engine::Init(int64_t timeout_ms) {
   return Status::Ok();
 }
 
-Status Engine::Shutdown() {
+Status Engine::Shutdown(int64_t timeout_ms) {
   std::unique_lock<std::mutex> lock(mu_);
   if (state_.load() != State::kRunning) return Status::Ok();
   shutdown_requested_ = true;
   global_->queue.Wake();
+  if (timeout_ms >= 0 &&
+      !thread_done_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return thread_done_; })) {
+    return Status::Error(StatusType::kTimedOut, "the other ranks did not shut down in time");
+  }
   lock.unlock();
   thread_.join();
   lock.lock();
@@ -241,6 +246,11 @@ void Engine::ThreadMain() {
   }
   controller_.reset();
   mpi_->Finalize();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    thread_done_ = true;
+  }
+  thread_done_cv_.notify_all();
 }
 
 void Engine::RunLoop() {
@@ -374,34 +384,71 @@ void Engine::Execute(const ResponseList& list) {
   }
 }
 
+// The stall inspector (coordinator only). A collective that some ranks
+// submitted and others did not for HOROVOD_STALL_CHECK_TIME_SECONDS is
+// reported; reports for the same collective then back off, the interval
+// doubling each time (60 s, 120 s, 240 s, ... by default, at most an hour
+// apart), instead of repeating every interval forever. The first report in
+// the process also says, once, how to end such a wait
+// (HOROVOD_STALL_SHUTDOWN_TIME_SECONDS) or silence the reports.
 void Engine::CheckStalls() {
   if (!config_.stall_check || mpi_->size() == 1) return;
   auto now = std::chrono::steady_clock::now();
   if (now < next_stall_check_) return;
   const double warn = config_.stall_warning_s;
+  const double kill = config_.stall_shutdown_s;
   next_stall_check_ = now + std::chrono::milliseconds(static_cast<int64_t>(std::min(1.0, warn / 4) * 1000));
-  std::string lines;
   const auto coordinators = controller_->coordinators();
+  // Per process set: what is stalled now, keyed by set and name.
+  std::vector<std::pair<int32_t, Coordinator::Stalled>> stalled;
   for (const auto& [set, coord] : coordinators) {
-    for (const Coordinator::Stalled& s : coord->PendingOlderThan(warn)) {
-      const std::string key = TimelineKey(set, s.name);
-      auto it = stall_warned_.find(key);
-      if (it != stall_warned_.end() && now - it->second < std::chrono::duration<double>(warn)) continue;
-      stall_warned_[key] = now;
-      std::string missing;
-      for (size_t i = 0; i < s.missing_ranks.size(); ++i) missing += (i ? "," : "") + std::to_string(s.missing_ranks[i]);
-      lines += "\n  " + (set == 0 ? std::string() : "process set " + std::to_string(set) + ": ") + s.signature +
-               " waiting " + std::to_string(static_cast<int>(s.seconds)) + " s; missing " +
-               (set == 0 ? "ranks: " : "ranks (in the set): ") + missing;
-    }
+    for (Coordinator::Stalled& s : coord->PendingOlderThan(warn)) stalled.emplace_back(set, std::move(s));
+  }
+  // Forget collectives that are no longer stalled (completed or failed).
+  for (auto it = stall_warned_.begin(); it != stall_warned_.end();) {
+    bool still = std::any_of(stalled.begin(), stalled.end(), [&](const auto& ss) {
+      return TimelineKey(ss.first, ss.second.name) == it->first;
+    });
+    if (still) ++it;
+    else it = stall_warned_.erase(it);
+  }
+  std::string lines;
+  double next_in = 0;
+  for (const auto& [set, s] : stalled) {
+    const std::string key = TimelineKey(set, s.name);
+    auto it = stall_warned_.find(key);
+    if (it != stall_warned_.end() && now < it->second.next) continue;
+    // First report: the next one after `warn` s more; then doubling.
+    double interval = it == stall_warned_.end() ? warn : std::min(it->second.interval * 2, std::max(warn, 3600.0));
+    stall_warned_[key] = {now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                    std::chrono::duration<double>(interval)),
+                          interval};
+    next_in = next_in == 0 ? interval : std::min(next_in, interval);
+    std::string missing;
+    for (size_t i = 0; i < s.missing_ranks.size(); ++i) missing += (i ? "," : "") + std::to_string(s.missing_ranks[i]);
+    lines += "\n  " + (set == 0 ? std::string() : "process set " + std::to_string(set) + ": ") + s.signature +
+             " waiting " + std::to_string(static_cast<int>(s.seconds)) + " s; missing " +
+             (set == 0 ? "ranks: " : "ranks (in the set): ") + missing;
   }
   if (!lines.empty()) {
+    std::ostringstream hint;
+    if (!stall_hint_given_) {
+      stall_hint_given_ = true;
+      if (kill > warn) {
+        hint << "\n  These collectives will be failed on every rank once stalled for "
+             << kill << " s (HOROVOD_STALL_SHUTDOWN_TIME_SECONDS).";
+      } else {
+        hint << "\n  hvd keeps waiting: set HOROVOD_STALL_SHUTDOWN_TIME_SECONDS=<seconds> (greater than "
+                "HOROVOD_STALL_CHECK_TIME_SECONDS) to fail stalled collectives on every rank instead, or "
+                "HOROVOD_STALL_CHECK_DISABLE=1 to stop these reports. Repeated reports back off "
+                "(the interval doubles). This is said once.";
+      }
+    }
     HVD_LOG(kWarning, "Stall detected: these collectives were submitted by some ranks but not by others for over "
                           << warn << " s (HOROVOD_STALL_CHECK_TIME_SECONDS). The missing ranks are slow, or their "
                              "control flow skipped the collective or ran a different number of steps:"
-                          << lines);
+                          << lines << hint.str() << "\n  Next report in " << next_in << " s if still stalled.");
   }
-  const double kill = config_.stall_shutdown_s;
   if (kill > 0 && kill > warn) {
     int n = 0;
     for (const auto& [set, coord] : coordinators) {
@@ -409,10 +456,6 @@ void Engine::CheckStalls() {
                                         std::to_string(static_cast<int>(kill)) + ".");
     }
     if (n > 0) HVD_LOG(kError, "stall shutdown: failing " << n << " stalled collective(s) on every rank");
-  }
-  for (auto it = stall_warned_.begin(); it != stall_warned_.end();) {
-    if (now - it->second > std::chrono::duration<double>(10 * warn + 60)) it = stall_warned_.erase(it);
-    else ++it;
   }
 }
 

@@ -59,7 +59,11 @@ class Engine : public ProcessSetHost {
   // Fails new work, lets every rank agree the job is over, finalizes MPI and
   // joins the thread. Blocks until all ranks have shut down (as
   // MPI_Finalize would). Idempotent; a no-op if Init never ran.
-  Status Shutdown();
+  // With timeout_ms >= 0 it waits at most that long for the other ranks and
+  // then returns kTimedOut with the engine thread still running (the caller
+  // is exiting the process and must then do so without running static
+  // destructors, e.g. with _Exit).
+  Status Shutdown(int64_t timeout_ms = -1);
 
   bool initialized() const { return state_.load() == State::kRunning; }
   bool shut_down() const { return state_.load() == State::kShutDown; }
@@ -102,6 +106,8 @@ class Engine : public ProcessSetHost {
   Status init_status_;
   std::atomic<bool> shutdown_requested_{false};
   std::thread thread_;
+  std::condition_variable thread_done_cv_;  // with mu_: ThreadMain returned
+  bool thread_done_ = false;
 
   Config config_;
   TopologyInfo topology_;
@@ -130,7 +136,12 @@ class Engine : public ProcessSetHost {
              std::chrono::steady_clock::time_point start, const std::string& args = "");
   // Stall inspector state (coordinator, engine thread only).
   std::chrono::steady_clock::time_point next_stall_check_{};
-  std::unordered_map<std::string, std::chrono::steady_clock::time_point> stall_warned_;
+  struct StallReport {
+    std::chrono::steady_clock::time_point next;  // report again no sooner
+    double interval;                              // seconds; doubles per report
+  };
+  std::unordered_map<std::string, StallReport> stall_warned_;  // by TimelineKey(set, name)
+  bool stall_hint_given_ = false;  // the how-to-end-it line is said once
 };
 
 }  // namespace hvd::core

@@ -29,6 +29,15 @@ void HalfOp(void* in, void* inout, int* len, MPI_Datatype*) {
   ReduceInto(DataType::kFloat16, kOp, inout, in, *len);
 }
 
+// float32/float64 min/max with NaN winning (reduce.h): MPI_MIN/MPI_MAX keep
+// or drop a NaN depending on the order ranks are combined in. MPI passes the
+// datatype, which is MPI_FLOAT or MPI_DOUBLE here.
+template <ReduceOp kOp>
+void NanFloatOp(void* in, void* inout, int* len, MPI_Datatype* type) {
+  const DataType t = *type == MPI_DOUBLE ? DataType::kFloat64 : DataType::kFloat32;
+  ReduceInto(t, kOp, inout, in, *len);
+}
+
 }  // namespace
 
 MpiCommunicator::MpiCommunicator(MPI_Comm comm, int64_t max_chunk_bytes)
@@ -40,6 +49,8 @@ MpiCommunicator::MpiCommunicator(MPI_Comm comm, int64_t max_chunk_bytes)
 #define HVD_X(e, v, n) MPI_Op_create(&HalfOp<ReduceOp::e>, 1, &half_ops_[v]);
   HVD_REDUCE_OPS(HVD_X)
 #undef HVD_X
+  MPI_Op_create(&NanFloatOp<ReduceOp::kMin>, 1, &nan_min_);
+  MPI_Op_create(&NanFloatOp<ReduceOp::kMax>, 1, &nan_max_);
 }
 
 MpiCommunicator::~MpiCommunicator() {
@@ -49,6 +60,8 @@ MpiCommunicator::~MpiCommunicator() {
   for (MPI_Op& op : half_ops_) {
     if (op != MPI_OP_NULL) MPI_Op_free(&op);
   }
+  if (nan_min_ != MPI_OP_NULL) MPI_Op_free(&nan_min_);
+  if (nan_max_ != MPI_OP_NULL) MPI_Op_free(&nan_max_);
   if (half_type_ != MPI_DATATYPE_NULL) MPI_Type_free(&half_type_);
 }
 
@@ -73,6 +86,11 @@ MPI_Datatype MpiCommunicator::TypeOf(DataType t) const {
 MPI_Op MpiCommunicator::OpOf(DataType t, ReduceOp op) const {
   if (t == DataType::kFloat16) return half_ops_[static_cast<int>(op)];
   if (t == DataType::kBool) return (op == ReduceOp::kMin || op == ReduceOp::kProduct) ? MPI_LAND : MPI_LOR;
+  if (t == DataType::kFloat32 || t == DataType::kFloat64) {
+    // Allreduce and reduce-scatter alike: NaN wins (reduce.h).
+    if (op == ReduceOp::kMin) return nan_min_;
+    if (op == ReduceOp::kMax) return nan_max_;
+  }
   switch (op) {
     case ReduceOp::kAverage:
     case ReduceOp::kSum: return MPI_SUM;

@@ -1,5 +1,5 @@
 // The Communicator over an MPI communicator. Owns nothing but the fp16
-// datatype and reduce ops MPI lacks; the MPI_Comm belongs to the process
+// datatype and the reduce ops MPI lacks (fp16; NaN-wins float min/max); the MPI_Comm belongs to the process
 // set. Transfers larger than max_chunk_bytes (HVD_MPI_MAX_CHUNK_BYTES) are
 // split, so counts and displacements never overflow MPI's int arguments.
 #pragma once
@@ -45,6 +45,10 @@ class MpiCommunicator : public Communicator {
   int rank_ = 0, size_ = 1;
   MPI_Datatype half_type_ = MPI_DATATYPE_NULL;
   MPI_Op half_ops_[kNumReduceOps];
+  // float32/float64 min and max through our kernels, so a NaN on any rank
+  // wins whatever order MPI combines ranks in (ops/reduce.h).
+  MPI_Op nan_min_ = MPI_OP_NULL;
+  MPI_Op nan_max_ = MPI_OP_NULL;
 };
 
 }  // namespace hvd::core

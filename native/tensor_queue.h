@@ -30,6 +30,14 @@ struct TensorTableEntry {
   // A JS thread is blocked waiting for this entry: the engine spins instead
   // of sleeping while any such entry is pending.
   bool blocking = false;
+  // Optional, for ops that allocate their result (Op::Buffers::kInput:
+  // allgather, alltoall, reducescatter and their grouped forms, through
+  // AllocateResult in ops/op.h): asked on the engine thread for `bytes` of
+  // output once their size is known; returns where to write the result, or
+  // nullptr to let the engine allocate it (CollectiveResult::buffer). The
+  // binding sets it for *Sync calls to have the result written straight
+  // into memory the JavaScript heap owns (see binding/completion.h).
+  std::function<void*(size_t bytes)> allocate_output;
   DoneCallback done;
 };
 

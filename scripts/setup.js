@@ -439,6 +439,7 @@ function main(argv) {
 }
 
 module.exports = {
+  aptInstall,
   ensureSystemDeps,
   ensureTestDeps,
   ensureBuilt,

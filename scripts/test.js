@@ -22,6 +22,7 @@
 // Environment:
 //   HVD_TEST_SKIP_SETUP=1       skip system-deps / npm ci / build
 //   HVD_TEST_TIMEOUT_S=1200     hard limit per run; the process group is killed after it
+//   HVD_TEST_LD_PRELOAD=LIB     LD_PRELOAD for the mpirun ranks (npm run test:asan)
 //   HVD_TEST_REQUIRE_TFJS_NODE=1  fail when tfjs-node does not load (CI, after setup:tfjs-node)
 //
 // Each run gets a fresh HVD_TEST_RESULTS_DIR; test/support/reporter.js writes
@@ -272,7 +273,7 @@ function forwardedVars(env) {
   for (const k of Object.keys(env)) {
     if (/^(HVD_|HOROVOD_)/.test(k)) names.add(k);
   }
-  for (const k of ['NODE_OPTIONS', 'NODE_PATH', 'LD_LIBRARY_PATH', 'FORCE_COLOR']) {
+  for (const k of ['NODE_OPTIONS', 'NODE_PATH', 'LD_LIBRARY_PATH', 'FORCE_COLOR', 'ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS', 'OMPI_MCA_mca_base_component_disable_dlclose']) {
     if (env[k] !== undefined) names.add(k);
   }
   return [...names].filter((k) => env[k] !== undefined);
@@ -286,6 +287,8 @@ function mpirunArgv(launcher, np, env, command) {
   const argv = [launcher.mpirun, '-np', String(np), '--bind-to', 'none', '--oversubscribe'];
   if (isRoot()) argv.push('--allow-run-as-root');
   for (const v of vars) argv.push('-x', v);
+  // HVD_TEST_LD_PRELOAD (scripts/test-asan.js): LD_PRELOAD for the ranks only, not mpirun.
+  if (env.HVD_TEST_LD_PRELOAD) argv.push('-x', `LD_PRELOAD=${env.HVD_TEST_LD_PRELOAD}`);
   return [...argv, ...command];
 }
 
@@ -396,7 +399,8 @@ async function runSuite(run, opts, ctx) {
   // Open MPI gives ranks a pty, so decide colours from our own stdout.
   mochaArgs.push(process.stdout.isTTY ? '--color' : '--no-color');
   mochaArgs.push(...opts.mochaArgs);
-  const command = [process.execPath, ctx.mochaBin, ...mochaArgs, ...files.map((f) => path.relative(ROOT, f))];
+  // --expose-gc: test/parallel/memory.test.js measures RSS after a full GC.
+  const command = [process.execPath, '--expose-gc', ctx.mochaBin, ...mochaArgs, ...files.map((f) => path.relative(ROOT, f))];
   const argv = np ? mpirunArgv(ctx.launcher, np, env, command) : command;
 
   console.log('');

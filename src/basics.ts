@@ -41,6 +41,31 @@ export function init(): void {
   // Every rank has arrived (MPI_Init waits for all), so nobody needs the markers.
   removeMarker(marker);
   if (topo.size > 1) process.on('uncaughtExceptionMonitor', reportFatal);
+  process.on('exit', leaveAtExit);
+}
+
+/**
+ * The process is exiting (process.exit(), the end of the script, or an
+ * uncaught exception) while hvd is running: leave the job cleanly, as
+ * {@link shutdown} would. Without this, process.exit() skipped MPI_Finalize
+ * (Node runs no environment cleanup hooks on process.exit), so mpirun
+ * reported the rank as "exited improperly" and exited 1 even at -np 1.
+ * The other ranks' collectives that need this rank fail with HVD_SHUT_DOWN
+ * naming it, and MPI is finalized once every rank has shut down. A process
+ * exiting with a non-zero code (a crash) waits for the others at most
+ * HVD_EXIT_TIMEOUT_SECONDS (default 10) and then ends without finalizing.
+ */
+function leaveAtExit(code: number): void {
+  if (state !== 'running' || !native) return;
+  state = 'shut';
+  const v = Number(process.env.HVD_EXIT_TIMEOUT_SECONDS);
+  const limitS = Number.isFinite(v) && v >= 0 ? v : 10;
+  try {
+    if (code === 0) native.shutdown();
+    else native.shutdown(Math.round(limitS * 1000), code);
+  } catch {
+    /* exiting anyway */
+  }
 }
 
 /** HVD_START_TIMEOUT in seconds (default 120): how long init() waits for every rank. */

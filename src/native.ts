@@ -63,7 +63,8 @@ export type NativeResult = undefined | number | { buffer: ArrayBuffer; shape: nu
 
 export interface NativeBinding {
   init(timeoutMs?: number): void;
-  shutdown(): void;
+  /** With timeoutMs: waits that long for the other ranks, then ends the process with exitCode. */
+  shutdown(timeoutMs?: number, exitCode?: number): void;
   isInitialized(): boolean;
   topology(): NativeTopology;
   buildInfo(): { mpiLibraryVersion: string; mpiVendor: string; ncclBuilt: boolean; ncclAvailable: boolean };

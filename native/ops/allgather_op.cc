@@ -44,8 +44,7 @@ class Allgather : public Op {
       total_rows += r.first_dims[k];
     }
     CollectiveResult res;
-    res.kind = CollectiveResult::Kind::kBuffer;
-    res.buffer = MallocBuffer(static_cast<size_t>(total_rows * row_bytes));
+    void* recv = AllocateResult(have[0] ? &entries[0] : nullptr, static_cast<size_t>(total_rows * row_bytes), &res);
     const void* send = nullptr;
     if (have[0]) {
       send = entries[0].input;
@@ -54,7 +53,7 @@ class Allgather : public Op {
       send = ctx.scratch.data();
     }
     auto t0 = std::chrono::steady_clock::now();
-    Status st = ctx.comm.Allgatherv(send, res.buffer.data, bytes_per_rank);
+    Status st = ctx.comm.Allgatherv(send, recv, bytes_per_rank);
     ctx.trace(r.names, "ALLGATHER", t0, OpArgs("mpi", total_rows * row_bytes, 1));
     if (!have[0]) return;
     res.shape = entries[0].request.shape;

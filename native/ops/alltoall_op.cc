@@ -61,7 +61,6 @@ class Alltoall : public Op {
     std::vector<int64_t> send_bytes(n), recv_bytes(n);
     int64_t recv_rows = 0;
     CollectiveResult res;
-    res.kind = CollectiveResult::Kind::kBuffer;
     res.ints.resize(n);
     for (int k = 0; k < n; ++k) {
       send_bytes[k] = r.first_dims[static_cast<size_t>(me) * n + k] * row_bytes;
@@ -70,10 +69,10 @@ class Alltoall : public Op {
       res.ints[k] = static_cast<int32_t>(rows);
       recv_rows += rows;
     }
-    res.buffer = MallocBuffer(static_cast<size_t>(recv_rows * row_bytes));
+    void* recv = AllocateResult(have[0] ? &entries[0] : nullptr, static_cast<size_t>(recv_rows * row_bytes), &res);
     const void* send = have[0] ? entries[0].input : nullptr;
     auto t0 = std::chrono::steady_clock::now();
-    Status st = ctx.comm.Alltoallv(send, send_bytes, res.buffer.data, recv_bytes);
+    Status st = ctx.comm.Alltoallv(send, send_bytes, recv, recv_bytes);
     ctx.trace(r.names, "ALLTOALL", t0, OpArgs("mpi", recv_rows * row_bytes, 1));
     if (!have[0]) return;
     res.shape = entries[0].request.shape;

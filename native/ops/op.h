@@ -130,6 +130,12 @@ const Op& OpFor(CollectiveKind kind);
 
 // Runs an entry's callback once (and counts it).
 void Complete(ExecContext& ctx, TensorTableEntry& e, const Status& s, CollectiveResult&& result);
+// Where an op that allocates its result writes `bytes` of it: memory from
+// the entry's allocate_output hook when it has one (Sync calls: the JS
+// heap's, so nothing the GC cannot free is handed over), else a fresh
+// res->buffer. Marks *res as kBuffer; `e` is null on a rank without the
+// entry (joined), which still needs somewhere to receive.
+void* AllocateResult(TensorTableEntry* e, size_t bytes, CollectiveResult* res);
 // "algorithm":"ring","bytes":N,"tensors":K for timeline events.
 std::string OpArgs(const char* algorithm, int64_t bytes, size_t tensors);
 

@@ -2,9 +2,14 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <type_traits>
 
 namespace hvd::core {
 namespace {
+
+template <typename T>
+void FromDoubleT(T* dst, const double* src, int64_t n, double f);
 
 template <typename T>
 void ScaleCopyT(T* dst, const T* src, int64_t n, double f) {
@@ -12,7 +17,12 @@ void ScaleCopyT(T* dst, const T* src, int64_t n, double f) {
     const T ff = static_cast<T>(f);
     for (int64_t i = 0; i < n; ++i) dst[i] = src[i] * ff;
   } else {
-    for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<T>(static_cast<double>(src[i]) * f);
+    // Not used by the allreduce engine for integers (it applies the
+    // scale-in-double, round-once rule of reduce.h); same rounding here.
+    for (int64_t i = 0; i < n; ++i) {
+      double d = static_cast<double>(src[i]);
+      FromDoubleT(dst + i, &d, 1, f);
+    }
   }
 }
 
@@ -29,10 +39,20 @@ void ReduceT(ReduceOp op, T* acc, const T* in, int64_t n) {
       for (int64_t i = 0; i < n; ++i) acc[i] = static_cast<T>(acc[i] + in[i]);
       break;
     case ReduceOp::kMin:
-      for (int64_t i = 0; i < n; ++i) acc[i] = in[i] < acc[i] ? in[i] : acc[i];
+      if constexpr (std::is_floating_point_v<T>) {
+        // NaN wins (see reduce.h): `in < acc` is false when either is NaN,
+        // so a NaN in `in` must be taken explicitly; one in acc stays.
+        for (int64_t i = 0; i < n; ++i) acc[i] = (in[i] < acc[i] || in[i] != in[i]) ? in[i] : acc[i];
+      } else {
+        for (int64_t i = 0; i < n; ++i) acc[i] = in[i] < acc[i] ? in[i] : acc[i];
+      }
       break;
     case ReduceOp::kMax:
-      for (int64_t i = 0; i < n; ++i) acc[i] = in[i] > acc[i] ? in[i] : acc[i];
+      if constexpr (std::is_floating_point_v<T>) {
+        for (int64_t i = 0; i < n; ++i) acc[i] = (in[i] > acc[i] || in[i] != in[i]) ? in[i] : acc[i];
+      } else {
+        for (int64_t i = 0; i < n; ++i) acc[i] = in[i] > acc[i] ? in[i] : acc[i];
+      }
       break;
     case ReduceOp::kProduct:
       for (int64_t i = 0; i < n; ++i) acc[i] = static_cast<T>(acc[i] * in[i]);
@@ -56,15 +76,83 @@ void ReduceHalf(ReduceOp op, uint16_t* acc, const uint16_t* in, int64_t n) {
     switch (op) {
       case ReduceOp::kAverage:
       case ReduceOp::kSum: r = a + b; break;
-      case ReduceOp::kMin: r = b < a ? b : a; break;
-      case ReduceOp::kMax: r = b > a ? b : a; break;
+      case ReduceOp::kMin: r = (b < a || b != b) ? b : a; break;  // NaN wins
+      case ReduceOp::kMax: r = (b > a || b != b) ? b : a; break;
       case ReduceOp::kProduct: r = a * b; break;
     }
     acc[i] = FloatToHalf(r);
   }
 }
 
+template <typename T>
+void ToDoubleT(double* dst, const T* src, int64_t n, double f) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<double>(src[i]) * f;
+}
+
+// round half to even, then clamp to T's range; NaN (only from a NaN factor,
+// which the TS layer rejects) becomes 0.
+template <typename T>
+void FromDoubleT(T* dst, const double* src, int64_t n, double f) {
+  // The bounds as doubles: lo is exact; hi may round up to 2^bits (64-bit
+  // types), so compare with >= and return max itself.
+  constexpr double lo = static_cast<double>(std::numeric_limits<T>::min());
+  constexpr double hi = static_cast<double>(std::numeric_limits<T>::max());
+  for (int64_t i = 0; i < n; ++i) {
+    double v = std::nearbyint(src[i] * f);  // the default mode: to nearest, ties to even
+    if (!(v == v)) dst[i] = 0;
+    else if (v <= lo) dst[i] = std::numeric_limits<T>::min();
+    else if (v >= hi) dst[i] = std::numeric_limits<T>::max();
+    else dst[i] = static_cast<T>(v);
+  }
+}
+
 }  // namespace
+
+bool IsIntegerType(DataType dtype) {
+  switch (dtype) {
+    case DataType::kUint8:
+    case DataType::kInt8:
+    case DataType::kUint16:
+    case DataType::kInt16:
+    case DataType::kInt32:
+    case DataType::kUint32:
+    case DataType::kInt64:
+    case DataType::kUint64:
+      return true;
+    default:
+      return false;
+  }
+}
+
+#define HVD_DISPATCH_INT(FN, DST, SRC)                                                        \
+  switch (dtype) {                                                                            \
+    case DataType::kUint8: FN(DST(uint8_t), SRC(uint8_t), count, factor); return;             \
+    case DataType::kInt8: FN(DST(int8_t), SRC(int8_t), count, factor); return;                \
+    case DataType::kUint16: FN(DST(uint16_t), SRC(uint16_t), count, factor); return;          \
+    case DataType::kInt16: FN(DST(int16_t), SRC(int16_t), count, factor); return;             \
+    case DataType::kInt32: FN(DST(int32_t), SRC(int32_t), count, factor); return;             \
+    case DataType::kUint32: FN(DST(uint32_t), SRC(uint32_t), count, factor); return;          \
+    case DataType::kInt64: FN(DST(int64_t), SRC(int64_t), count, factor); return;             \
+    case DataType::kUint64: FN(DST(uint64_t), SRC(uint64_t), count, factor); return;          \
+    default: return;                                                                          \
+  }
+
+void ScaleToDouble(DataType dtype, double* dst, const void* src, int64_t count, double factor) {
+#define HVD_DST(T) dst
+#define HVD_SRC(T) static_cast<const T*>(src)
+  HVD_DISPATCH_INT(ToDoubleT, HVD_DST, HVD_SRC)
+#undef HVD_DST
+#undef HVD_SRC
+}
+
+void ScaleFromDouble(DataType dtype, void* dst, const double* src, int64_t count, double factor) {
+#define HVD_DST(T) static_cast<T*>(dst)
+#define HVD_SRC(T) src
+  HVD_DISPATCH_INT(FromDoubleT, HVD_DST, HVD_SRC)
+#undef HVD_DST
+#undef HVD_SRC
+}
+#undef HVD_DISPATCH_INT
 
 #define HVD_DISPATCH_SCALE(TYPE, CTYPE) \
   case DataType::TYPE:                  \
@@ -72,6 +160,7 @@ void ReduceHalf(ReduceOp op, uint16_t* acc, const uint16_t* in, int64_t n) {
     return;
 
 void ScaleCopy(DataType dtype, void* dst, const void* src, int64_t count, double factor) {
+  if (count <= 0) return;  // empty tensors may come with null pointers
   if (factor == 1.0) {
     if (dst != src) std::memmove(dst, src, static_cast<size_t>(count) * DataTypeSize(dtype));
     return;

@@ -5,6 +5,7 @@
 // (ops/algorithm.h), so when the ring is chosen only its reduce-scatter
 // phase runs. Joined ranks contribute zeros; an average divides by the
 // ranks that contributed.
+#include <algorithm>
 #include <cstring>
 
 #include "../stats.h"
@@ -60,18 +61,30 @@ class Reducescatter : public Op {
     const int contributors = n - static_cast<int>(r.joined.size());
     double post = r.postscale;
     if (r.op == ReduceOp::kAverage) post /= contributors;
-    // The algorithms may use the full buffer as scratch: work on a copy.
-    ctx.scratch.resize(static_cast<size_t>(total) * esize);
-    if (have[0]) ScaleCopy(r.dtype, ctx.scratch.data(), entries[0].input, total, r.prescale);
-    else if (total > 0) std::memset(ctx.scratch.data(), 0, static_cast<size_t>(total) * esize);
     CollectiveResult res;
-    res.kind = CollectiveResult::Kind::kBuffer;
-    res.buffer = MallocBuffer(static_cast<size_t>(counts[me]) * esize);
+    void* out = AllocateResult(have[0] ? &entries[0] : nullptr, static_cast<size_t>(counts[me]) * esize, &res);
     const ReduceAlgorithm& algo = ReduceAlgorithmById(r.algorithm);
     ctx.stats.allreduce_bytes += static_cast<uint64_t>(total) * esize;
     auto t0 = std::chrono::steady_clock::now();
-    Status st = algo.ReduceScatter(ctx.comm, ctx.config, ctx.scratch.data(), res.buffer.data, counts, r.dtype, r.op);
-    if (st.ok()) ScaleBuffer(r.dtype, res.buffer.data, counts[me], post);
+    Status st;
+    if (IsIntegerType(r.dtype) && (r.prescale != 1.0 || post != 1.0)) {
+      // The allreduce rule (reduce.h): scaled in double, reduced, rounded
+      // once. Scratch holds the double input, then this rank's double block.
+      ctx.scratch.resize(static_cast<size_t>(total + counts[me]) * sizeof(double));
+      double* in = reinterpret_cast<double*>(ctx.scratch.data());
+      double* mine = in + total;
+      if (have[0]) ScaleToDouble(r.dtype, in, entries[0].input, total, r.prescale);
+      else std::fill(in, in + total, 0.0);
+      st = algo.ReduceScatter(ctx.comm, ctx.config, in, mine, counts, DataType::kFloat64, r.op);
+      if (st.ok()) ScaleFromDouble(r.dtype, out, mine, counts[me], post);
+    } else {
+      // The algorithms may use the full buffer as scratch: work on a copy.
+      ctx.scratch.resize(static_cast<size_t>(total) * esize);
+      if (have[0]) ScaleCopy(r.dtype, ctx.scratch.data(), entries[0].input, total, r.prescale);
+      else if (total > 0) std::memset(ctx.scratch.data(), 0, static_cast<size_t>(total) * esize);
+      st = algo.ReduceScatter(ctx.comm, ctx.config, ctx.scratch.data(), out, counts, r.dtype, r.op);
+      if (st.ok()) ScaleBuffer(r.dtype, out, counts[me], post);
+    }
     ctx.trace(r.names, "REDUCESCATTER", t0, OpArgs(algo.name(), total * static_cast<int64_t>(esize), 1));
     if (!have[0]) return;
     res.shape = entries[0].request.shape;

@@ -81,6 +81,14 @@ void Complete(ExecContext& ctx, TensorTableEntry& e, const Status& s, Collective
   done(s, std::move(result));
 }
 
+void* AllocateResult(TensorTableEntry* e, size_t bytes, CollectiveResult* res) {
+  res->kind = CollectiveResult::Kind::kBuffer;
+  void* out = e && e->allocate_output ? e->allocate_output(bytes) : nullptr;
+  if (out) return out;
+  res->buffer = MallocBuffer(bytes);
+  return res->buffer.data;
+}
+
 std::string OpArgs(const char* algorithm, int64_t bytes, size_t tensors) {
   return "\"algorithm\":\"" + std::string(algorithm) + "\",\"bytes\":" + std::to_string(bytes) +
          ",\"tensors\":" + std::to_string(tensors);

@@ -36,6 +36,17 @@ function makeArray(dtype, n, rank) {
 /** What allreduce must return on every rank, computed in the same precision. */
 function expectedReduce(dtype, op, n, size, { prescale = 1, postscale = 1 } = {}) {
   const out = new TYPED[dtype](n);
+  const post0 = op === 'average' ? postscale / size : postscale;
+  if (!FLOAT.has(dtype) && (prescale !== 1 || post0 !== 1)) {
+    // Integers with a scale factor: scaled in double, reduced, rounded once.
+    const vals = [];
+    for (let r = 0; r < size; r++) {
+      const v = new TYPED[dtype](n);
+      for (let i = 0; i < n; i++) v[i] = valueFor(dtype, r, i);
+      vals.push(v);
+    }
+    return expectedScaledInt(dtype, op, vals, prescale, post0);
+  }
   for (let i = 0; i < n; i++) {
     let acc;
     for (let r = 0; r < size; r++) {
@@ -58,9 +69,51 @@ function expectedReduce(dtype, op, n, size, { prescale = 1, postscale = 1 } = {}
 
 function scale(dtype, v, f) {
   if (dtype === 'float32') return Math.fround(v * Math.fround(f));
-  if (dtype === 'float64') return v * f;
-  if (BIG.has(dtype)) return BigInt(Math.trunc(Number(v) * f));
-  return Math.trunc(v * f);
+  return v * f; // float64 (integers take expectedScaledInt)
+}
+
+/** Round to nearest, ties to even (the default IEEE rounding, C's nearbyint). */
+function roundHalfEven(x) {
+  if (Math.abs(x % 1) === 0.5) return 2 * Math.round(x / 2);
+  return Math.round(x);
+}
+
+const INT_RANGE = {
+  int8: [-128, 127], uint8: [0, 255], int16: [-32768, 32767], uint16: [0, 65535],
+  int32: [-2147483648, 2147483647], uint32: [0, 4294967295],
+  int64: [-(2 ** 63), 2 ** 63], uint64: [0, 2 ** 64],
+};
+
+/**
+ * hvd's rule for integer allreduce with prescale/postscale: every rank's
+ * value times prescale in double, reduced in double, times postscale,
+ * rounded once (ties to even) and saturated to the type's range.
+ * perRank: one TypedArray per rank (index = rank).
+ */
+function expectedScaledInt(dtype, op, perRank, prescale, postscale) {
+  const n = perRank[0].length;
+  const out = new TYPED[dtype](n);
+  const [lo, hi] = INT_RANGE[dtype];
+  for (let i = 0; i < n; i++) {
+    let acc;
+    for (const a of perRank) {
+      const v = Number(a[i]) * prescale;
+      if (acc === undefined) acc = v;
+      else if (op === 'sum' || op === 'average') acc += v;
+      else if (op === 'min') acc = Math.min(acc, v);
+      else if (op === 'max') acc = Math.max(acc, v);
+      else if (op === 'product') acc *= v;
+    }
+    let v = roundHalfEven(acc * postscale);
+    if (v <= lo) v = lo;
+    if (v >= hi) v = hi;
+    if (BIG.has(dtype)) {
+      out[i] = v >= hi ? (dtype === 'int64' ? 2n ** 63n - 1n : 2n ** 64n - 1n) : BigInt(v);
+    } else {
+      out[i] = v;
+    }
+  }
+  return out;
 }
 
 function arraysEqual(a, b) {
@@ -99,4 +152,4 @@ function tfCore() {
   return require('./tf').loadTf();
 }
 
-module.exports = { runMpi, ROOT, TYPED, FLOAT, BIG, valueFor, makeArray, expectedReduce, arraysEqual, runNode, tfCore };
+module.exports = { runMpi, ROOT, TYPED, FLOAT, BIG, valueFor, makeArray, expectedReduce, expectedScaledInt, roundHalfEven, arraysEqual, runNode, tfCore };

@@ -7,22 +7,10 @@
 namespace hvd::core {
 namespace {
 
-std::string RowShape(const Request& q) {
-  if (q.shape.empty()) return "a scalar";
-  std::vector<int64_t> rest(q.shape.begin() + 1, q.shape.end());
-  std::string s = ShapeToString(rest);
-  return "[*" + (rest.empty() ? std::string("]") : "," + s.substr(1));
-}
-
 class Allgather : public Op {
  public:
-  bool Agrees(const Request& a, const Request& b) const override {
-    return a.shape.size() == b.shape.size() && !a.shape.empty() &&
-           std::equal(a.shape.begin() + 1, a.shape.end(), b.shape.begin() + 1);
-  }
-  std::string Disagreement(const Disagree& d) const override {
-    return d("shapes (all but the first dimension must match)", RowShape);
-  }
+  bool Agrees(const Request& a, const Request& b) const override { return RowsAgree(a, b); }
+  std::string Disagreement(const Disagree& d) const override { return RowsDisagreement(d); }
   void Build(const Submissions& s, Response* r) const override {
     const Request& first = s.first();
     int64_t row = 1;

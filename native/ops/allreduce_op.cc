@@ -20,16 +20,8 @@ class Allreduce : public Op {
   Buffers buffers() const override { return Buffers::kInputOutput; }
   std::string Describe(const Request& r) const override { return std::string(" op=") + ReduceOpName(r.op); }
 
-  bool Agrees(const Request& a, const Request& b) const override {
-    return a.shape == b.shape && a.op == b.op && a.prescale == b.prescale && a.postscale == b.postscale;
-  }
-  std::string Disagreement(const Disagree& d) const override {
-    std::string err = d("shapes", [](const Request& q) { return ShapeToString(q.shape); });
-    if (err.empty()) err = d("reduce ops", [](const Request& q) { return std::string(ReduceOpName(q.op)); });
-    if (err.empty()) err = d("prescale factors", [](const Request& q) { return FormatDouble(q.prescale); });
-    if (err.empty()) err = d("postscale factors", [](const Request& q) { return FormatDouble(q.postscale); });
-    return err;
-  }
+  bool Agrees(const Request& a, const Request& b) const override { return ReductionAgrees(a, b); }
+  std::string Disagreement(const Disagree& d) const override { return ReductionDisagreement(d); }
   void Build(const Submissions& s, Response* r) const override { r->counts = {NumElements(s.first().shape)}; }
   int64_t PayloadBytes(const Response& r) const override {
     int64_t n = 0;

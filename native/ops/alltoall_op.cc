@@ -10,24 +10,12 @@
 namespace hvd::core {
 namespace {
 
-std::string RowShape(const Request& q) {
-  if (q.shape.empty()) return "a scalar";
-  std::vector<int64_t> rest(q.shape.begin() + 1, q.shape.end());
-  std::string s = ShapeToString(rest);
-  return "[*" + (rest.empty() ? std::string("]") : "," + s.substr(1));
-}
-
 class Alltoall : public Op {
  public:
   std::string Describe(const Request& r) const override { return " splits=" + ShapeToString(r.splits); }
 
-  bool Agrees(const Request& a, const Request& b) const override {
-    return a.shape.size() == b.shape.size() && !a.shape.empty() &&
-           std::equal(a.shape.begin() + 1, a.shape.end(), b.shape.begin() + 1);
-  }
-  std::string Disagreement(const Disagree& d) const override {
-    return d("shapes (all but the first dimension must match)", RowShape);
-  }
+  bool Agrees(const Request& a, const Request& b) const override { return RowsAgree(a, b); }
+  std::string Disagreement(const Disagree& d) const override { return RowsDisagreement(d); }
   std::string Precondition(const Submissions& s) const override {
     for (int rk : s.submitted) {
       const Request& q = s.by_rank[rk];

@@ -69,6 +69,15 @@ class Disagree {
 std::string RankList(const std::vector<int>& ranks);
 std::string FormatDouble(double d);
 
+// Agreement rules two or more ops share (Op::Agrees / Op::Disagreement).
+// Reductions (allreduce, reducescatter): the same shape, op and scale factors.
+bool ReductionAgrees(const Request& a, const Request& b);
+std::string ReductionDisagreement(const Disagree& d);
+// Row collectives (allgather, alltoall): the same shape after the first
+// dimension, which may differ per rank.
+bool RowsAgree(const Request& a, const Request& b);
+std::string RowsDisagreement(const Disagree& d);
+
 // What an op may use while it executes, on the engine thread.
 struct ExecContext {
   Communicator& comm;  // the process set's data communicator

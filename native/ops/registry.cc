@@ -48,6 +48,32 @@ std::string RankList(const std::vector<int>& ranks) {
   return s;
 }
 
+bool ReductionAgrees(const Request& a, const Request& b) {
+  return a.shape == b.shape && a.op == b.op && a.prescale == b.prescale && a.postscale == b.postscale;
+}
+
+std::string ReductionDisagreement(const Disagree& d) {
+  std::string err = d("shapes", [](const Request& q) { return ShapeToString(q.shape); });
+  if (err.empty()) err = d("reduce ops", [](const Request& q) { return std::string(ReduceOpName(q.op)); });
+  if (err.empty()) err = d("prescale factors", [](const Request& q) { return FormatDouble(q.prescale); });
+  if (err.empty()) err = d("postscale factors", [](const Request& q) { return FormatDouble(q.postscale); });
+  return err;
+}
+
+bool RowsAgree(const Request& a, const Request& b) {
+  return a.shape.size() == b.shape.size() && !a.shape.empty() &&
+         std::equal(a.shape.begin() + 1, a.shape.end(), b.shape.begin() + 1);
+}
+
+std::string RowsDisagreement(const Disagree& d) {
+  return d("shapes (all but the first dimension must match)", [](const Request& q) {
+    if (q.shape.empty()) return std::string("a scalar");
+    std::vector<int64_t> rest(q.shape.begin() + 1, q.shape.end());
+    std::string s = ShapeToString(rest);
+    return "[*" + (rest.empty() ? std::string("]") : "," + s.substr(1));
+  });
+}
+
 std::string FormatDouble(double d) {
   char buf[64];
   std::snprintf(buf, sizeof(buf), "%.17g", d);

@@ -38,20 +38,28 @@ export const Product: ReduceOp = 'product';
 const OP_CODES: Record<ReduceOp, number> = REDUCE_OPS;
 const KIND = KINDS;
 
-/** Options for {@link allreduce} and {@link allreduceSync}. */
-export interface AllreduceOptions {
+/** What every reduction ({@link allreduce}, {@link reducescatter}) takes. */
+export interface ReductionOptions {
   /** Run on this process set (ranks and roots relative to it). Defaults to the global set. */
   processSet?: ProcessSet;
   /** Reduction. Defaults to `'average'` (as in Horovod); integer and bool inputs need another op. */
   op?: ReduceOp;
-  /** Name that matches this call across ranks. Defaults to `allreduce.noname.<n>` in call order. */
-  name?: string;
-  /** Multiply the input by this before reducing. Defaults to 1. */
+  /**
+   * Multiply the input by this before reducing. Defaults to 1. On integer
+   * dtypes a factor other than 1 is applied in double precision and the
+   * result rounded once (ties to even) and saturated.
+   */
   prescaleFactor?: number;
-  /** Multiply the result by this after reducing. Defaults to 1. */
+  /** Multiply the result by this after reducing. Defaults to 1 (integers: as for prescaleFactor). */
   postscaleFactor?: number;
   /** Row-major shape of a TypedArray input (checked across ranks). Defaults to `[length]`. */
   shape?: number[];
+}
+
+/** Options for {@link allreduce} and {@link allreduceSync}. */
+export interface AllreduceOptions extends ReductionOptions {
+  /** Name that matches this call across ranks. Defaults to `allreduce.noname.<n>` in call order. */
+  name?: string;
   /**
    * Reduce into the input TypedArray itself and return it, saving the
    * output allocation (for callers that own the buffer, such as gradient
@@ -664,19 +672,9 @@ export function alltoallSync<T extends TensorInput>(tensor: T, options?: Alltoal
 // --- reducescatter -------------------------------------------------------------------
 
 /** Options for {@link reducescatter}. */
-export interface ReducescatterOptions {
-  /** Run on this process set (ranks and roots relative to it). Defaults to the global set. */
-  processSet?: ProcessSet;
-  /** Reduction. Defaults to `'average'`; integer and bool inputs need another op. */
-  op?: ReduceOp;
+export interface ReducescatterOptions extends ReductionOptions {
   /** Defaults to `reducescatter.noname.<n>`. */
   name?: string;
-  /** Multiply the input by this before reducing. Defaults to 1. */
-  prescaleFactor?: number;
-  /** Multiply the result by this after reducing. Defaults to 1. */
-  postscaleFactor?: number;
-  /** Row-major shape of a TypedArray input (checked across ranks). Defaults to `[length]`. */
-  shape?: number[];
 }
 
 function prepareReducescatter(tensor: unknown, options: unknown, fn: string) {

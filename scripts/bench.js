@@ -45,10 +45,11 @@ const CONFIGS = {
 };
 
 /** hvd runs per round: the default algorithm with every variant, then ring and mpi forced. */
+/** (--quick runs the default algorithm only: the issue-12 targets need nothing else.) */
 const HVD_RUNS = [
   { algorithm: 'auto', variants: 'sync,async,inplace,owned,grouped' },
-  { algorithm: 'ring', variants: 'sync,inplace', configs: ['shm', 'tcp'] },
-  { algorithm: 'mpi', variants: 'sync,inplace', configs: ['shm', 'tcp'] },
+  { algorithm: 'ring', variants: { shm: 'inplace', tcp: 'sync,inplace' }, full: true },
+  { algorithm: 'mpi', variants: { shm: 'inplace', tcp: 'sync,inplace' }, full: true },
 ];
 
 /** Table rows: each hvd variant against its C counterpart. */
@@ -84,7 +85,8 @@ function usage() {
     '                             [--no-memory] [--skip-setup] [--no-write] [-h|--help]',
     '  default: allreduce (shm, tcp, np4; C with malloc and huge-page buffers, hvd sync, async, inPlace,',
     '  own memory, grouped, ring and mpi forced) + memory + np=1 overhead, then the issue-12 targets:',
-    '  ~13 min on 2 cores; --quick (9 sizes, 0.1 s per point, 200 memory steps): ~5 min.',
+    '  ~13 min on 2 cores; --quick (shm and tcp, 9 sizes, 0.1 s per point, default algorithm only,',
+    '  200 memory steps): ~5 min.',
     '  --train: training throughput (wasm MLP np=1/2/4, then tfjs-node), ~3 min; --all: everything.',
     '  --config is repeatable or comma-separated; HVD_BENCH_SKIP_SETUP=1 is --skip-setup.',
   ].join('\n');
@@ -125,7 +127,7 @@ function parseArgs(argv) {
   if (v.overhead) o.parts.add('overhead');
   if (v.allreduce) o.parts.add('allreduce');
   if (v.all) ['allreduce', 'memory', 'overhead', 'train', 'train-node'].forEach((p) => o.parts.add(p));
-  if (!o.configs.length) o.configs = Object.keys(CONFIGS);
+  if (!o.configs.length) o.configs = o.quick ? ['shm', 'tcp'] : Object.keys(CONFIGS);
   if (!o.parts.size) ['allreduce', 'memory', 'overhead'].forEach((p) => o.parts.add(p));
   // --train measures the np=1 overhead itself
   if (o.parts.has('train')) o.parts.delete('overhead');
@@ -393,9 +395,10 @@ async function runAllreduce(o, machine) {
       runsMeta.push({ round: round + 1, config: name, run: 'c', seconds: +cr.seconds.toFixed(2), ok: cr.code === 0, load1: +os.loadavg()[0].toFixed(2) });
       // B: hvd, default algorithm then ring and mpi forced
       for (const run of HVD_RUNS) {
-        if (run.configs && !run.configs.includes(name)) continue;
+        const variants = typeof run.variants === 'string' ? run.variants : run.variants[name];
+        if (!variants || (run.full && o.quick)) continue;
         const env = childEnv({ HVD_ALLREDUCE_ALGORITHM: run.algorithm });
-        const argv = mpirunArgv(cfg.np, cfg, [process.execPath, worker, '--variants', run.variants, ...benchSizeArgs(o)]);
+        const argv = mpirunArgv(cfg.np, cfg, [process.execPath, worker, '--variants', variants, ...benchSizeArgs(o)]);
         const hr = await runProcess(argv, { env, timeoutS: 900 });
         for (const row of hr.rows) add(name, row, round);
         if (hr.code !== 0) failures.push(`${name} round ${round + 1} hvd ${run.algorithm}: ${failureText(hr)}`);
@@ -1099,8 +1102,9 @@ async function main() {
 
   if (o.parts.has('allreduce')) {
     log(
-      `allreduce: configs ${o.configs.join(', ')}; ${o.rounds} rounds of C (malloc and huge-page buffers) then hvd (auto with every variant, ring and mpi forced); ` +
-        `${o.quick ? `sizes ${QUICK_SIZES.map(fmtSize).join(', ')}` : 'sizes ×4 from 4 B to 64 MiB'}; ~${o.targetS} s per size and variant`,
+      `allreduce: configs ${o.configs.join(', ')}; ${o.rounds} rounds of C (malloc and huge-page buffers) then hvd (auto with every variant${o.quick ? '' : ', ring and mpi forced'}); ` +
+        `${o.quick ? `sizes ${QUICK_SIZES.map(fmtSize).join(', ')}` : 'sizes ×4 from 4 B to 64 MiB'}; ~${o.targetS} s per size and variant` +
+        (o.quick ? ' (--quick: no forced-algorithm runs)' : ''),
     );
     const r = await part(loads, 'allreduce', () => runAllreduce(o, machine));
     allreduce = {

@@ -342,7 +342,7 @@ function parseCommandLine(args, options, o = {}) {
   try {
     parsed = util.parseArgs({ args, options, strict: true, allowPositionals: true, tokens: true });
   } catch (e) {
-    const name = (/'(-[^' ]+)/.exec(e.message) || [])[1];
+    const name = (/'(?:-\w, )?(--?[^' ]+)/.exec(e.message) || [])[1];
     if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`unknown argument: ${name || e.message}`);
     if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && name) {
       if (/does not take an argument/.test(e.message)) throw new UsageError(`${name} does not take a value`);

@@ -40,6 +40,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "common.h"
@@ -66,6 +67,10 @@ struct PendingCall : std::enable_shared_from_this<PendingCall> {
   // by the JS heap, or nullptr (too small to be worth the round trip, or the
   // allocation failed: the engine then allocates and the result is copied).
   void* AllocateOutput(size_t index, size_t bytes);
+
+  // The first entry's message when a caller's `out` did not fit its result
+  // (CollectiveResult::output_error); "" otherwise. After completion.
+  const std::string& OutputError() const;
 
   std::atomic<int> remaining;
   std::mutex mu;

@@ -1,7 +1,6 @@
 #include "addon.h"
 
 #include <dlfcn.h>
-#include <malloc.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -51,27 +50,8 @@ HvdAddon::HvdAddon(Napi::Env env, Napi::Object exports) {
   });
 }
 
-namespace {
-// Collective outputs are fresh ArrayBuffers. With glibc's defaults every
-// buffer over 128 KiB is a new mmap, so the collective that fills it takes a
-// page fault per 4 KiB page: measured at np=2, a 4 MiB out-of-place
-// allreduce took 2.7 ms against 0.73 ms in place. Serving such buffers from
-// the heap lets freed ones be reused warm (1.07 ms). HVD_MALLOC_TUNING=0
-// keeps the process's malloc settings untouched.
-void TuneMalloc() {
-  const char* v = std::getenv("HVD_MALLOC_TUNING");
-  if (v != nullptr && std::strcmp(v, "0") == 0) return;
-#ifdef M_MMAP_THRESHOLD
-  mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
-  mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
-#endif
-}
-}  // namespace
-
 Napi::Value HvdAddon::JsInit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  static bool tuned = (TuneMalloc(), true);
-  (void)tuned;
   if (!completion_) completion_ = std::make_unique<CompletionQueue>(env);
   int64_t timeout_ms = -1;
   if (info.Length() > 0 && info[0].IsNumber()) timeout_ms = info[0].As<Napi::Number>().Int64Value();

@@ -2,6 +2,7 @@
 // form (`allreduceSync`), like tfjs's data()/dataSync(). Arguments are
 // validated here, synchronously, before anything reaches the engine; names
 // are assigned at call time, so auto-names follow call order on every rank.
+import { hvdArrayBuffer, POOL_MIN_BYTES } from './alloc';
 import * as v8 from 'v8';
 import { running, size, rank } from './basics';
 import { KINDS, REDUCE_OPS } from './codes';
@@ -280,11 +281,13 @@ function prepareGrouped(tensors: unknown, options: unknown, fn: string): Prepare
 }
 
 // Outputs are entirely overwritten by the collective (or never returned, on
-// error), so large ones skip V8's zero-fill: 150 us per 4 MiB measured.
-const UNZEROED_MIN_BYTES = 64 * 1024;
+// error), so large ones skip the zero-fill (150 us per 4 MiB measured) and
+// come from hvd's pool: huge pages, already faulted in when reused
+// (src/alloc.ts, native/pool.h).
+const UNZEROED_MIN_BYTES = POOL_MIN_BYTES;
 
 function newBuffer(bytes: number): ArrayBuffer {
-  return bytes >= UNZEROED_MIN_BYTES ? (Buffer.allocUnsafeSlow(bytes).buffer as ArrayBuffer) : new ArrayBuffer(bytes);
+  return hvdArrayBuffer(bytes, false);
 }
 
 function newArray(ctor: TensorSpec['ctor'], length: number): HvdTypedArray {

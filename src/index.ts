@@ -69,6 +69,8 @@ export type {
   NameOptions,
   JoinOptions,
 } from './collectives';
+export { alloc } from './alloc';
+export type { DType, AllocTypes } from './alloc';
 export { ProcessSet, addProcessSet, removeProcessSet, globalProcessSet } from './process_sets';
 export { HorovodError } from './errors';
 export type { HorovodErrorCode } from './errors';

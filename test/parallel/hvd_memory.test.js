@@ -162,3 +162,159 @@ describe('hvd-owned memory: hvd.alloc and the pool', function () {
     }
   });
 });
+
+describe('the out option', function () {
+  this.timeout(120000);
+  const n = () => hvd.size();
+  const me = () => hvd.rank();
+  const same = (a, b, what) => {
+    assert.equal(a.constructor, b.constructor, what);
+    assert.deepEqual(Array.from(a), Array.from(b), what);
+  };
+
+  for (const [dtype, len] of [['float32', 7], ['int32', 40000], ['float64', 3 * 8192 + 1], ['int64', 5]]) {
+    it(`${dtype}[${len}]: every collective writes into out, with the plain path's result (Sync and Promise)`, async function () {
+      const x = fill(new TYPED[dtype](len * n()), dtype, me());
+      const plainAr = hvd.allreduceSync(x, { op: 'sum' });
+      const out = new TYPED[dtype](x.length);
+      assert.equal(hvd.allreduceSync(x, { op: 'sum', out }), out);
+      same(out, plainAr, 'allreduceSync out');
+      const out2 = hvd.alloc(dtype, x.length);
+      assert.equal(await hvd.allreduce(x, { op: 'sum', out: out2 }), out2);
+      same(out2, plainAr, 'allreduce out on hvd.alloc memory');
+
+      const bc = new TYPED[dtype](x.length);
+      assert.equal(hvd.broadcastSync(x, n() - 1, { out: bc }), bc);
+      same(bc, hvd.broadcastSync(x, n() - 1), 'broadcastSync out');
+      const bc2 = new TYPED[dtype](x.length);
+      assert.equal(await hvd.broadcast(x, 0, { out: bc2 }), bc2);
+      same(bc2, await hvd.broadcast(x, 0), 'broadcast out');
+
+      const ag = new TYPED[dtype](x.length * n());
+      assert.equal(hvd.allgatherSync(x, { out: ag }), ag);
+      same(ag, hvd.allgatherSync(x), 'allgatherSync out');
+      const ag2 = hvd.alloc(dtype, x.length * n());
+      assert.equal(await hvd.allgather(x, { out: ag2 }), ag2);
+      same(ag2, ag, 'allgather out');
+
+      const a2a = new TYPED[dtype](x.length);
+      const r = hvd.alltoallSync(x, { out: a2a });
+      assert.equal(r.output, a2a);
+      const plainA2a = hvd.alltoallSync(x);
+      same(a2a, plainA2a.output, 'alltoallSync out');
+      same(r.receivedSplits, plainA2a.receivedSplits, 'alltoallSync receivedSplits');
+      const a2a2 = new TYPED[dtype](x.length);
+      assert.equal((await hvd.alltoall(x, { out: a2a2 })).output, a2a2);
+      same(a2a2, plainA2a.output, 'alltoall out');
+
+      const rs = new TYPED[dtype](len);
+      assert.equal(hvd.reducescatterSync(x, { op: 'sum', out: rs }), rs);
+      same(rs, hvd.reducescatterSync(x, { op: 'sum' }), 'reducescatterSync out');
+      const rs2 = new TYPED[dtype](len);
+      assert.equal(await hvd.reducescatter(x, { op: 'sum', out: rs2 }), rs2);
+      same(rs2, rs, 'reducescatter out');
+    });
+  }
+
+  it('out aliasing the input runs in place (allreduce, broadcast)', async function () {
+    const x = fill(new Float32Array(70000), 'float32', me());
+    const want = hvd.allreduceSync(x, { op: 'sum' });
+    assert.equal(hvd.allreduceSync(x, { op: 'sum', out: x }), x);
+    same(x, want, 'allreduceSync out = input');
+    const y = fill(new Float64Array(9), 'float64', me());
+    const root = fill(new Float64Array(9), 'float64', 0);
+    assert.equal(await hvd.broadcast(y, 0, { out: y }), y);
+    same(y, root, 'broadcast out = input');
+  });
+
+  it('uneven reducescatter and allgather rows: out of the right length', function () {
+    const rows = me() + 1; // allgather: rank r has r+1 rows of 3
+    const x = fill(new Int32Array(rows * 3), 'int32', me());
+    const total = ((n() * (n() + 1)) / 2) * 3;
+    const out = new Int32Array(total);
+    same(hvd.allgatherSync(x, { out, shape: [rows, 3] }), hvd.allgatherSync(x, { shape: [rows, 3] }), 'uneven allgather');
+    const dim0 = 2 * n() + 1; // the first rank gets one more row
+    const y = fill(new Float32Array(dim0 * 2), 'float32', me());
+    const mine = (me() === 0 ? 3 : 2) * 2;
+    const rs = new Float32Array(mine);
+    same(hvd.reducescatterSync(y, { op: 'sum', out: rs, shape: [dim0, 2] }), hvd.reducescatterSync(y, { op: 'sum', shape: [dim0, 2] }), 'uneven reducescatter');
+    assert.throws(() => hvd.reducescatterSync(y, { out: new Float32Array(mine + 2), shape: [dim0, 2] }), {
+      name: 'RangeError',
+      message: new RegExp(`reducescatterSync: options.out has ${mine + 2} elements; the result has ${mine}`),
+    });
+  });
+
+  it('a wrong type or a known wrong length is a TypeError/RangeError at call time, and the process stays usable', async function () {
+    const x = new Float32Array(8).fill(1);
+    const cases = [
+      [() => hvd.allreduceSync(x, { out: new Float64Array(8) }), TypeError, /allreduceSync: options.out must be a Float32Array \(the input's type\); got a Float64Array/],
+      [() => hvd.allreduceSync(x, { out: [0, 0] }), TypeError, /options.out must be a Float32Array/],
+      [() => hvd.allreduceSync(x, { out: new Float32Array(7) }), RangeError, /allreduceSync: options.out has 7 elements; the result has 8/],
+      [() => hvd.allreduceSync(x, { out: new Float32Array(8), inPlace: true }), TypeError, /options.inPlace .* options.out/],
+      [() => hvd.allreduceSync(x, { out: x.subarray(1) }), RangeError, /options.out has 7/],
+      [() => hvd.broadcastSync(x, 0, { out: new Int32Array(8) }), TypeError, /broadcastSync: options.out must be a Float32Array/],
+      [() => hvd.broadcastSync(x, 0, { out: new Float32Array(9) }), RangeError, /broadcastSync: options.out has 9 elements; the result has 8/],
+      [() => hvd.allgatherSync(x, { out: new Uint8Array(8 * n()) }), TypeError, /allgatherSync: options.out must be a Float32Array/],
+      [() => hvd.allgatherSync(x, { out: x }), TypeError, /allgatherSync: options.out overlaps the input/],
+      [() => hvd.alltoallSync(x.subarray(0, 2 * n()), { out: x }), TypeError, /alltoallSync: options.out overlaps the input/],
+      [() => hvd.reducescatterSync(x.subarray(0, n()), { op: 'sum', out: 'no' }), TypeError, /reducescatterSync: options.out must be a Float32Array/],
+    ];
+    for (const [run, type, message] of cases) assert.throws(run, (e) => e instanceof type && message.test(e.message), String(message));
+    assert.throws(() => hvd.allreduce(x, { out: new Float64Array(8) }), TypeError);
+    const big = new Float32Array(16);
+    const ab = new Float32Array(big.buffer, 4, 8);
+    assert.throws(() => hvd.allreduceSync(ab, { out: big.subarray(0, 8) }), { name: 'TypeError', message: /options.out overlaps the input's memory/ });
+    same(hvd.allreduceSync(x, { op: 'sum' }), new Float32Array(8).fill(n()), 'usable afterwards');
+  });
+
+  it('allgather/alltoall out of the wrong length: every rank completes, the offender gets a RangeError, the next collective works', async function () {
+    const x = fill(new Float32Array(6), 'float32', me());
+    const bad = me() === n() - 1; // only the last rank passes a wrong length
+    const good = new Float32Array(6 * n());
+    const wrong = new Float32Array(6 * n() - 1);
+    const check = (e) =>
+      e instanceof RangeError && new RegExp(`options.out has ${6 * n() - 1} elements, but the result of allgather '.*' has ${6 * n()}`).test(e.message);
+    if (bad) assert.throws(() => hvd.allgatherSync(x, { out: wrong }), check);
+    else same(hvd.allgatherSync(x, { out: good }), hvd.allgatherSync(x), 'the other ranks get their result');
+    if (bad) hvd.allgatherSync(x); // keep the names in step with the good ranks' second call
+    // Promise form
+    if (bad) await assert.rejects(hvd.allgather(x, { out: wrong }), check);
+    else assert.equal(await hvd.allgather(x, { out: good }), good);
+    // alltoall: the result length depends on what the others send
+    const a = fill(new Int32Array(2 * n()), 'int32', me());
+    const aOut = new Int32Array(bad ? 2 * n() + 3 : 2 * n());
+    if (bad) {
+      assert.throws(() => hvd.alltoallSync(a, { out: aOut }), (e) => e instanceof RangeError && /alltoallSync: options.out has \d+ elements, but the result of alltoall '.*' has \d+ .*pass an out of \d+ int32 elements/.test(e.message));
+    } else {
+      assert.equal(hvd.alltoallSync(a, { out: aOut }).output, aOut);
+    }
+    // Nothing hung, nothing is out of step.
+    same(hvd.allreduceSync(new Float32Array(3).fill(1), { op: 'sum' }), new Float32Array(3).fill(n()), 'next collective');
+    assert.equal(wrong.every((v) => v === 0), true, 'the wrong-length out was not written');
+  });
+
+  it('with out, a loop of out-of-place allreduces allocates nothing on the pool or the JS heap', function () {
+    const x = new Float32Array(MIB / 4).fill(1); // 1 MiB
+    const out = hvd.alloc('float32', x.length);
+    hvd.allreduceSync(x, { out });
+    const before = stats();
+    for (let i = 0; i < 100; i++) hvd.allreduceSync(x, { op: 'sum', out });
+    const after = stats();
+    assert.equal(after.poolHits + after.poolMisses + after.poolFallbacks, before.poolHits + before.poolMisses + before.poolFallbacks, 'no pool allocation');
+    assert.equal(out[0], n());
+    const ext = process.memoryUsage().arrayBuffers;
+    for (let i = 0; i < 100; i++) hvd.allreduceSync(x, { op: 'sum', out });
+    assert.ok(process.memoryUsage().arrayBuffers - ext < MIB, 'no ArrayBuffer memory grew');
+  });
+
+  it('a Promise call owns its out until it settles', async function () {
+    const x = new Float32Array(2000).fill(1);
+    const out = new Float32Array(2000);
+    const p = hvd.allreduce(x, { op: 'sum', out });
+    assert.throws(() => hvd.allreduceSync(out, { op: 'sum', inPlace: true }), { name: 'TypeError', message: /shares memory/ });
+    assert.throws(() => hvd.allreduceSync(x, { op: 'sum', out }), { name: 'TypeError', message: /shares memory/ });
+    assert.equal(await p, out);
+    assert.equal(out[0], n());
+    hvd.allreduceSync(x, { op: 'sum', out }); // released
+  });
+});

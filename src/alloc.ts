@@ -52,13 +52,12 @@ export const POOL_MIN_BYTES = 64 * 1024;
 
 /**
  * An ArrayBuffer of `bytes` on hvd's pool, or an ordinary one when it is
- * small or the pool is full. `zero`: filled with zeros (else its contents
- * are undefined: for outputs a collective overwrites entirely).
+ * small or the pool is full. `zero`: filled with zeros (else, from 64 KiB,
+ * its contents are undefined: for outputs a collective overwrites entirely).
  */
 export function hvdArrayBuffer(bytes: number, zero: boolean): ArrayBuffer {
-  if (bytes < POOL_MIN_BYTES) {
-    return zero ? new ArrayBuffer(bytes) : (Buffer.allocUnsafeSlow(bytes).buffer as ArrayBuffer);
-  }
+  // Small ones: V8's own (the zero-fill costs little below 64 KiB).
+  if (bytes < POOL_MIN_BYTES) return new ArrayBuffer(bytes);
   return loadNative().allocBuffer(bytes, zero);
 }
 

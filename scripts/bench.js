@@ -686,7 +686,7 @@ function evaluateTargets(allreduce, memory, overhead) {
       if (worst === null || ratio < worst) worst = ratio;
       parts.push(`${fmtSize(b)} ${ratio.toFixed(2)}x`);
     }
-    if (worst === null) na(id, text, 'no data (ring or mpi run rejected?)');
+    if (worst === null) na(id, text, allreduce.quick ? 'not run (--quick runs the default algorithm only)' : 'no data (ring or mpi run rejected?)');
     else targets.push({ id, text, status: worst >= 1 ? 'PASS' : 'MISS', ratio: +worst.toFixed(3), detail: parts.join('; ') });
   }
   if (memory) {

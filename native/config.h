@@ -22,6 +22,9 @@ struct Config {
   // spins for HVD_BLOCKING_SPIN_TIME_US instead.
   int64_t spin_time_us = 50;
   int64_t blocking_spin_time_us = 2000;
+  // HVD_IDLE_SPIN_US: how long the engine polls for new local work after
+  // completing some before it sleeps on the queue.
+  int64_t idle_spin_us = 0;
   // HOROVOD_CACHE_CAPACITY: response cache entries; 0 disables.
   int64_t cache_capacity = 1024;
   // HOROVOD_STALL_CHECK_DISABLE / _TIME_SECONDS / _SHUTDOWN_TIME_SECONDS.

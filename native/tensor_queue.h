@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -64,6 +65,9 @@ class TensorQueue {
 
   size_t pending() const;
   int blocking_pending() const;
+  // Whether requests were added since the last PopNewRequests (no lock: for
+  // spinning on).
+  bool has_new() const { return has_new_.load(std::memory_order_acquire); }
 
  private:
   mutable std::mutex mu_;
@@ -72,6 +76,7 @@ class TensorQueue {
   std::vector<Request> new_requests_;
   int blocking_ = 0;
   bool woken_ = false;
+  std::atomic<bool> has_new_{false};
 };
 
 }  // namespace hvd::core

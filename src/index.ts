@@ -24,51 +24,7 @@ export {
   mpiThreadsSupported,
   engineStats,
 } from './basics';
-export {
-  allreduce,
-  allreduceSync,
-  groupedAllreduce,
-  groupedAllreduceSync,
-  allgather,
-  allgatherSync,
-  groupedAllgather,
-  groupedAllgatherSync,
-  alltoall,
-  alltoallSync,
-  reducescatter,
-  reducescatterSync,
-  groupedReducescatter,
-  groupedReducescatterSync,
-  broadcast,
-  broadcastSync,
-  barrier,
-  barrierSync,
-  join,
-  joinSync,
-  allgatherObject,
-  allgatherObjectSync,
-  broadcastObject,
-  broadcastObjectSync,
-  Average,
-  Sum,
-  Min,
-  Max,
-  Product,
-} from './collectives';
-export type {
-  ReduceOp,
-  AllreduceOptions,
-  GroupedAllreduceOptions,
-  AllgatherOptions,
-  GroupedAllgatherOptions,
-  AlltoallOptions,
-  AlltoallResult,
-  ReducescatterOptions,
-  GroupedReducescatterOptions,
-  BroadcastOptions,
-  NameOptions,
-  JoinOptions,
-} from './collectives';
+export * from './collectives';
 export { ProcessSet, addProcessSet, removeProcessSet, globalProcessSet } from './process_sets';
 export { HorovodError } from './errors';
 export type { HorovodErrorCode } from './errors';

@@ -1,7 +1,11 @@
 // Making every rank start from the root's state: variables, a LayersModel's
 // weights, and an optimizer's slots (Adam's moments and so on).
-import { broadcast, broadcastObject, broadcastSync } from '../collectives';
-import { rank, running, size } from '../basics';
+import { broadcast, broadcastSync } from '../collectives/broadcast';
+import { broadcastObject } from '../collectives/objects';
+import { pack, packLayout, PackLayout, unpack } from '../collectives/packing';
+import { checkRoot } from '../collectives/validation';
+import { rank, running } from '../basics';
+import { HvdTypedArray, inspect, TensorSpec } from '../tensor';
 import { tfjs } from './tf';
 import type * as tfTypes from '@tensorflow/tfjs';
 
@@ -9,60 +13,21 @@ type Tensor = tfTypes.Tensor;
 type Variable = tfTypes.Variable;
 type DType = 'float32' | 'int32' | 'bool';
 
-const ARRAY: Record<DType, typeof Float32Array | typeof Int32Array | typeof Uint8Array> = {
-  float32: Float32Array,
-  int32: Int32Array,
-  bool: Uint8Array,
-};
-
 let counter = 0;
 
-function checkRoot(root: unknown, fn: string): number {
-  if (typeof root !== 'number') throw new TypeError(`${fn}: rootRank must be a number; got ${typeof root}`);
-  if (!Number.isInteger(root) || root < 0 || root >= size()) {
-    throw new RangeError(`${fn}: rootRank must be an integer in [0, ${size()}); got ${root}`);
-  }
-  return root;
-}
-
-interface Packed {
-  dtype: DType;
-  data: Float32Array | Int32Array | Uint8Array;
-  members: Array<{ index: number; offset: number; size: number; shape: number[] }>;
-}
-
-/** Packs tensors into one buffer per dtype, in order, so each dtype is one collective. */
-function pack(tensors: Tensor[], fn: string): Packed[] {
-  const groups = new Map<DType, Packed>();
-  tensors.forEach((t, index) => {
-    const dtype = t.dtype as DType;
-    if (!(dtype in ARRAY)) throw new TypeError(`${fn}: tensor ${index} has dtype ${t.dtype}; supported: float32, int32, bool`);
-    let g = groups.get(dtype);
-    if (!g) {
-      g = { dtype, data: new ARRAY[dtype](0), members: [] };
-      groups.set(dtype, g);
-    }
-    const offset = g.members.length ? g.members[g.members.length - 1].offset + g.members[g.members.length - 1].size : 0;
-    g.members.push({ index, offset, size: t.size, shape: t.shape.slice() });
-  });
-  for (const g of groups.values()) {
-    const last = g.members[g.members.length - 1];
-    g.data = new ARRAY[g.dtype](last.offset + last.size);
-    for (const m of g.members) g.data.set(tensors[m.index].dataSync() as Float32Array, m.offset);
-  }
-  return [...groups.values()].sort((a, b) => a.dtype.localeCompare(b.dtype));
+/** Packs tensors into one buffer per dtype (src/collectives/packing.ts), so each dtype is one broadcast. */
+function packed(tensors: Tensor[], fn: string): { layout: PackLayout; buffers: HvdTypedArray[]; dtypes: string[] } {
+  const specs: TensorSpec[] = tensors.map((t, i) => inspect(t, `${fn}: tensor ${i}`));
+  const layout = packLayout(specs);
+  return { layout, buffers: pack(layout, specs), dtypes: layout.buckets.map((b) => b.dtype) };
 }
 
 /** Builds one fresh tensor per packed member (copies: tfjs assign() shares buffers). */
-function unpack(groups: Packed[], received: Array<Float32Array | Int32Array | Uint8Array>, count: number): Tensor[] {
+function unpacked(layout: PackLayout, received: HvdTypedArray[]): Tensor[] {
   const tf = tfjs();
-  const out: Tensor[] = new Array(count);
-  groups.forEach((g, gi) => {
-    for (const m of g.members) {
-      out[m.index] = tf.tensor(received[gi].slice(m.offset, m.offset + m.size), m.shape, g.dtype);
-    }
-  });
-  return out;
+  return unpack(layout, received, true).map((data, i) =>
+    tf.tensor(data as Float32Array, layout.members[i].shape, layout.buckets[layout.members[i].bucket].dtype as DType),
+  );
 }
 
 function variablesOf(variables: unknown, fn: string): Variable[] {
@@ -90,10 +55,10 @@ export function broadcastVariablesSync(variables: Variable[] | Record<string, Va
   running();
   const root = checkRoot(rootRank, 'broadcastVariablesSync');
   const vars = variablesOf(variables, 'broadcastVariablesSync');
-  const groups = pack(vars, 'broadcastVariablesSync');
+  const { layout, buffers, dtypes } = packed(vars, 'broadcastVariablesSync');
   const name = `broadcastVariables.${counter++}`;
-  const received = groups.map((g) => broadcastSync(g.data, root, { name: `${name}.${g.dtype}` }));
-  assign(vars, unpack(groups, received, vars.length));
+  const received = buffers.map((data, i) => broadcastSync(data, root, { name: `${name}.${dtypes[i]}` }));
+  assign(vars, unpacked(layout, received));
 }
 
 /**
@@ -106,10 +71,10 @@ export function broadcastVariables(variables: Variable[] | Record<string, Variab
   running();
   const root = checkRoot(rootRank, 'broadcastVariables');
   const vars = variablesOf(variables, 'broadcastVariables');
-  const groups = pack(vars, 'broadcastVariables');
+  const { layout, buffers, dtypes } = packed(vars, 'broadcastVariables');
   const name = `broadcastVariables.${counter++}`;
-  return Promise.all(groups.map((g) => broadcast(g.data, root, { name: `${name}.${g.dtype}` }))).then((received) =>
-    assign(vars, unpack(groups, received, vars.length)),
+  return Promise.all(buffers.map((data, i) => broadcast(data, root, { name: `${name}.${dtypes[i]}` }))).then((received) =>
+    assign(vars, unpacked(layout, received)),
   );
 }
 
@@ -139,10 +104,10 @@ export async function broadcastModel(model: ModelLike, rootRank = 0): Promise<vo
   }
   const root = checkRoot(rootRank, 'broadcastModel');
   const weights = model.getWeights(); // live values: never dispose them
-  const groups = pack(weights, 'broadcastModel');
+  const { layout, buffers, dtypes } = packed(weights, 'broadcastModel');
   const name = `broadcastModel.${counter++}`;
-  const received = await Promise.all(groups.map((g) => broadcast(g.data, root, { name: `${name}.${g.dtype}` })));
-  const fresh = unpack(groups, received, weights.length);
+  const received = await Promise.all(buffers.map((data, i) => broadcast(data, root, { name: `${name}.${dtypes[i]}` })));
+  const fresh = unpacked(layout, received);
   model.setWeights(fresh);
   tfjs().dispose(fresh);
   if (model.optimizer) await broadcastOptimizerState(model.optimizer, root);
@@ -185,8 +150,8 @@ export async function broadcastOptimizerState(optimizer: tfTypes.Optimizer, root
   const m = await broadcastObject(manifest, root, { name: `${name}.manifest` });
   if (!m || !m.ok) return false;
   const tensors = isRoot ? weights.map((w) => w.tensor) : m.shapes.map((s, i) => tf.zeros(s, m.dtypes[i] as DType));
-  const groups = pack(tensors, 'broadcastOptimizerState');
-  const received = await Promise.all(groups.map((g) => broadcast(g.data, root, { name: `${name}.${g.dtype}` })));
+  const { layout, buffers, dtypes } = packed(tensors, 'broadcastOptimizerState');
+  const received = await Promise.all(buffers.map((data, i) => broadcast(data, root, { name: `${name}.${dtypes[i]}` })));
   if (!isRoot) {
     tf.dispose(tensors);
     weights = await optimizer.getWeights().catch(() => []);
@@ -195,7 +160,7 @@ export async function broadcastOptimizerState(optimizer: tfTypes.Optimizer, root
   // optimizers derive hidden state there (Adam recomputes beta1^t with pow,
   // which differs in the last bit from the running product it keeps), so
   // only this makes the state bitwise identical everywhere.
-  const fresh = unpack(groups, received, m.names.length);
+  const fresh = unpacked(layout, received);
   await optimizer.setWeights(fresh.map((t, i) => ({ name: m.names[i], tensor: t })));
   tf.dispose(fresh);
   // getWeights() hands out a fresh 'iter' scalar each call, which the caller

@@ -2,7 +2,7 @@
 // (built on first use from the application's tfjs, because tfjs-layers
 // checks callbacks with a real `instanceof tf.Callback`) plus a lowercase
 // factory, as tfjs does (EarlyStopping / earlyStopping).
-import { allreduce } from '../collectives';
+import { allreduce } from '../collectives/allreduce';
 import { rank, size } from '../basics';
 import { broadcastModel, broadcastOptimizerState } from './broadcast';
 import { tfjs } from './tf';

@@ -14,7 +14,9 @@
 // object is unchanged its class, getConfig(), iterations, get/setWeights,
 // learning-rate setters, dispose() and model ownership all keep working.
 // tfjs calls it synchronously, so the allreduce inside is the blocking form.
-import { allreduceFloat16Sync, allreduceSync } from '../collectives';
+import { allreduceFloat16Sync, allreduceSync } from '../collectives/allreduce';
+import { pack, packLayout } from '../collectives/packing';
+import { inspect, TensorSpec } from '../tensor';
 import { loadNative } from '../native';
 import { size } from '../basics';
 import { Compression, Compressor } from './compression';
@@ -167,21 +169,8 @@ function distributedApply(opt: Optimizer, state: State, vg: VariableGrads): void
     const { entries, isArray } = entriesOf(vg);
     // Reduce by position, never by name: variable names depend on how many
     // layers each process created before, and optimizers key slots by index.
-    let total = 0;
-    for (const e of entries) {
-      if (e.tensor == null) continue;
-      if (e.tensor.dtype !== 'float32') {
-        throw new TypeError(`DistributedOptimizer: gradient '${e.name}' has dtype ${e.tensor.dtype}; only float32 gradients are supported`);
-      }
-      total += e.tensor.size;
-    }
-    const local = new Float32Array(total);
-    let off = 0;
-    for (const e of entries) {
-      if (e.tensor == null) continue;
-      local.set(e.tensor.dataSync() as Float32Array, off);
-      off += e.tensor.size;
-    }
+    const local = packGradients(entries);
+    const total = local.length;
 
     const o = state.options;
     let grads: Float32Array = local;
@@ -201,7 +190,7 @@ function distributedApply(opt: Optimizer, state: State, vg: VariableGrads): void
     }
 
     const reduced = reduce(grads, state);
-    off = 0;
+    let off = 0;
     const rebuilt: Entry[] = entries.map((e) => {
       if (e.tensor == null) return e;
       const n = e.tensor.size;
@@ -212,6 +201,20 @@ function distributedApply(opt: Optimizer, state: State, vg: VariableGrads): void
     const arg = isArray ? rebuilt : Object.fromEntries(rebuilt.map((e) => [e.name, e.tensor]));
     state.original.call(opt, arg as VariableGrads);
   });
+}
+
+/** The non-null gradients, packed back to back in order (src/collectives/packing.ts). */
+function packGradients(entries: Entry[]): Float32Array {
+  const specs: TensorSpec[] = [];
+  for (const e of entries) {
+    if (e.tensor == null) continue;
+    if (e.tensor.dtype !== 'float32') {
+      throw new TypeError(`DistributedOptimizer: gradient '${e.name}' has dtype ${e.tensor.dtype}; only float32 gradients are supported`);
+    }
+    specs.push(inspect(e.tensor, `DistributedOptimizer: gradient '${e.name}'`));
+  }
+  if (specs.length === 0) return new Float32Array(0);
+  return pack(packLayout(specs), specs)[0] as Float32Array;
 }
 
 function reduce(grads: Float32Array, state: State): Float32Array {

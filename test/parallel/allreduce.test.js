@@ -4,7 +4,7 @@
 const assert = require('node:assert/strict');
 const hvd = require('../..');
 // The engine-level grouping (one request per member, fused by the engine).
-const { groupedAllreduceUnpackedSync } = require('../../dist/collectives');
+const { groupedAllreduceUnpackedSync } = require('../../dist/collectives/allreduce');
 const { TYPED, FLOAT, makeArray, expectedReduce, arraysEqual, tfCore } = require('../support/util');
 
 const OPS = ['average', 'sum', 'min', 'max', 'product'];

@@ -6,7 +6,7 @@
 // The np=2/np=4 runs exercise MPI's allreduce, np=3 the ring.
 const assert = require('node:assert/strict');
 const hvd = require('../..');
-const { groupedAllreduceUnpackedSync } = require('../../dist/collectives');
+const { groupedAllreduceUnpackedSync } = require('../../dist/collectives/allreduce');
 const { TYPED, BIG, FLOAT, expectedScaledInt, arraysEqual } = require('../support/util');
 
 const INTS = Object.keys(TYPED).filter((d) => !FLOAT.has(d));

@@ -23,7 +23,7 @@ describe('timeline (HOROVOD_TIMELINE)', function () {
       `${HVD}
       hvd.init();
       hvd.allreduceSync(new Float32Array(1024), { name: 'grad/w' });
-      require(${JSON.stringify(require.resolve('../../dist/collectives'))}).groupedAllreduceUnpackedSync([new Float32Array(8), new Float32Array(8)], { name: 'grads' });
+      require(${JSON.stringify(require.resolve('../../dist/collectives/allreduce'))}).groupedAllreduceUnpackedSync([new Float32Array(8), new Float32Array(8)], { name: 'grads' });
       hvd.allgatherSync(new Int32Array(hvd.rank() + 1), { name: 'gathered' });
       hvd.broadcastSync(new Float64Array(3), 0, { name: 'bcast' });
       hvd.barrierSync({ name: 'fence' });

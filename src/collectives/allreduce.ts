@@ -1,0 +1,249 @@
+// allreduce and groupedAllreduce: every rank gets the reduction of every
+// rank's tensor.
+import { running } from '../basics';
+import { KINDS } from '../codes';
+import { checkNotInPlaceTarget } from '../inputs';
+import { NativeOptions } from '../native';
+import { resolveSet, type ProcessSet } from '../process_sets';
+import { DType, HvdTypedArray, inspect, TensorInput, TensorSpec, toItem, wrap } from '../tensor';
+import { outputArray, outputBuffer } from './buffers';
+import { nameOf } from './naming';
+import { layoutKey, pack, packLayout, PackLayout, unpack } from './packing';
+import { OP_CODES, ReduceOp, ReductionOptions } from './reduce_op';
+import { Call, callSite, submit, submitSync } from './submit';
+import { checkOptions, checkReducible, checkReduction, checkTensorList, reductionOptions } from './validation';
+
+/** Options for {@link allreduce} and {@link allreduceSync}. */
+export interface AllreduceOptions extends ReductionOptions {
+  /** Name that matches this call across ranks. Defaults to `allreduce.noname.<n>` in call order. */
+  name?: string;
+  /**
+   * Reduce into the input TypedArray itself and return it, saving the
+   * output allocation (for callers that own the buffer, such as gradient
+   * staging buffers). Not allowed for tfjs Tensors, whose memory tfjs may
+   * share. With the Promise form the array belongs to the engine until the
+   * Promise settles: another collective on any part of its memory meanwhile
+   * (a second in-place call included) throws a TypeError. Defaults to false.
+   */
+  inPlace?: boolean;
+}
+
+/** Options for {@link groupedAllreduce}. */
+export interface GroupedAllreduceOptions {
+  /** Run on this process set (ranks and roots relative to it). Defaults to the global set. */
+  processSet?: ProcessSet;
+  /** Defaults to `'average'`. */
+  op?: ReduceOp;
+  /** Group name; members are named `<name>.<i>`. Defaults to `groupedAllreduce.noname.<n>`. */
+  name?: string;
+  /** Defaults to 1. */
+  prescaleFactor?: number;
+  /** Defaults to 1. */
+  postscaleFactor?: number;
+}
+
+interface Prepared {
+  fn: string;
+  specs: TensorSpec[];
+  names: string[];
+  options: NativeOptions;
+  inPlace?: boolean;
+}
+
+function prepareAllreduce(tensor: unknown, options: unknown, fn: string): Prepared {
+  const opts = checkOptions(options, ['op', 'name', 'prescaleFactor', 'postscaleFactor', 'shape', 'inPlace'], fn);
+  const spec = inspect(tensor, `${fn}: tensor`, opts.shape);
+  const r = checkReduction(opts, fn);
+  checkReducible(spec, r, 'tensor', fn);
+  if (opts.inPlace !== undefined && typeof opts.inPlace !== 'boolean') throw new TypeError(`${fn}: options.inPlace must be a boolean`);
+  const inPlace = opts.inPlace === true;
+  if (inPlace && spec.kind === 'tensor') {
+    throw new TypeError(`${fn}: options.inPlace needs a TypedArray; a tfjs Tensor's memory may be shared with other tensors`);
+  }
+  if (spec.array) checkNotInPlaceTarget(spec.array, fn, inPlace);
+  const name = nameOf(opts, 'allreduce', fn);
+  const processSet = resolveSet(opts.processSet, fn).id;
+  return { fn, specs: [spec], names: [name], options: reductionOptions(r, processSet), inPlace };
+}
+
+function prepareGrouped(tensors: unknown, options: unknown, fn: string): Prepared {
+  const opts = checkOptions(options, ['op', 'name', 'prescaleFactor', 'postscaleFactor'], fn);
+  const list = checkTensorList(tensors, fn);
+  const r = checkReduction(opts, fn);
+  const specs = list.map((t, i) => {
+    const spec = inspect(t, `${fn}: tensors[${i}]`);
+    checkReducible(spec, r, `tensors[${i}]`, fn);
+    return spec;
+  });
+  const group = nameOf(opts, 'groupedAllreduce', fn);
+  return { fn, specs, names: [group], options: reductionOptions(r, resolveSet(opts.processSet, fn).id, group) };
+}
+
+/**
+ * Output arrays for a call. A group's outputs of one dtype are views into a
+ * single ArrayBuffer, back to back in order: the engine then reduces right
+ * in that buffer and skips the copy out of its fusion buffer.
+ */
+function outputsFor(p: Prepared, inputs: HvdTypedArray[]): HvdTypedArray[] {
+  if (p.inPlace) return inputs;
+  if (p.specs.length === 1) return [outputArray(p.specs[0].ctor, inputs[0].length)];
+  const totals = new Map<TensorSpec['ctor'], number>();
+  p.specs.forEach((s, i) => totals.set(s.ctor, (totals.get(s.ctor) ?? 0) + inputs[i].length));
+  const buffers = new Map<TensorSpec['ctor'], { buf: ArrayBuffer; off: number }>();
+  for (const [ctor, n] of totals) {
+    const bytes = (ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
+    buffers.set(ctor, { buf: outputBuffer(n * bytes), off: 0 });
+  }
+  return p.specs.map((s, i) => {
+    const slot = buffers.get(s.ctor)!;
+    const view = new (s.ctor as unknown as new (b: ArrayBuffer, o: number, l: number) => HvdTypedArray)(slot.buf, slot.off, inputs[i].length);
+    slot.off += view.byteLength;
+    return view;
+  });
+}
+
+/** The engine call of a prepared allreduce; results are its output arrays, one per item. */
+function allreduceCall(p: Prepared): Call<HvdTypedArray[]> {
+  let outputs: HvdTypedArray[] = [];
+  return {
+    kind: KINDS.allreduce,
+    fn: p.fn,
+    names: p.names,
+    options: p.options,
+    specs: p.specs,
+    inPlace: p.inPlace,
+    items: (inputs) => {
+      outputs = outputsFor(p, inputs);
+      return p.specs.map((s, i) => toItem(p.names[i], s, inputs[i], outputs[i]));
+    },
+    result: () => outputs,
+  };
+}
+
+/**
+ * Reduces `tensor` across all ranks and returns the result as a new value
+ * of the same kind (TypedArray or tfjs Tensor); the input is never written.
+ *
+ * The input is read when the engine runs the collective, not when this is
+ * called: a TypedArray input larger than 4 KiB must stay unchanged until the
+ * Promise settles (smaller ones are copied at call time; set
+ * HVD_CHECK_INPUTS=1 to have a change rejected). tfjs Tensors are immutable.
+ * With `inPlace`, the array is the engine's until the Promise settles: no
+ * other collective may read or write its memory meanwhile (a TypeError says so).
+ *
+ * @param tensor A TypedArray or a float32/int32/bool tfjs Tensor, same shape and type on every rank.
+ * @throws TypeError/RangeError synchronously for bad arguments; the Promise
+ *   rejects with HorovodError (`HVD_MISMATCH` etc.) when ranks disagree.
+ * @example
+ * const avg = await hvd.allreduce(new Float32Array([1, 2, 3]));            // average
+ * const sum = await hvd.allreduce(new Int32Array([rank]), { op: 'sum', name: 'count' });
+ */
+export function allreduce<T extends TensorInput>(tensor: T, options?: AllreduceOptions): Promise<T> {
+  running();
+  const p = prepareAllreduce(tensor, options, 'allreduce');
+  return submit(allreduceCall(p), callSite(allreduce)).then((out) => wrap<T>(p.specs[0], out[0], p.specs[0].shape));
+}
+
+/**
+ * Blocking form of {@link allreduce}: returns the reduced value directly.
+ * This is what DistributedOptimizer uses inside tfjs's synchronous training step.
+ *
+ * @example
+ * const g = hvd.allreduceSync(grad, { name: 'grad/w' });
+ */
+export function allreduceSync<T extends TensorInput>(tensor: T, options?: AllreduceOptions): T {
+  running();
+  const p = prepareAllreduce(tensor, options, 'allreduceSync');
+  return wrap<T>(p.specs[0], submitSync(allreduceCall(p))[0], p.specs[0].shape);
+}
+
+/**
+ * A group travels as one tensor per dtype (src/collectives/packing.ts): the
+ * members are copied back to back into one buffer, reduced there in place,
+ * and come back as views into it. That is one request to negotiate per
+ * dtype instead of one per member, and no copy out. The members' shapes are
+ * part of the group's key, so ranks whose groups are laid out differently
+ * fail with HVD_MISMATCH.
+ */
+function packedGroup(p: Prepared): { call: Call<HvdTypedArray[]>; layout: PackLayout } {
+  const layout = packLayout(p.specs);
+  const buffers = pack(layout, p.specs);
+  const group = p.options.group!;
+  const specs: TensorSpec[] = layout.buckets.map((b, i) => ({ kind: 'typed', dtype: b.dtype, ctor: b.ctor, shape: [b.length], array: buffers[i] }));
+  const packed: Prepared = {
+    fn: p.fn,
+    specs,
+    names: layout.buckets.map((b) => `${group}.${b.dtype}`),
+    options: { ...p.options, group: `${group} ${layoutKey(layout)}` },
+    inPlace: true,
+  };
+  return { call: allreduceCall(packed), layout };
+}
+
+function unpackGroup<T>(p: Prepared, layout: PackLayout, outs: HvdTypedArray[]): T[] {
+  return unpack(layout, outs).map((view, i) => wrap<T>(p.specs[i], view, p.specs[i].shape));
+}
+
+/**
+ * Allreduces several tensors with one negotiation; tensors of the same
+ * dtype travel fused in one message (up to HOROVOD_FUSION_THRESHOLD).
+ *
+ * @example
+ * const [a, b] = await hvd.groupedAllreduce([gradW, gradB], { name: 'grads' });
+ */
+export function groupedAllreduce<T extends TensorInput>(tensors: T[], options?: GroupedAllreduceOptions): Promise<T[]> {
+  running();
+  const p = prepareGrouped(tensors, options, 'groupedAllreduce');
+  const site = callSite(groupedAllreduce);
+  const { call, layout } = packedGroup(p);
+  return submit(call, site).then((outs) => unpackGroup<T>(p, layout, outs));
+}
+
+/**
+ * Blocking form of {@link groupedAllreduce}.
+ *
+ * @example
+ * const [a, b] = hvd.groupedAllreduceSync([x, y], { op: 'sum' });
+ */
+export function groupedAllreduceSync<T extends TensorInput>(tensors: T[], options?: GroupedAllreduceOptions): T[] {
+  running();
+  const p = prepareGrouped(tensors, options, 'groupedAllreduceSync');
+  const { call, layout } = packedGroup(p);
+  return unpackGroup<T>(p, layout, submitSync(call));
+}
+
+/**
+ * The engine-level form of a group: one request per member, negotiated
+ * together and fused by the engine (up to HOROVOD_FUSION_THRESHOLD), results
+ * in one output buffer. groupedAllreduce packs in JS instead, which costs
+ * less per member; this form exists to exercise and measure engine fusion.
+ * @internal
+ */
+export function groupedAllreduceUnpackedSync<T extends TensorInput>(tensors: T[], options?: GroupedAllreduceOptions): T[] {
+  running();
+  const p = prepareGrouped(tensors, options, 'groupedAllreduceUnpackedSync');
+  const members = { ...p, names: p.specs.map((_, i) => `${p.names[0]}.${i}`) };
+  return submitSync(allreduceCall(members)).map((o, i) => wrap<T>(p.specs[i], o, p.specs[i].shape));
+}
+
+/**
+ * Allreduces IEEE half-precision values carried in a Uint16Array (dtype
+ * float16 on the wire). Used by fp16 gradient compression. @internal
+ */
+export function allreduceFloat16Sync(
+  data: Uint16Array,
+  options: { name: string; op: 'average' | 'sum'; prescaleFactor?: number; postscaleFactor?: number; processSet?: ProcessSet },
+): Uint16Array {
+  running();
+  const out = new Uint16Array(data.length);
+  const processSet = resolveSet(options.processSet, 'allreduceFloat16Sync').id;
+  return submitSync({
+    kind: KINDS.allreduce,
+    fn: 'allreduceFloat16Sync',
+    names: [options.name],
+    options: { op: OP_CODES[options.op], prescale: options.prescaleFactor ?? 1, postscale: options.postscaleFactor ?? 1, processSet },
+    specs: [],
+    items: () => [{ name: options.name, input: data, output: out, dtype: DType.float16, shape: [data.length] }],
+    result: () => out,
+  });
+}

@@ -264,6 +264,12 @@ void Engine::RunLoop() {
   bool final_received = false;
   auto last_activity = Clock::now();
   auto backoff = std::chrono::microseconds(10);
+  int64_t idle_spin_us = config_.idle_spin_us;
+  if (idle_spin_us < 0) {
+    cpu_set_t cpus;
+    const int available = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+    idle_spin_us = available >= 2 * std::max(1, mpi_->local_size()) ? 50 : 0;
+  }
 
   for (;;) {
     bool progressed = false;
@@ -359,8 +365,8 @@ void Engine::RunLoop() {
     }
     const bool waiting = pending > 0 || sent_shutdown;
     if (!waiting) {
-      if (config_.idle_spin_us > 0) {
-        const auto until = last_activity + std::chrono::microseconds(config_.idle_spin_us);
+      if (idle_spin_us > 0) {
+        const auto until = last_activity + std::chrono::microseconds(idle_spin_us);
         bool woke = false;
         while (Clock::now() < until && !(woke = global_->queue.has_new())) sched_yield();
         if (woke) continue;

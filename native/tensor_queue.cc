@@ -78,6 +78,7 @@ void TensorQueue::Wake() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     woken_ = true;
+    has_new_.store(true, std::memory_order_release);
   }
   cv_.notify_one();
 }

@@ -65,8 +65,8 @@ class TensorQueue {
 
   size_t pending() const;
   int blocking_pending() const;
-  // Whether requests were added since the last PopNewRequests (no lock: for
-  // spinning on).
+  // Whether requests were added (or Wake was called) since the last
+  // PopNewRequests (no lock: for spinning on).
   bool has_new() const { return has_new_.load(std::memory_order_acquire); }
 
  private:

@@ -31,6 +31,7 @@ class HvdAddon : public Napi::Addon<HvdAddon> {
   Napi::Value JsSetErrorConstructor(const Napi::CallbackInfo& info);
   Napi::Value JsAbort(const Napi::CallbackInfo& info);
   Napi::Value JsEnqueue(const Napi::CallbackInfo& info);
+  Napi::Value JsAllocBuffer(const Napi::CallbackInfo& info);
   Napi::Value JsFloat32ToFloat16(const Napi::CallbackInfo& info);
   Napi::Value JsFloat16ToFloat32(const Napi::CallbackInfo& info);
 

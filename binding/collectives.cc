@@ -126,9 +126,22 @@ Napi::Value HvdAddon::JsEnqueue(const Napi::CallbackInfo& info) {
       e.output = t.data;
       if (js) js->keep_alive.push_back(Napi::Persistent(out));
     }
-    if (blocking && buffers == core::Op::Buffers::kInput) {
-      // The op allocates the result: have it write into a JS-heap Buffer
-      // (completion.h). Raw pointer: the call outlives its entries (they
+    bool has_out = false;
+    if (buffers == core::Op::Buffers::kInput) {
+      // The caller's `out` for an op that sizes its result after
+      // negotiation: written only when the result has exactly its size.
+      Napi::Value out = Get(item, kOutput);
+      if (!out.IsUndefined() && !out.IsNull()) {
+        JsTensor t = ToJsTensor(env, out, e.request.dtype, "options.out");
+        e.output = t.data;
+        e.output_bytes = t.byte_length;
+        has_out = true;
+        if (js) js->keep_alive.push_back(Napi::Persistent(out));
+      }
+    }
+    if (blocking && buffers == core::Op::Buffers::kInput && !has_out) {
+      // The op allocates the result: when hvd's pool is full, have it write
+      // into a JS-heap Buffer (completion.h). Raw pointer: the call outlives its entries (they
       // hold `call`).
       PendingCall* c = call.get();
       e.allocate_output = [c, i](size_t bytes) { return c->AllocateOutput(i, bytes); };
@@ -155,6 +168,7 @@ Napi::Value HvdAddon::JsEnqueue(const Napi::CallbackInfo& info) {
   if (!blocking) return promise;
   call->Wait(env);
   if (!call->status.ok()) throw StatusToJsError(env, call->status);
+  if (!call->OutputError().empty()) throw Napi::RangeError::New(env, call->OutputError());
   return ResultsToJs(env, *call);
 }
 

@@ -28,6 +28,11 @@ struct TensorTableEntry {
   // until `done` runs: the binding holds references to their owners.
   const void* input = nullptr;
   void* output = nullptr;
+  // Ops that allocate their result (Op::Buffers::kInput) and were given the
+  // caller's `out`: its size in bytes (output points at it). AllocateResult
+  // writes there when the result has exactly this size, else fails the
+  // entry with a RangeError after the collective ran.
+  size_t output_bytes = 0;
   // A JS thread is blocked waiting for this entry: the engine spins instead
   // of sleeping while any such entry is pending.
   bool blocking = false;

@@ -33,6 +33,11 @@ HvdAddon::HvdAddon(Napi::Env env, Napi::Object exports) {
                            "(MPI is per process): use it from the main thread, not a Worker");
   }
   g_engine.store(engine_);
+  static const char* const kKeyNames[kNumKeys] = {"name",  "dtype", "shape",     "splits",    "input",      "output",
+                                                  "op",    "root",  "prescale", "postscale", "processSet", "group"};
+  Napi::Array keys = Napi::Array::New(env, kNumKeys);
+  for (uint32_t k = 0; k < kNumKeys; ++k) keys.Set(k, Napi::String::New(env, kKeyNames[k]));
+  keys_ = Napi::Persistent(keys.As<Napi::Object>());
   DefineAddon(exports, {
       InstanceMethod("init", &HvdAddon::JsInit),
       InstanceMethod("shutdown", &HvdAddon::JsShutdown),

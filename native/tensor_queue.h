@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -69,6 +70,9 @@ class TensorQueue {
 
   size_t pending() const;
   int blocking_pending() const;
+  // Whether requests were added (or Wake was called) since the last
+  // PopNewRequests (no lock: for spinning on).
+  bool has_new() const { return has_new_.load(std::memory_order_acquire); }
 
  private:
   mutable std::mutex mu_;
@@ -77,6 +81,7 @@ class TensorQueue {
   std::vector<Request> new_requests_;
   int blocking_ = 0;
   bool woken_ = false;
+  std::atomic<bool> has_new_{false};
 };
 
 }  // namespace hvd::core

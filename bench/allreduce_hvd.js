@@ -8,8 +8,11 @@
 //   sync     hvd.allreduceSync(x, {op:'sum', name})        C out of place
 //   async    await hvd.allreduce(x, {op:'sum', name})      C out of place
 //   inplace  hvd.allreduceSync(x, {op:'sum', inPlace:true}) C in place (MPI_IN_PLACE)
+//   owned    hvd.allreduceSync(x, {op:'sum', name, out})   C out of place, plain and huge pages
+//            with x and out from hvd.alloc('float32', n): hvd's own (huge-page) memory
 //   grouped  hvd.groupedAllreduceSync(100 × 4 KiB)         C one 400 KiB allreduce
 //
+// A build without hvd.alloc gets a {"skipped": ...} row for owned.
 // Method (as in the C program): warm-up in batches of 1, 2, 4, ... calls
 // until --warmup-s has passed; rank 0's time of the last batch (broadcast, so
 // every rank makes the same number of calls) sets the count: target_s /
@@ -27,18 +30,23 @@
 // {"error": ...} row for that variant instead of a crash.
 //
 // Usage: mpirun -np N node bench/allreduce_hvd.js [--variants sync,async,inplace,grouped]
-//          [--min-bytes 4] [--max-bytes 67108864] [--factor 4] [--target-s 0.25]
+//          [--min-bytes 4] [--max-bytes 67108864] [--factor 4] [--sizes B,B,...] [--target-s 0.25]
 //          [--warmup-s 0.03] [--batches 15] [--min-iters 5]
 //          [--grouped-bytes 409600] [--grouped-count 100]
 
 const path = require('path');
 const { performance } = require('perf_hooks');
 
+const { parseCommandLine, numberOption, listOption } = require('../scripts/lib/common');
+
 const hvd = require(path.resolve(__dirname, '..', 'dist'));
+
+const VARIANTS = ['sync', 'async', 'inplace', 'owned', 'grouped'];
 
 function parseArgs(argv) {
   const o = {
     variants: ['sync', 'async', 'inplace', 'grouped'],
+    sizes: null,
     minBytes: 4,
     maxBytes: 64 * 1024 * 1024,
     factor: 4,
@@ -51,14 +59,17 @@ function parseArgs(argv) {
     groupedBytes: 409600,
     groupedCount: 100,
   };
-  const num = { '--min-bytes': 'minBytes', '--max-bytes': 'maxBytes', '--factor': 'factor', '--target-s': 'targetS',
-    '--warmup-s': 'warmupS', '--batches': 'batches', '--min-iters': 'minIters', '--grouped-bytes': 'groupedBytes',
-    '--grouped-count': 'groupedCount' };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--variants') o.variants = argv[++i].split(',').filter(Boolean);
-    else if (num[a]) o[num[a]] = Number(argv[++i]);
-    else throw new Error(`allreduce_hvd.js: unknown argument ${a}`);
+  const num = { 'min-bytes': 'minBytes', 'max-bytes': 'maxBytes', factor: 'factor', 'target-s': 'targetS', 'warmup-s': 'warmupS',
+    batches: 'batches', 'min-iters': 'minIters', 'grouped-bytes': 'groupedBytes', 'grouped-count': 'groupedCount' };
+  const options = { variants: { type: 'string' }, sizes: { type: 'string' } };
+  for (const k of Object.keys(num)) options[k] = { type: 'string' };
+  const { values } = parseCommandLine(argv, options);
+  for (const [k, field] of Object.entries(num)) if (values[k] !== undefined) o[field] = numberOption(k, values[k]);
+  if (values.variants !== undefined) o.variants = listOption('variants', [values.variants], VARIANTS);
+  if (values.sizes !== undefined) o.sizes = listOption('sizes', [values.sizes]).map((b) => numberOption('sizes', b, (n) => Number.isInteger(n) && n >= 4 && n % 4 === 0, 'multiples of 4 bytes'));
+  if (!o.sizes) {
+    o.sizes = [];
+    for (let b = o.minBytes; b <= o.maxBytes; b *= o.factor) o.sizes.push(b);
   }
   return o;
 }
@@ -161,11 +172,15 @@ async function main() {
 
   const sizeVariants = o.variants.filter((v) => v !== 'grouped');
   const rejected = new Set();
-  const maxCount = o.maxBytes / 4;
+  const maxCount = Math.max(...o.sizes, o.groupedBytes) / 4;
   const input = new Float32Array(maxCount).fill(1);
   const inplaceBuf = new Float32Array(maxCount);
+  if (sizeVariants.includes('owned') && typeof hvd.alloc !== 'function') {
+    emit({ impl: 'hvd', kind: 'size', variant: 'owned', algorithm, np, skipped: 'hvd.alloc not in this build' });
+    rejected.add('owned');
+  }
 
-  for (let bytes = o.minBytes; sizeVariants.length && bytes <= o.maxBytes; bytes *= o.factor) {
+  for (const bytes of sizeVariants.length ? o.sizes : []) {
     const count = bytes / 4;
     const x = input.subarray(0, count);
     for (const variant of sizeVariants) {
@@ -192,6 +207,18 @@ async function main() {
           checkSum(y, 1024, variant);
           y.fill(0); // zeros: repeated in-place sums stay finite
           step = () => hvd.allreduceSync(y, { op: 'sum', name, inPlace: true });
+        } else if (variant === 'owned') {
+          // Inputs and outputs on hvd's own memory, allocated once per size as
+          // a training loop would allocate its staging buffers.
+          const src = hvd.alloc('float32', count);
+          const out = hvd.alloc('float32', count);
+          src.fill(1);
+          const r = hvd.allreduceSync(src, { op: 'sum', name, out });
+          if (r !== out && !(r && r.buffer === out.buffer && r.byteOffset === out.byteOffset)) {
+            throw new Error('out: the result is not the out array (option ignored?)');
+          }
+          checkSum(out, 1024, variant);
+          step = () => hvd.allreduceSync(src, { op: 'sum', name, out });
         } else {
           throw new Error(`unknown variant ${variant}`);
         }

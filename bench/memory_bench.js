@@ -32,19 +32,22 @@ const path = require('path');
 const { performance } = require('perf_hooks');
 
 const ROOT = path.resolve(__dirname, '..');
+const { parseCommandLine, numberOption, listOption } = require('../scripts/lib/common');
 const hvd = require(ROOT);
 
 function parseArgs(argv) {
   const o = { iters: 10000, bytes: 1 << 20, first: 1000, settle: 2500, steps: 500, firstStep: 100, sampleEvery: 250, phases: ['allreduce', 'train'] };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--iters') o.iters = Number(argv[++i]);
-    else if (a === '--bytes') o.bytes = Number(argv[++i]);
-    else if (a === '--steps') o.steps = Number(argv[++i]);
-    else if (a === '--phases') o.phases = argv[++i].split(',').filter(Boolean);
-    else if (a === '--plain-optimizer') o.plainOptimizer = true;
-    else throw new Error(`memory_bench.js: unknown argument ${a}`);
-  }
+  const { values } = parseCommandLine(argv, {
+    iters: { type: 'string' },
+    bytes: { type: 'string' },
+    steps: { type: 'string' },
+    phases: { type: 'string' },
+    'plain-optimizer': { type: 'boolean' },
+  });
+  const int = (n) => Number.isInteger(n) && n >= 1;
+  for (const k of ['iters', 'bytes', 'steps']) if (values[k] !== undefined) o[k] = numberOption(k, values[k], int, 'a positive integer');
+  if (values.phases !== undefined) o.phases = listOption('phases', [values.phases], ['allreduce', 'train']);
+  if (values['plain-optimizer']) o.plainOptimizer = true;
   o.first = Math.min(o.first, Math.floor(o.iters / 10) || 1);
   o.settle = Math.min(Math.max(o.first, 2500), o.iters);
   o.firstStep = Math.min(o.firstStep, Math.floor(o.steps / 5) || 1);

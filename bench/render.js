@@ -19,6 +19,7 @@ const { createRequire } = require('module');
 const { pathToFileURL } = require('url');
 
 const ROOT = path.resolve(__dirname, '..');
+const { parseCommandLine, UsageError } = require('../scripts/lib/common');
 
 let loaded = null;
 
@@ -79,14 +80,22 @@ const SIZE_LABEL =
 
 /** The allreduce series drawn in the chart, in legend order. */
 const SERIES = [
-  { key: 'c:out', label: 'C MPI_Allreduce (out of place)' },
-  { key: 'c:inplace', label: 'C MPI_Allreduce (MPI_IN_PLACE)' },
-  { key: 'hvd:auto:sync', label: 'hvd allreduceSync' },
-  { key: 'hvd:auto:async', label: 'hvd await allreduce' },
+  { key: 'c:out', label: 'C MPI_Allreduce, out of place (malloc)' },
+  { key: 'c:inplace', label: 'C MPI_Allreduce, MPI_IN_PLACE (malloc)' },
+  { key: 'c:out_huge', label: 'C MPI_Allreduce, out of place, huge pages' },
+  { key: 'hvd:auto:sync', label: 'hvd allreduceSync (out of place)' },
   { key: 'hvd:auto:inplace', label: 'hvd allreduceSync inPlace' },
-  { key: 'hvd:ring:inplace', label: 'hvd ring (forced) inPlace' },
-  { key: 'hvd:mpi:inplace', label: 'hvd mpi (forced) inPlace' },
+  { key: 'hvd:auto:owned', label: 'hvd on its own memory (hvd.alloc + out)' },
 ];
+
+/** "a b c before, x y z after" from a result's loadavg (or its machine's start/end). */
+function loadText(result) {
+  const l = result.loadavg || {};
+  const m = result.machine || {};
+  const before = l.before || m.loadavg_start;
+  const after = l.after || m.loadavg_end;
+  return `${before ? before.join(' ') : '?'} before, ${after ? after.join(' ') : '?'} after`;
+}
 
 /** vega-lite spec: busbw and latency against size, log-log, one column per configuration. */
 function allreduceSpec(result) {
@@ -130,7 +139,10 @@ function allreduceSpec(result) {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: {
       text: 'hvd allreduce vs C MPI_Allreduce (float32 sum, medians)',
-      subtitle: `${machine.cpu || ''}, ${machine.cores || '?'} cores, ${machine.mpi || ''}, node ${machine.node || ''} — ${result.date || ''}`,
+      subtitle: [
+        `${machine.cpu || ''}, ${machine.cores || '?'} cores, ${machine.mpi || ''}, node ${machine.node || ''} — ${result.date || ''}`,
+        `load average ${loadText(result)}${result.quick ? ' (--quick)' : ''}`,
+      ],
     },
     data: { values },
     vconcat: [panel('busbw_gbs', 'busbw (GB/s)'), panel('latency_us', 'latency (µs)')],
@@ -276,7 +288,7 @@ function markdownSummary(allreduce, memory, train) {
     const m = allreduce.machine || {};
     out.push(
       `Run ${String(allreduce.date || '').slice(0, 10)}${allreduce.quick ? ' (--quick)' : ''}: ${m.cpu}, ${m.cores} cores, ${m.os}, kernel ${m.kernel}, ` +
-        `node ${m.node}, ${m.mpi}, hvd ${m.hvd_commit || '?'}; load average at start ${(m.loadavg_start || []).join(' ')}. ` +
+        `node ${m.node}, ${m.mpi}, hvd ${m.hvd_commit || '?'}; load average ${loadText(allreduce)}. ` +
         `Medians of ${allreduce.rounds} rounds; µs = latency per call, GB/s = busbw.`,
       '',
     );
@@ -284,14 +296,14 @@ function markdownSummary(allreduce, memory, train) {
     for (const cfg of allreduce.configs) {
       const get = (key, b) => ((cfg.series[key] || []).find((r) => r.bytes === b) || {});
       out.push(`**${cfg.label}** (\`${['mpirun', ...cfg.mpirun_args].join(' ')}\`)`, '');
-      out.push('| size | C out µs | sync µs | async µs | C in-place µs | inPlace µs | C in-place GB/s | inPlace GB/s | ring inPlace GB/s | mpi inPlace GB/s |');
-      out.push('|---|---|---|---|---|---|---|---|---|---|');
+      out.push('| size | C out µs | hvd sync µs | C out GB/s | C huge out GB/s | hvd sync GB/s | C in-place GB/s | hvd inPlace GB/s | hvd own memory GB/s |');
+      out.push('|---|---|---|---|---|---|---|---|---|');
       for (const b of pick) {
         if (!get('c:out', b).bytes && !get('hvd:auto:sync', b).bytes) continue;
         out.push(
-          `| ${sizeName(b)} | ${fmt(get('c:out', b).median_us, 'us')} | ${fmt(get('hvd:auto:sync', b).median_us, 'us')} | ${fmt(get('hvd:auto:async', b).median_us, 'us')} | ` +
-            `${fmt(get('c:inplace', b).median_us, 'us')} | ${fmt(get('hvd:auto:inplace', b).median_us, 'us')} | ${fmt(get('c:inplace', b).busbw_gbs, 'bw')} | ` +
-            `${fmt(get('hvd:auto:inplace', b).busbw_gbs, 'bw')} | ${fmt(get('hvd:ring:inplace', b).busbw_gbs, 'bw')} | ${fmt(get('hvd:mpi:inplace', b).busbw_gbs, 'bw')} |`,
+          `| ${sizeName(b)} | ${fmt(get('c:out', b).median_us, 'us')} | ${fmt(get('hvd:auto:sync', b).median_us, 'us')} | ${fmt(get('c:out', b).busbw_gbs, 'bw')} | ` +
+            `${fmt(get('c:out_huge', b).busbw_gbs, 'bw')} | ${fmt(get('hvd:auto:sync', b).busbw_gbs, 'bw')} | ${fmt(get('c:inplace', b).busbw_gbs, 'bw')} | ` +
+            `${fmt(get('hvd:auto:inplace', b).busbw_gbs, 'bw')} | ${fmt(get('hvd:auto:owned', b).busbw_gbs, 'bw')} |`,
         );
       }
       const g = get('hvd:auto:grouped', 409600);
@@ -303,6 +315,8 @@ function markdownSummary(allreduce, memory, train) {
   if (targets.length) {
     out.push('Targets (reported, not asserted):', '');
     for (const t of targets) out.push(`- **${t.status}** ${t.text}: ${t.detail}`);
+    const parts = (allreduce && allreduce.machine && allreduce.machine.loadavg_parts) || [];
+    if (parts.length) out.push('', `Load average before → after each part: ${parts.map((l) => `${l.part} ${l.before[0]} → ${l.after[0]}`).join(', ')}.`);
     out.push('');
   }
   if (train && train.summary) {
@@ -320,16 +334,20 @@ module.exports = { loadVega, renderSvg, allreduceSpec, trainSpec, memorySpec, wr
 
 async function main(argv) {
   const results = path.join(__dirname, 'results');
-  let allreduce = path.join(results, 'latest.json');
-  let train = path.join(results, 'train-latest.json');
-  let out = results;
-  let markdown = false;
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--markdown') markdown = true;
-    else if (argv[i] === '--train') train = argv[++i];
-    else if (argv[i] === '--out') out = argv[++i];
-    else allreduce = argv[i];
+  const { values, positionals } = parseCommandLine(
+    argv,
+    { markdown: { type: 'boolean' }, train: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    { positionals: true },
+  );
+  if (values.help) {
+    console.log('usage: node bench/render.js [ALLREDUCE_JSON] [--train TRAIN_JSON] [--out DIR] [--markdown]');
+    return;
   }
+  if (positionals.length > 1) throw new UsageError(`one allreduce results file at most, got ${positionals.join(' ')}`);
+  const allreduce = positionals[0] || path.join(results, 'latest.json');
+  const train = values.train || path.join(results, 'train-latest.json');
+  const out = values.out || results;
+  const markdown = Boolean(values.markdown);
   if (markdown) {
     const read = (f) => (fs.existsSync(f) ? JSON.parse(fs.readFileSync(f, 'utf8')) : null);
     console.log(markdownSummary(read(allreduce), read(path.join(path.dirname(allreduce), 'memory-latest.json')), read(train)));
@@ -351,7 +369,7 @@ async function main(argv) {
 
 if (require.main === module) {
   main(process.argv.slice(2)).catch((e) => {
-    console.error(e);
-    process.exit(1);
+    console.error(e instanceof UsageError ? `render.js: ${e.message}` : e);
+    process.exit(e instanceof UsageError ? 2 : 1);
   });
 }

@@ -27,19 +27,22 @@ const path = require('path');
 const { performance } = require('perf_hooks');
 
 const ROOT = path.resolve(__dirname, '..');
+const { parseCommandLine, numberOption } = require('../scripts/lib/common');
 const BATCH = 64;
 
 function parseArgs(argv) {
   const o = { mode: 'plain', steps: 150, warmup: 10, seed: 42, model: 'mlp', backend: 'wasm' };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--mode') o.mode = argv[++i];
-    else if (a === '--steps') o.steps = Number(argv[++i]);
-    else if (a === '--warmup') o.warmup = Number(argv[++i]);
-    else if (a === '--seed') o.seed = Number(argv[++i]);
-    else if (a === '--model') o.model = argv[++i];
-    else if (a === '--backend') o.backend = argv[++i];
-    else throw new Error(`train_bench.js: unknown argument ${a}`);
+  const { values } = parseCommandLine(argv, {
+    mode: { type: 'string' },
+    steps: { type: 'string' },
+    warmup: { type: 'string' },
+    seed: { type: 'string' },
+    model: { type: 'string' },
+    backend: { type: 'string' },
+  });
+  for (const k of ['mode', 'model', 'backend']) if (values[k] !== undefined) o[k] = values[k];
+  for (const k of ['steps', 'warmup', 'seed']) {
+    if (values[k] !== undefined) o[k] = numberOption(k, values[k], (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer');
   }
   if (!['plain', 'hvd'].includes(o.mode)) throw new Error(`train_bench.js: --mode must be plain or hvd`);
   if (!['mlp', 'cnn'].includes(o.model)) throw new Error(`train_bench.js: --model must be mlp or cnn`);

@@ -33,6 +33,7 @@ const childProcess = require('child_process');
 const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
+const { quoteArgv: fmt, tailLines: tail, makeLog, parseCommandLine, UsageError } = require('./lib/common');
 
 const ROOT = path.resolve(__dirname, '..');
 const TAG = '[hvd setup:tfjs-node]';
@@ -57,9 +58,7 @@ const HEADER_PREFIXES = ['tensorflow/c/', 'tensorflow/core/platform/', 'tsl/c/',
 
 class SetupError extends Error {}
 
-function log(msg) {
-  console.log(`${TAG} ${msg}`);
-}
+const log = makeLog(TAG);
 
 function usage() {
   return (
@@ -71,39 +70,29 @@ function usage() {
   );
 }
 
+/** The command line; throws a UsageError naming a bad argument. */
 function parseArgs(argv) {
+  const { values } = parseCommandLine(argv, {
+    route: { type: 'string' },
+    'tf-version': { type: 'string' },
+    force: { type: 'boolean' },
+    check: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
   const opts = {
-    route: process.env.HVD_TFJS_NODE_ROUTE || 'auto',
-    tfVersion: process.env.HVD_TF_WHEEL_VERSION || DEFAULT_TF_VERSION,
-    force: false,
-    check: false,
-    help: false,
+    route: values.route ?? (process.env.HVD_TFJS_NODE_ROUTE || 'auto'),
+    tfVersion: values['tf-version'] ?? (process.env.HVD_TF_WHEEL_VERSION || DEFAULT_TF_VERSION),
+    force: Boolean(values.force),
+    check: Boolean(values.check),
+    help: Boolean(values.help),
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const value = () => {
-      if (a.includes('=')) return a.slice(a.indexOf('=') + 1);
-      if (i + 1 >= argv.length) throw new SetupError(`${a} needs a value`);
-      return argv[++i];
-    };
-    if (a === '--route' || a.startsWith('--route=')) opts.route = value();
-    else if (a === '--tf-version' || a.startsWith('--tf-version=')) opts.tfVersion = value();
-    else if (a === '--force') opts.force = true;
-    else if (a === '--check') opts.check = true;
-    else if (a === '--help' || a === '-h') opts.help = true;
-    else throw new SetupError(`unknown argument: ${a}\n${usage()}`);
-  }
   if (!['auto', 'download', 'wheel'].includes(opts.route)) {
-    throw new SetupError(`--route must be auto, download or wheel; got '${opts.route}'`);
+    throw new UsageError(`--route must be auto, download or wheel; got '${opts.route}'`);
   }
   if (!/^\d+\.\d+\.\d+$/.test(opts.tfVersion)) {
-    throw new SetupError(`--tf-version must look like 2.15.1; got '${opts.tfVersion}'`);
+    throw new UsageError(`--tf-version must look like 2.15.1; got '${opts.tfVersion}'`);
   }
   return opts;
-}
-
-function fmt(argv) {
-  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(' ');
 }
 
 /** Runs argv with inherited stdio; returns the exit code (throws when it cannot start). */
@@ -129,10 +118,6 @@ function mustRun(argv, opts) {
     throw new SetupError(`command failed (exit code ${r.code}): ${fmt(argv)}${r.out ? `\n${tail(r.out, 25)}` : ''}`);
   }
   return r;
-}
-
-function tail(text, n) {
-  return String(text).trimEnd().split('\n').slice(-n).join('\n');
 }
 
 function npmArgv() {
@@ -503,7 +488,8 @@ function main(argv) {
   try {
     opts = parseArgs(argv);
   } catch (e) {
-    console.error(`${TAG} ${e.message}`);
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`${TAG} ${e.message}\n${usage()}`);
     return 2;
   }
   if (opts.help) {

@@ -15,6 +15,8 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 
+const { which, isRoot, quoteArgv: fmt, makeLog, parseCommandLine, UsageError } = require('./lib/common');
+
 const ROOT = path.resolve(__dirname, '..');
 const TAG = '[hvd setup]';
 const APT_PACKAGES_MPI = ['openmpi-bin', 'libopenmpi-dev'];
@@ -26,34 +28,10 @@ class SetupError extends Error {
   }
 }
 
-function log(msg) {
-  console.log(`${TAG} ${msg}`);
-}
+const log = makeLog(TAG);
 
 function dryRun() {
   return process.env.HVD_SETUP_DRY_RUN === '1';
-}
-
-/** Absolute path of an executable found on PATH, or null. */
-function which(name, envPath = process.env.PATH || '') {
-  if (name.includes('/')) return isExecutable(name) ? name : null;
-  for (const dir of envPath.split(path.delimiter)) {
-    if (!dir) continue;
-    const p = path.join(dir, name);
-    if (isExecutable(p)) return p;
-  }
-  return null;
-}
-
-function isExecutable(p) {
-  try {
-    const st = fs.statSync(p);
-    if (!st.isFile()) return false;
-    fs.accessSync(p, fs.constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** stdout of a command, or null when it cannot run or exits non-zero. */
@@ -194,10 +172,6 @@ function isMpiAvailable() {
 // Installation
 // ---------------------------------------------------------------------------
 
-function isRoot() {
-  return typeof process.getuid === 'function' && process.getuid() === 0;
-}
-
 /** [] (root), ['sudo', '-n'] (passwordless sudo) or null (no way to get root). */
 function privilegePrefix() {
   if (isRoot()) return [];
@@ -205,10 +179,6 @@ function privilegePrefix() {
   if (!sudo) return null;
   const r = childProcess.spawnSync(sudo, ['-n', 'true'], { stdio: 'ignore', timeout: 15000 });
   return r.status === 0 ? ['sudo', '-n'] : null;
-}
-
-function fmt(argv) {
-  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
 /** Run a command with inherited stdio; throws SetupError on failure. */
@@ -414,16 +384,26 @@ function ensureTestDeps() {
   }
 }
 
+const USAGE =
+  'usage: node scripts/setup.js [--deps-only] [-h|--help]\n' +
+  '  Installs OpenMPI/cmake/g++ (apt-get) if missing, runs npm ci if needed, builds hvd.\n' +
+  '  --deps-only   system deps and npm ci, no build\n' +
+  '  HVD_SETUP_DRY_RUN=1 prints the commands instead of running them.';
+
 function main(argv) {
-  const depsOnly = argv.includes('--deps-only');
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(
-      'usage: node scripts/setup.js [--deps-only]\n' +
-        '  Installs OpenMPI/cmake/g++ (apt-get) if missing, runs npm ci if needed, builds hvd.\n' +
-        '  HVD_SETUP_DRY_RUN=1 prints the commands instead of running them.',
-    );
+  let values;
+  try {
+    ({ values } = parseCommandLine(argv, { 'deps-only': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }));
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`${TAG} ${e.message}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(USAGE);
     return 0;
   }
+  const depsOnly = Boolean(values['deps-only']);
   try {
     ensureSystemDeps();
     if (!depsOnly) ensureBuilt();
@@ -447,7 +427,6 @@ module.exports = {
   isMpiAvailable,
   findMpiHeader,
   buildEnv,
-  which,
   SetupError,
 };
 

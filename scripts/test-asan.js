@@ -32,15 +32,14 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const setup = require('./setup');
+const { makeLog, parseCommandLine, UsageError } = require('./lib/common');
 
 const ROOT = path.resolve(__dirname, '..');
 const TAG = '[hvd asan]';
 const OUT = path.join(ROOT, 'build-asan');
 const ADDON = path.join(OUT, 'Release', 'hvd.node');
 
-function log(msg) {
-  console.log(`${TAG} ${msg}`);
-}
+const log = makeLog(TAG);
 
 /** Path of a gcc runtime library (libasan.so), or null when not installed. */
 function gccRuntime(name) {
@@ -134,9 +133,21 @@ function main() {
   }
 }
 
+const USAGE =
+  'usage: node scripts/test-asan.js [-h|--help]   (npm run test:asan)\n' +
+  '  test/parallel at mpirun -np 2 against an ASan+UBSan build in build-asan/.\n' +
+  '  HVD_ASAN_SKIP_BUILD=1 reuses build-asan/; HVD_TEST_SKIP_SETUP=1 skips the normal build.';
+
 try {
-  main();
+  const { values } = parseCommandLine(process.argv.slice(2), { help: { type: 'boolean', short: 'h' } });
+  if (values.help) console.log(USAGE);
+  else main();
 } catch (e) {
-  console.error(`${TAG} ERROR: ${e.message}`);
-  process.exitCode = 1;
+  if (e instanceof UsageError) {
+    console.error(`${TAG} ${e.message}\n${USAGE}`);
+    process.exitCode = 2;
+  } else {
+    console.error(`${TAG} ERROR: ${e.message}`);
+    process.exitCode = 1;
+  }
 }

@@ -29,10 +29,10 @@
 // results-<rank>.json there. Under mpirun a test passes when it passed on every
 // rank, and fails when it failed (or did not run) on any rank.
 
-const childProcess = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const { mpiEnv, mpirunCommand, parseCommandLine, listOption, runProcess, interruptedBy, which, UsageError } = require('./lib/common');
 
 const ROOT = path.resolve(__dirname, '..');
 const TAG = '[hvd test]';
@@ -46,37 +46,24 @@ function log(msg) {
 
 function usage() {
   return (
-    'usage: node scripts/test.js [--only native|single|np2|np3|np4|node-single|node-np2|node-np3] [--grep PATTERN] [-- MOCHA_ARGS...]\n' +
+    'usage: node scripts/test.js [--only native|single|np2|np3|np4|node-single|node-np2|node-np3] [-g|--grep PATTERN] [-h|--help] [-- MOCHA_ARGS...]\n' +
+    '  --only is repeatable or comma-separated; arguments after -- go to mocha.\n' +
     '  HVD_TEST_SKIP_SETUP=1 skips setup/build; HVD_TEST_TIMEOUT_S sets the per-run hard limit (1200).'
   );
 }
 
 function parseArgs(argv) {
-  const opts = { only: [], grep: null, mochaArgs: [], help: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const value = () => {
-      if (a.includes('=')) return a.slice(a.indexOf('=') + 1);
-      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
-      return argv[++i];
-    };
-    if (a === '--') {
-      opts.mochaArgs.push(...argv.slice(i + 1));
-      break;
-    } else if (a === '--only' || a.startsWith('--only=')) {
-      opts.only.push(...value().split(',').map((s) => s.trim()).filter(Boolean));
-    } else if (a === '--grep' || a === '-g' || a.startsWith('--grep=')) {
-      opts.grep = value();
-    } else if (a === '--help' || a === '-h') {
-      opts.help = true;
-    } else {
-      throw new Error(`unknown argument: ${a}`);
-    }
-  }
-  for (const o of opts.only) {
-    if (!RUN_NAMES.includes(o)) throw new Error(`--only: unknown run "${o}" (use ${RUN_NAMES.join('|')})`);
-  }
-  return opts;
+  const { values, rest } = parseCommandLine(
+    argv,
+    { only: { type: 'string', multiple: true }, grep: { type: 'string', short: 'g' }, help: { type: 'boolean', short: 'h' } },
+    { rest: true },
+  );
+  return {
+    only: listOption('only', values.only, RUN_NAMES),
+    grep: values.grep === undefined ? null : values.grep,
+    mochaArgs: rest,
+    help: Boolean(values.help),
+  };
 }
 
 /** test files under dir matching *.test.js, recursively, sorted. */
@@ -117,179 +104,27 @@ function tfjsNodeStatus() {
   }
 }
 
-// `which` lives in setup.js, which must not depend on node_modules.
-const { which } = require('./setup');
-
-function isRoot() {
-  return typeof process.getuid === 'function' && process.getuid() === 0;
-}
-
 // ---------------------------------------------------------------------------
-// Process control
+// Processes and mpirun (scripts/lib/common.js)
 // ---------------------------------------------------------------------------
 
-/** pids of every descendant of pid (Linux /proc; [] elsewhere). */
-function descendants(pid) {
-  const children = new Map();
-  let entries = [];
-  try {
-    entries = fs.readdirSync('/proc');
-  } catch {
-    return [];
-  }
-  for (const e of entries) {
-    if (!/^\d+$/.test(e)) continue;
-    let stat;
-    try {
-      stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    // "pid (comm) state ppid ..."; comm may contain spaces and parentheses.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ppid = Number(rest[1]);
-    if (!children.has(ppid)) children.set(ppid, []);
-    children.get(ppid).push(Number(e));
-  }
-  const out = [];
-  const stack = [pid];
-  while (stack.length) {
-    const p = stack.pop();
-    for (const c of children.get(p) || []) {
-      out.push(c);
-      stack.push(c);
-    }
-  }
-  return out;
+/** Runs argv (inherited stdio, its own process group, killed whole after timeoutS). */
+function runWithTimeout(argv, env, timeoutS) {
+  return runProcess(argv, { cwd: ROOT, env, timeoutS, onTimeout: (msg) => console.error(`${TAG} TIMEOUT: ${msg}`) });
 }
 
-function killTree(pid, signal, known) {
-  for (const p of descendants(pid)) known.add(p);
-  try {
-    process.kill(-pid, signal); // the process group (the child is a group leader)
-  } catch {
-    /* gone */
-  }
-  for (const p of [pid, ...known]) {
-    try {
-      process.kill(p, signal);
-    } catch {
-      /* gone */
-    }
-  }
-}
-
-let current = null; // { child, known } of the run in progress, for SIGINT
+/** Variables the ranks need beyond what hvdrun forwards (PATH, LD_LIBRARY_PATH, NODE_PATH, HVD_*, HOROVOD_*). */
+const RANK_ENV = ['NODE_OPTIONS', 'FORCE_COLOR', 'ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS', 'OMPI_MCA_mca_base_component_disable_dlclose'];
 
 /**
- * Runs argv in its own process group with inherited stdio and a hard timeout.
- * Resolves { code, signal, timedOut, error, seconds }.
+ * The mpirun line for np ranks of command, as hvdrun builds it, with
+ * --oversubscribe at every size (CI machines have 2 cores).
  */
-function runWithTimeout(argv, env, timeoutS) {
-  return new Promise((resolve) => {
-    const t0 = Date.now();
-    let child;
-    try {
-      child = childProcess.spawn(argv[0], argv.slice(1), {
-        cwd: ROOT,
-        env,
-        stdio: 'inherit',
-        detached: true,
-      });
-    } catch (error) {
-      resolve({ code: null, signal: null, timedOut: false, error, seconds: 0 });
-      return;
-    }
-    const known = new Set();
-    current = { child, known };
-    let timedOut = false;
-    let killTimer = null;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      console.error(`${TAG} TIMEOUT: still running after ${timeoutS}s; killing process group ${child.pid}`);
-      killTree(child.pid, 'SIGTERM', known);
-      killTimer = setTimeout(() => killTree(child.pid, 'SIGKILL', known), 10000);
-    }, timeoutS * 1000);
-    let spawnError = null;
-    child.on('error', (e) => {
-      spawnError = e;
-    });
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      // Reap stragglers (ranks orphaned by a dying mpirun) in any case.
-      if (timedOut || signal) {
-        if (killTimer) clearTimeout(killTimer);
-        killTree(child.pid, 'SIGKILL', known);
-      }
-      current = null;
-      setImmediate(() =>
-        resolve({ code, signal, timedOut, error: spawnError, seconds: (Date.now() - t0) / 1000 }),
-      );
-    });
-  });
-}
-
-let interrupted = null; // the signal that stopped us, if any
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    if (interrupted) return;
-    interrupted = sig;
-    if (!current) process.exit(130);
-    console.error(`\n${TAG} ${sig}: stopping the running tests`);
-    const { child, known } = current;
-    killTree(child.pid, 'SIGTERM', known);
-    setTimeout(() => killTree(child.pid, 'SIGKILL', known), 3000).unref();
-    setTimeout(() => process.exit(130), 5000).unref();
-  });
-}
-
-// ---------------------------------------------------------------------------
-// mpirun
-// ---------------------------------------------------------------------------
-
-function mpiLauncher() {
-  const mpirun = which('mpirun') || which('mpiexec');
-  if (!mpirun) return null;
-  let version = '';
-  try {
-    version = childProcess.execFileSync(mpirun, ['--version'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 30000,
-    });
-  } catch (e) {
-    version = `${e.stdout || ''}`;
-  }
-  const vendor = /open mpi|open-mpi|openrte/i.test(version)
-    ? 'openmpi'
-    : /hydra|mpich|intel/i.test(version)
-      ? 'hydra'
-      : 'openmpi';
-  return { mpirun, vendor };
-}
-
-function forwardedVars(env) {
-  const names = new Set(['PATH', 'HVD_TEST_RESULTS_DIR', 'HVD_TEST_NP']);
-  for (const k of Object.keys(env)) {
-    if (/^(HVD_|HOROVOD_)/.test(k)) names.add(k);
-  }
-  for (const k of ['NODE_OPTIONS', 'NODE_PATH', 'LD_LIBRARY_PATH', 'FORCE_COLOR', 'ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS', 'OMPI_MCA_mca_base_component_disable_dlclose']) {
-    if (env[k] !== undefined) names.add(k);
-  }
-  return [...names].filter((k) => env[k] !== undefined);
-}
-
-function mpirunArgv(launcher, np, env, command) {
-  const vars = forwardedVars(env);
-  if (launcher.vendor === 'hydra') {
-    return [launcher.mpirun, '-np', String(np), '-bind-to', 'none', '-envlist', vars.join(','), ...command];
-  }
-  const argv = [launcher.mpirun, '-np', String(np), '--bind-to', 'none', '--oversubscribe'];
-  if (isRoot()) argv.push('--allow-run-as-root');
-  for (const v of vars) argv.push('-x', v);
+function mpirunArgv(np, env, command) {
+  const exportEnv = [...RANK_ENV];
   // HVD_TEST_LD_PRELOAD (scripts/test-asan.js): LD_PRELOAD for the ranks only, not mpirun.
-  if (env.HVD_TEST_LD_PRELOAD) argv.push('-x', `LD_PRELOAD=${env.HVD_TEST_LD_PRELOAD}`);
-  return [...argv, ...command];
+  if (env.HVD_TEST_LD_PRELOAD) exportEnv.push(`LD_PRELOAD=${env.HVD_TEST_LD_PRELOAD}`);
+  return mpirunCommand(np, command, { env, exportEnv, mpiArgs: ['--oversubscribe'] });
 }
 
 // ---------------------------------------------------------------------------
@@ -385,14 +220,7 @@ async function runSuite(run, opts, ctx) {
     return { passed: 0, failed: 1, skipped: 0, failures: [msg] };
   }
   const resultsDir = fs.mkdtempSync(path.join(os.tmpdir(), `hvd-test-${run.name}-`));
-  const env = { ...process.env, ...(run.env || {}), HVD_TEST_RESULTS_DIR: resultsDir, HVD_TEST_NP: String(np || 1) };
-  for (const k of Object.keys(env)) {
-    if (/^(OMPI_COMM_WORLD_|PMIX_RANK$|PMI_RANK$|PMI_SIZE$)/.test(k)) delete env[k];
-  }
-  if (isRoot()) {
-    env.OMPI_ALLOW_RUN_AS_ROOT = '1';
-    env.OMPI_ALLOW_RUN_AS_ROOT_CONFIRM = '1';
-  }
+  const env = mpiEnv(process.env, { ...(run.env || {}), HVD_TEST_RESULTS_DIR: resultsDir, HVD_TEST_NP: String(np || 1) });
   const mochaArgs = ['--reporter', REPORTER, '--timeout', String(MOCHA_TIMEOUT_MS)];
   if (opts.grep !== null) mochaArgs.push('--grep', opts.grep);
   if (process.env.CI) mochaArgs.push('--forbid-only');
@@ -401,7 +229,7 @@ async function runSuite(run, opts, ctx) {
   mochaArgs.push(...opts.mochaArgs);
   // --expose-gc: test/parallel/memory.test.js measures RSS after a full GC.
   const command = [process.execPath, '--expose-gc', ctx.mochaBin, ...mochaArgs, ...files.map((f) => path.relative(ROOT, f))];
-  const argv = np ? mpirunArgv(ctx.launcher, np, env, command) : command;
+  const argv = np ? mpirunArgv(np, env, command) : command;
 
   console.log('');
   log(`=== ${label} (${files.length} file${files.length === 1 ? '' : 's'}) ===`);
@@ -415,8 +243,8 @@ async function runSuite(run, opts, ctx) {
   // Anything abnormal makes the run count as at least one failure.
   const problems = [];
   if (r.error) problems.push(`could not start: ${r.error.message}`);
-  if (interrupted) {
-    problems.push(`interrupted (${interrupted})`);
+  if (interruptedBy()) {
+    problems.push(`interrupted (${interruptedBy()})`);
   } else if (r.timedOut) {
     const allDone = perRank.every((x) => x && x.complete);
     problems.push(
@@ -428,7 +256,7 @@ async function runSuite(run, opts, ctx) {
   }
   const noFile = perRank.map((x, i) => (x ? -1 : i)).filter((i) => i >= 0);
   if (noFile.length) {
-    const why = r.timedOut || interrupted || r.signal ? 'had not finished when killed' : 'crashed, or failed to load the tests';
+    const why = r.timedOut || interruptedBy() || r.signal ? 'had not finished when killed' : 'crashed, or failed to load the tests';
     problems.push(`no results from rank ${noFile.join(', ')} (${why})`);
   }
   const partial = perRank.map((x, i) => (x && !x.complete ? i : -1)).filter((i) => i >= 0);
@@ -437,7 +265,7 @@ async function runSuite(run, opts, ctx) {
   perRank.forEach((x, i) => {
     if ((!x || !x.complete) && runningAt[i]) problems.push(`rank ${i} was last in: ${runningAt[i]}`);
   });
-  if (!interrupted && !r.timedOut && !r.signal && r.code !== 0 && r.code !== null && agg.failed === 0) {
+  if (!interruptedBy() && !r.timedOut && !r.signal && r.code !== 0 && r.code !== null && agg.failed === 0) {
     problems.push(`exited with code ${r.code} although no test failed`);
   }
   for (const p of problems) {
@@ -498,11 +326,7 @@ async function runNative(ctx) {
     log(msg);
     return { passed: 0, failed: 1, skipped: 0, failures: [msg] };
   }
-  const env = { ...process.env };
-  if (isRoot()) {
-    env.OMPI_ALLOW_RUN_AS_ROOT = '1';
-    env.OMPI_ALLOW_RUN_AS_ROOT_CONFIRM = '1';
-  }
+  const env = mpiEnv();
   const runs = [
     { label: 'native', np: 0, bin: bins[0] },
     { label: 'native mpirun -np 2', np: 2, bin: bins[1] },
@@ -515,7 +339,7 @@ async function runNative(ctx) {
     const command = run.np
       ? ['/bin/sh', '-c', `exec "${run.bin}" --gtest_output=json:"${dir}"/rank-$OMPI_COMM_WORLD_RANK.json`]
       : [run.bin, `--gtest_output=json:${path.join(dir, 'rank-0.json')}`];
-    const argv = run.np ? mpirunArgv(ctx.launcher, run.np, env, command) : command;
+    const argv = run.np ? mpirunArgv(run.np, env, command) : command;
     const r = await runWithTimeout(argv, env, Math.min(ctx.timeoutS, 300));
     const files = Array.from({ length: ranks }, (_, i) => path.join(dir, `rank-${i}.json`));
     const agg = gtestResults(files, run.label) || { passed: 0, failed: 1, skipped: 0, failures: [`${run.label}: no report from every rank (exit ${r.code}${r.signal ? `, ${r.signal}` : ''}${r.timedOut ? ', timed out' : ''})`] };
@@ -552,6 +376,7 @@ async function main() {
   try {
     opts = parseArgs(process.argv.slice(2));
   } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
     console.error(`${TAG} ${e.message}\n${usage()}`);
     process.exitCode = 2;
     return;
@@ -630,10 +455,9 @@ async function main() {
   const selected = runs.filter((r) => !opts.only.length || opts.only.includes(r.name));
 
   const timeoutS = Number(process.env.HVD_TEST_TIMEOUT_S) > 0 ? Number(process.env.HVD_TEST_TIMEOUT_S) : 1200;
-  const ctx = { mochaBin, timeoutS, launcher: null };
+  const ctx = { mochaBin, timeoutS };
   if (selected.some((r) => r.np || r.native)) {
-    ctx.launcher = mpiLauncher();
-    if (!ctx.launcher) {
+    if (!which('mpirun')) {
       console.error(`${TAG} mpirun is not on PATH: run "node scripts/setup.js" (installs OpenMPI)`);
       total.failed += 1;
       failures.push('mpirun is not on PATH');
@@ -651,13 +475,13 @@ async function main() {
     total.skipped += agg.skipped;
     failures.push(...agg.failures);
     lines.push(`${run.label}: ${counts(agg)}`);
-    if (interrupted) break;
+    if (interruptedBy()) break;
   }
   console.log('');
   log(`summary (${((Date.now() - t0) / 1000).toFixed(1)}s):`);
   for (const l of lines) console.log(`  ${l}`);
   finish(total, failures);
-  if (interrupted) process.exitCode = 130;
+  if (interruptedBy()) process.exitCode = 130;
 }
 
 main().catch((e) => {

@@ -17,15 +17,22 @@
  *   3. Report: the median of the samples (and min / max / mean) in
  *      microseconds, as one JSON object per line on rank 0's stdout.
  *
- * Buffers come from malloc (64-byte aligned), like a V8 ArrayBuffer: no huge
- * pages unless ALLREDUCE_HUGEPAGE=1 (then 2 MiB aligned + MADV_HUGEPAGE).
+ * Buffers (--buffers, each set measured in turn at every size):
+ *   malloc  posix_memalign 64-byte aligned, like a V8 ArrayBuffer: 4 KiB pages
+ *           (THP is madvise-only on the machines measured); modes out, inplace
+ *   huge    mmap'd 2 MiB aligned + madvise(MADV_HUGEPAGE) before first touch,
+ *           as hvd's own pool hands out; modes out_huge, inplace_huge. The
+ *           info row reports how much of them the kernel backed with huge
+ *           pages (AnonHugePages in /proc/self/smaps for their ranges).
+ * ALLREDUCE_HUGEPAGE=1 (older scripts) means --buffers huge.
  * The out-of-place send buffer holds 1.0f (checked once: the result is np);
  * the in-place buffer holds 0.0f so repeated sums stay finite.
  *
  * Usage: mpirun -np N allreduce_bench [--min-bytes 4] [--max-bytes 67108864]
- *          [--factor 4] [--target-s 0.25] [--warmup-s 0.03] [--batches 15]
- *          [--modes out,inplace] [--grouped-bytes 409600] [--grouped-count 100]
- *          [--no-grouped]
+ *          [--factor 4] [--sizes B,B,...] [--target-s 0.25] [--warmup-s 0.03]
+ *          [--batches 15] [--modes out,inplace] [--buffers malloc,huge]
+ *          [--grouped-bytes 409600] [--grouped-count 100] [--no-grouped]
+ * --sizes replaces the min/max/factor series by an explicit list.
  */
 #define _GNU_SOURCE
 #include <mpi.h>
@@ -42,7 +49,9 @@ typedef struct {
   int do_out, do_inplace, do_grouped;
   long long grouped_bytes;
   int grouped_count;
-  int hugepage;
+  int use_malloc, use_huge;
+  long long sizes[64];
+  int nsizes;
 } Options;
 
 static int g_rank, g_size;
@@ -53,15 +62,56 @@ static void die(const char* msg) {
   exit(2);
 }
 
+#define HUGE_ALIGN ((size_t)2 << 20)
+
+static size_t huge_round(size_t bytes) { return (bytes + HUGE_ALIGN - 1) / HUGE_ALIGN * HUGE_ALIGN; }
+
 static float* alloc_floats(size_t count, int hugepage) {
   size_t bytes = count * sizeof(float);
   if (bytes == 0) bytes = sizeof(float);
-  void* p = NULL;
-  size_t align = hugepage ? (size_t)2 << 20 : 64;
-  if (hugepage) bytes = (bytes + align - 1) / align * align;
-  if (posix_memalign(&p, align, bytes) != 0) die("out of memory");
-  if (hugepage) madvise(p, bytes, MADV_HUGEPAGE);
+  if (!hugepage) {
+    void* p = NULL;
+    if (posix_memalign(&p, 64, bytes) != 0) die("out of memory");
+    return (float*)p;
+  }
+  /* mmap one huge page more than needed, keep the 2 MiB aligned middle */
+  size_t len = huge_round(bytes);
+  char* raw = (char*)mmap(NULL, len + HUGE_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) die("mmap failed");
+  char* p = (char*)(((uintptr_t)raw + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1));
+  if (p > raw) munmap(raw, (size_t)(p - raw));
+  size_t tail = (size_t)(raw + len + HUGE_ALIGN - (p + len));
+  if (tail) munmap(p + len, tail);
+  madvise(p, len, MADV_HUGEPAGE);
   return (float*)p;
+}
+
+static void free_floats(float* p, size_t count, int hugepage) {
+  if (!p) return;
+  size_t bytes = count * sizeof(float);
+  if (hugepage) munmap(p, huge_round(bytes ? bytes : sizeof(float)));
+  else free(p);
+}
+
+/* kB of [p, p+bytes) backed by transparent huge pages (/proc/self/smaps), -1 if unknown. */
+static long huge_kb(const void* p, size_t bytes) {
+  FILE* f = fopen("/proc/self/smaps", "r");
+  if (!f) return -1;
+  char line[512];
+  uintptr_t lo = (uintptr_t)p, hi = lo + bytes;
+  int inside = 0;
+  long total = 0;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long a, b;
+    if (sscanf(line, "%lx-%lx ", &a, &b) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+      inside = a < hi && b > lo;
+      continue;
+    }
+    long kb;
+    if (inside && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1) total += kb;
+  }
+  fclose(f);
+  return total;
 }
 
 static int cmp_double(const void* a, const void* b) {
@@ -145,9 +195,9 @@ int main(int argc, char** argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
   MPI_Comm_size(MPI_COMM_WORLD, &g_size);
 
-  Options o = {4, 64LL << 20, 4, 0.25, 0.03, 15, 2, 5, 1 << 24, 1, 1, 1, 409600, 100, 0};
+  Options o = {4, 64LL << 20, 4, 0.25, 0.03, 15, 2, 5, 1 << 24, 1, 1, 1, 409600, 100, 1, 0, {0}, 0};
   const char* hp = getenv("ALLREDUCE_HUGEPAGE");
-  o.hugepage = hp && strcmp(hp, "1") == 0;
+  if (hp && strcmp(hp, "1") == 0) o.use_malloc = 0, o.use_huge = 1;
   for (int i = 1; i < argc; i++) {
     const char* a = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -167,7 +217,23 @@ int main(int argc, char** argv) {
     else if (!strcmp(a, "--grouped-count")) { NEEDV(); o.grouped_count = (int)parse_ll(v); }
     else if (!strcmp(a, "--no-grouped")) { o.do_grouped = 0; }
     else if (!strcmp(a, "--no-sizes")) { o.do_out = o.do_inplace = 0; }
-    else if (!strcmp(a, "--modes")) {
+    else if (!strcmp(a, "--buffers")) {
+      NEEDV();
+      o.use_malloc = strstr(v, "malloc") != NULL;
+      o.use_huge = strstr(v, "huge") != NULL;
+      if (!o.use_malloc && !o.use_huge) die("--buffers takes malloc, huge or malloc,huge");
+    } else if (!strcmp(a, "--sizes")) {
+      NEEDV();
+      o.nsizes = 0;
+      for (const char* q = v; *q;) {
+        char* end;
+        long long b = strtoll(q, &end, 10);
+        if (end == q || b < 4 || o.nsizes >= 64) die("--sizes takes up to 64 byte counts >= 4, comma-separated");
+        o.sizes[o.nsizes++] = b;
+        q = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',') die("--sizes takes up to 64 byte counts >= 4, comma-separated");
+      }
+    } else if (!strcmp(a, "--modes")) {
       NEEDV();
       o.do_out = strstr(v, "out") != NULL;
       o.do_inplace = strstr(v, "inplace") != NULL;
@@ -176,13 +242,26 @@ int main(int argc, char** argv) {
   }
   if (o.min_bytes < 4 || o.factor < 2 || o.batches < 1 || o.min_iters < 1) die("bad options");
 
-  size_t max_count = (size_t)(o.max_bytes / 4);
+  if (o.nsizes == 0) {
+    for (long long b = o.min_bytes; b <= o.max_bytes && o.nsizes < 64; b *= o.factor) o.sizes[o.nsizes++] = b;
+  }
+  size_t max_count = 0;
+  for (int k = 0; k < o.nsizes; k++)
+    if ((size_t)(o.sizes[k] / 4) > max_count) max_count = (size_t)(o.sizes[k] / 4);
   size_t gcount = (size_t)(o.grouped_bytes / 4);
   if (gcount > max_count) max_count = gcount;
-  float* send = alloc_floats(max_count, o.hugepage);
-  float* recv = alloc_floats(max_count, o.hugepage);
-  for (size_t i = 0; i < max_count; i++) send[i] = 1.0f;
-  memset(recv, 0, max_count * sizeof(float));
+  /* [0]: malloc, [1]: huge pages */
+  float* send[2] = {NULL, NULL};
+  float* recv[2] = {NULL, NULL};
+  long huge_backed = -1;
+  for (int h = 0; h < 2; h++) {
+    if (!(h ? o.use_huge : o.use_malloc)) continue;
+    send[h] = alloc_floats(max_count, h);
+    recv[h] = alloc_floats(max_count, h);
+    for (size_t i = 0; i < max_count; i++) send[h][i] = 1.0f;
+    memset(recv[h], 0, max_count * sizeof(float));
+    if (h) huge_backed = huge_kb(send[h], max_count * sizeof(float)) + huge_kb(recv[h], max_count * sizeof(float));
+  }
 
   if (g_rank == 0) {
     int len = 0, major = 0, minor = 0;
@@ -192,44 +271,53 @@ int main(int argc, char** argv) {
     for (char* p = lib; *p; p++)
       if (*p == '"' || *p == '\\' || *p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
     printf("{\"impl\":\"c\",\"kind\":\"info\",\"np\":%d,\"mpi_version\":\"%d.%d\",\"library\":\"%s\","
-           "\"hugepage\":%s,\"target_s\":%g,\"batches\":%d}\n",
-           g_size, major, minor, lib, o.hugepage ? "true" : "false", o.target_s, o.batches);
+           "\"buffers\":\"%s%s%s\",\"huge_buffer_kb\":%lld,\"huge_backed_kb\":%ld,\"target_s\":%g,\"batches\":%d}\n",
+           g_size, major, minor, lib, o.use_malloc ? "malloc" : "", o.use_malloc && o.use_huge ? "," : "", o.use_huge ? "huge" : "",
+           o.use_huge ? (long long)(2 * huge_round(max_count * sizeof(float)) / 1024) : 0LL, huge_backed, o.target_s, o.batches);
     fflush(stdout);
   }
 
   /* sanity check: out of place sum of 1.0f over np ranks */
-  {
+  for (int h = 0; h < 2; h++) {
+    if (!send[h]) continue;
     int n = (int)(max_count < 1024 ? max_count : 1024);
-    MPI_Allreduce(send, recv, n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    MPI_Allreduce(send[h], recv[h], n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
     for (int i = 0; i < n; i++)
-      if (recv[i] != (float)g_size) die("wrong allreduce result");
-    memset(recv, 0, (size_t)n * sizeof(float));
+      if (recv[h][i] != (float)g_size) die("wrong allreduce result");
+    memset(recv[h], 0, (size_t)n * sizeof(float));
   }
 
-  for (long long bytes = o.min_bytes; (o.do_out || o.do_inplace) && bytes <= o.max_bytes; bytes *= o.factor) {
+  for (int k = 0; (o.do_out || o.do_inplace) && k < o.nsizes; k++) {
+    long long bytes = o.sizes[k];
     int count = (int)(bytes / 4);
-    if (o.do_out) {
-      Op op = {send, recv, count, 1};
-      measure(&o, &op, "out", bytes, "size");
-    }
-    if (o.do_inplace) {
-      memset(recv, 0, (size_t)count * sizeof(float));
-      Op op = {NULL, recv, count, 1};
-      measure(&o, &op, "inplace", bytes, "size");
+    for (int h = 0; h < 2; h++) {
+      if (!send[h]) continue;
+      if (o.do_out) {
+        Op op = {send[h], recv[h], count, 1};
+        measure(&o, &op, h ? "out_huge" : "out", bytes, "size");
+      }
+      if (o.do_inplace) {
+        memset(recv[h], 0, (size_t)count * sizeof(float));
+        Op op = {NULL, recv[h], count, 1};
+        measure(&o, &op, h ? "inplace_huge" : "inplace", bytes, "size");
+      }
     }
   }
 
   if (o.do_grouped && o.grouped_count > 0) {
     /* the reference the grouped hvd call is judged against: one allreduce of all the bytes */
-    Op one = {send, recv, (int)gcount, 1};
+    int h = send[0] ? 0 : 1; /* plain buffers, as the hvd inputs are */
+    Op one = {send[h], recv[h], (int)gcount, 1};
     measure(&o, &one, "out", o.grouped_bytes, "grouped_one");
     /* and, for context, the same bytes as separate allreduces */
-    Op many = {send, recv, (int)(gcount / o.grouped_count), o.grouped_count};
+    Op many = {send[h], recv[h], (int)(gcount / o.grouped_count), o.grouped_count};
     measure(&o, &many, "out", o.grouped_bytes, "grouped_separate");
   }
 
-  free(send);
-  free(recv);
+  for (int h = 0; h < 2; h++) {
+    free_floats(send[h], max_count, h);
+    free_floats(recv[h], max_count, h);
+  }
   MPI_Finalize();
   return 0;
 }

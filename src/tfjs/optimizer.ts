@@ -62,6 +62,8 @@ interface State {
   options: Settings;
   processSet: ProcessSet;
   name: string;
+  /** The per-step collective's name (made once, not per step). */
+  gradsName: string;
   original: (vg: VariableGrads) => void;
   /**
    * The packed gradients of the last step, kept for the next one when the
@@ -154,12 +156,15 @@ export function DistributedOptimizer<T extends Optimizer>(optimizer: T, options?
       gradientPredivideFactor: opts.gradientPredivideFactor,
     },
     processSet: opts.processSet,
-    name: opts.name ?? defaultName(opts.processSet),
+    name: '',
+    gradsName: '',
     original: optimizer.applyGradients,
     pack: null,
     accum: null,
     passes: 0,
   };
+  state.name = opts.name ?? defaultName(opts.processSet);
+  state.gradsName = `${state.name}.grads`;
   Object.defineProperty(optimizer, STATE, { value: state, enumerable: false });
   Object.defineProperty(optimizer, 'applyGradients', {
     value: function applyGradients(this: Optimizer, variableGradients: VariableGrads): void {
@@ -305,7 +310,7 @@ function accumulate(state: State, layout: PackLayout, specs: TensorSpec[]): Floa
 
 function reduce(grads: Float32Array, state: State, set: ProcessSet): Float32Array {
   const o = state.options;
-  const name = `${state.name}.grads`;
+  const name = state.gradsName;
   const f = o.gradientPredivideFactor;
   // Horovod: predivide by f before the sum, multiply by f/size after; with
   // op 'average' the engine divides by the contributing ranks itself.

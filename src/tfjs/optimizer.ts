@@ -20,7 +20,7 @@ import { globalProcessSet, ProcessSet, resolveSet } from '../process_sets';
 import { inspect, readSync, TensorSpec } from '../tensor';
 import { loadNative } from '../native';
 import { Compression, Compressor } from './compression';
-import { tfjs } from './tf';
+import { tfjs, wasmHeapView } from './tf';
 import type * as tfTypes from '@tensorflow/tfjs';
 
 type Optimizer = tfTypes.Optimizer;
@@ -291,7 +291,8 @@ function gradientSpecs(entries: Entry[]): TensorSpec[] {
  */
 function gradientPack(state: State, layout: PackLayout, specs: TensorSpec[], reuse: boolean): Float32Array {
   if (layout.buckets.length === 0) return new Float32Array(0);
-  const [grads] = pack(layout, specs, reuse && state.pack ? [state.pack] : null) as Float32Array[];
+  const tf = tfjs();
+  const [grads] = pack(layout, specs, reuse && state.pack ? [state.pack] : null, (s) => wasmHeapView(tf, s.tensor as Tensor)) as Float32Array[];
   state.pack = reuse ? grads : null;
   return grads;
 }
@@ -301,8 +302,9 @@ function accumulate(state: State, layout: PackLayout, specs: TensorSpec[]): Floa
   if (layout.buckets.length === 0) return (state.accum = new Float32Array(0));
   if (!state.accum || !fits(layout, [state.accum])) state.accum = (packBuffer(layout.buckets[0]) as Float32Array).fill(0);
   const acc = state.accum;
+  const tf = tfjs();
   layout.members.forEach((m, i) => {
-    const data = readSync(specs[i]) as Float32Array;
+    const data = (wasmHeapView(tf, specs[i].tensor as Tensor) ?? readSync(specs[i])) as Float32Array;
     for (let j = 0; j < m.length; j++) acc[m.offset + j] += data[j];
   });
   return acc;

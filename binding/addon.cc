@@ -1,7 +1,6 @@
 #include "addon.h"
 
 #include <dlfcn.h>
-#include <malloc.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +12,8 @@
 #include "errors.h"
 #include "mpi_context.h"
 #include "ops/reduce.h"
+#include "pool.h"
+#include "pool_buffer.h"
 
 namespace hvd::binding {
 namespace {
@@ -32,6 +33,11 @@ HvdAddon::HvdAddon(Napi::Env env, Napi::Object exports) {
                            "(MPI is per process): use it from the main thread, not a Worker");
   }
   g_engine.store(engine_);
+  static const char* const kKeyNames[kNumKeys] = {"name",  "dtype", "shape",     "splits",    "input",      "output",
+                                                  "op",    "root",  "prescale", "postscale", "processSet", "group"};
+  Napi::Array keys = Napi::Array::New(env, kNumKeys);
+  for (uint32_t k = 0; k < kNumKeys; ++k) keys.Set(k, Napi::String::New(env, kKeyNames[k]));
+  keys_ = Napi::Persistent(keys.As<Napi::Object>());
   DefineAddon(exports, {
       InstanceMethod("init", &HvdAddon::JsInit),
       InstanceMethod("shutdown", &HvdAddon::JsShutdown),
@@ -43,32 +49,14 @@ HvdAddon::HvdAddon(Napi::Env env, Napi::Object exports) {
       InstanceMethod("setErrorConstructor", &HvdAddon::JsSetErrorConstructor),
       InstanceMethod("abort", &HvdAddon::JsAbort),
       InstanceMethod("enqueue", &HvdAddon::JsEnqueue),
+      InstanceMethod("allocBuffer", &HvdAddon::JsAllocBuffer),
       InstanceMethod("float32ToFloat16", &HvdAddon::JsFloat32ToFloat16),
       InstanceMethod("float16ToFloat32", &HvdAddon::JsFloat16ToFloat32),
   });
 }
 
-namespace {
-// Collective outputs are fresh ArrayBuffers. With glibc's defaults every
-// buffer over 128 KiB is a new mmap, so the collective that fills it takes a
-// page fault per 4 KiB page: measured at np=2, a 4 MiB out-of-place
-// allreduce took 2.7 ms against 0.73 ms in place. Serving such buffers from
-// the heap lets freed ones be reused warm (1.07 ms). HVD_MALLOC_TUNING=0
-// keeps the process's malloc settings untouched.
-void TuneMalloc() {
-  const char* v = std::getenv("HVD_MALLOC_TUNING");
-  if (v != nullptr && std::strcmp(v, "0") == 0) return;
-#ifdef M_MMAP_THRESHOLD
-  mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
-  mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
-#endif
-}
-}  // namespace
-
 Napi::Value HvdAddon::JsInit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  static bool tuned = (TuneMalloc(), true);
-  (void)tuned;
   if (!completion_) completion_ = std::make_unique<CompletionQueue>(env);
   int64_t timeout_ms = -1;
   if (info.Length() > 0 && info[0].IsNumber()) timeout_ms = info[0].As<Napi::Number>().Int64Value();
@@ -160,7 +148,30 @@ Napi::Value HvdAddon::JsStats(const Napi::CallbackInfo& info) {
   o.Set("ringAllreduces", static_cast<double>(s.ring_allreduces.load()));
   o.Set("cacheHits", static_cast<double>(s.cache_hits.load()));
   o.Set("controlBytes", static_cast<double>(s.control_bytes.load()));
+  const core::PoolStats p = core::GlobalPool().stats();
+  o.Set("poolInUseBytes", static_cast<double>(p.in_use_bytes));
+  o.Set("poolCachedBytes", static_cast<double>(p.cached_bytes));
+  o.Set("poolMaxBytes", static_cast<double>(p.max_bytes));
+  o.Set("poolHits", static_cast<double>(p.hits));
+  o.Set("poolMisses", static_cast<double>(p.misses));
+  o.Set("poolFallbacks", static_cast<double>(p.fallbacks));
+  o.Set("poolReleasedBytes", static_cast<double>(p.released_bytes));
   return o;
+}
+
+// allocBuffer(bytes, zero): an ArrayBuffer on hvd's pool (pool_buffer.h),
+// or an ordinary one when the pool has no room or bytes is below its
+// minimum. Works before init(): the pool does not need MPI.
+Napi::Value HvdAddon::JsAllocBuffer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsBoolean()) {
+    throw Napi::TypeError::New(env, "allocBuffer(bytes: number, zero: boolean)");
+  }
+  const double bytes = info[0].As<Napi::Number>().DoubleValue();
+  if (!(bytes >= 0) || bytes > 9007199254740991.0 || bytes != static_cast<double>(static_cast<size_t>(bytes))) {
+    throw Napi::RangeError::New(env, "allocBuffer: bytes must be a non-negative integer");
+  }
+  return NewHvdArrayBuffer(env, static_cast<size_t>(bytes), info[1].As<Napi::Boolean>().Value());
 }
 
 // setErrorConstructor(HorovodError): every error the engine reports is then

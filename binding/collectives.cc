@@ -12,15 +12,9 @@
 namespace hvd::binding {
 namespace {
 
-int32_t GetInt(Napi::Object o, const char* key, int32_t def) {
-  Napi::Value v = o.Get(key);
-  return v.IsNumber() ? v.As<Napi::Number>().Int32Value() : def;
-}
+int32_t GetInt(Napi::Value v, int32_t def) { return v.IsNumber() ? v.As<Napi::Number>().Int32Value() : def; }
 
-double GetDouble(Napi::Object o, const char* key, double def) {
-  Napi::Value v = o.Get(key);
-  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : def;
-}
+double GetDouble(Napi::Value v, double def) { return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : def; }
 
 std::vector<int64_t> GetShape(Napi::Env env, Napi::Value v) {
   if (!v.IsArray()) throw Napi::TypeError::New(env, "shape must be an array of integers");
@@ -71,15 +65,22 @@ Napi::Value HvdAddon::JsEnqueue(const Napi::CallbackInfo& info) {
   std::unique_ptr<JsHandles> js;
   if (!blocking) js = std::make_unique<JsHandles>(env);
 
-  const int op_value = GetInt(opts, "op", 1);
+  napi_value key_values[kNumKeys];
+  {
+    Napi::Object keys = keys_.Value();
+    for (uint32_t k = 0; k < kNumKeys; ++k) key_values[k] = keys.Get(k);
+  }
+  auto Get = [&key_values](Napi::Object o, Key k) { return o.Get(key_values[k]); };
+  const int op_value = GetInt(Get(opts, kOp), 1);
   if (op_value < 0 || op_value >= core::kNumReduceOps) throw Napi::RangeError::New(env, "enqueue: unknown reduce op");
   const auto op = static_cast<core::ReduceOp>(op_value);
-  const int32_t root = GetInt(opts, "root", 0);
-  const double prescale = GetDouble(opts, "prescale", 1.0);
-  const double postscale = GetDouble(opts, "postscale", 1.0);
-  const int32_t set = GetInt(opts, "processSet", 0);
+  const int32_t root = GetInt(Get(opts, kRoot), 0);
+  const double prescale = GetDouble(Get(opts, kPrescale), 1.0);
+  const double postscale = GetDouble(Get(opts, kPostscale), 1.0);
+  const int32_t set = GetInt(Get(opts, kProcessSet), 0);
   std::string group;
-  if (opts.Get("group").IsString()) group = opts.Get("group").As<Napi::String>().Utf8Value();
+  Napi::Value group_value = Get(opts, kGroup);
+  if (group_value.IsString()) group = group_value.As<Napi::String>().Utf8Value();
 
   std::vector<core::TensorTableEntry> entries(n);
   for (size_t i = 0; i < n; ++i) {
@@ -87,16 +88,17 @@ Napi::Value HvdAddon::JsEnqueue(const Napi::CallbackInfo& info) {
     if (!iv.IsObject()) throw Napi::TypeError::New(env, "enqueue: item must be an object");
     Napi::Object item = iv.As<Napi::Object>();
     core::TensorTableEntry& e = entries[i];
-    Napi::Value name = item.Get("name");
+    Napi::Value name = Get(item, kName);
     if (!name.IsString()) throw Napi::TypeError::New(env, "name must be a string");
     e.request.name = name.As<Napi::String>().Utf8Value();
     e.request.kind = kind;
-    e.request.dtype = static_cast<core::DataType>(GetInt(item, "dtype", 8));
+    e.request.dtype = static_cast<core::DataType>(GetInt(Get(item, kDtype), 8));
     if (static_cast<int>(e.request.dtype) >= core::kNumDataTypes) {
       throw Napi::RangeError::New(env, "dtype out of range");
     }
-    e.request.shape = GetShape(env, item.Get("shape"));
-    if (item.Has("splits") && !item.Get("splits").IsUndefined()) e.request.splits = GetShape(env, item.Get("splits"));
+    e.request.shape = GetShape(env, Get(item, kShape));
+    Napi::Value splits = Get(item, kSplits);
+    if (!splits.IsUndefined()) e.request.splits = GetShape(env, splits);
     e.request.op = op;
     e.request.root = root;
     e.request.prescale = prescale;
@@ -107,7 +109,7 @@ Napi::Value HvdAddon::JsEnqueue(const Napi::CallbackInfo& info) {
 
     const size_t expected =
         static_cast<size_t>(core::NumElements(e.request.shape)) * core::DataTypeSize(e.request.dtype);
-    Napi::Value in = item.Get("input");
+    Napi::Value in = Get(item, kInput);
     if (buffers != core::Op::Buffers::kNone) {
       JsTensor t = ToJsTensor(env, in, e.request.dtype, "input");
       if (t.byte_length != expected) {
@@ -118,15 +120,28 @@ Napi::Value HvdAddon::JsEnqueue(const Napi::CallbackInfo& info) {
       if (js) js->keep_alive.push_back(Napi::Persistent(in));
     }
     if (buffers == core::Op::Buffers::kInputOutput) {
-      Napi::Value out = item.Get("output");
+      Napi::Value out = Get(item, kOutput);
       JsTensor t = ToJsTensor(env, out, e.request.dtype, "output");
       if (t.byte_length != expected) throw Napi::RangeError::New(env, "output length does not match input");
       e.output = t.data;
       if (js) js->keep_alive.push_back(Napi::Persistent(out));
     }
-    if (blocking && buffers == core::Op::Buffers::kInput) {
-      // The op allocates the result: have it write into a JS-heap Buffer
-      // (completion.h). Raw pointer: the call outlives its entries (they
+    bool has_out = false;
+    if (buffers == core::Op::Buffers::kInput) {
+      // The caller's `out` for an op that sizes its result after
+      // negotiation: written only when the result has exactly its size.
+      Napi::Value out = Get(item, kOutput);
+      if (!out.IsUndefined() && !out.IsNull()) {
+        JsTensor t = ToJsTensor(env, out, e.request.dtype, "options.out");
+        e.output = t.data;
+        e.output_bytes = t.byte_length;
+        has_out = true;
+        if (js) js->keep_alive.push_back(Napi::Persistent(out));
+      }
+    }
+    if (blocking && buffers == core::Op::Buffers::kInput && !has_out) {
+      // The op allocates the result: when hvd's pool is full, have it write
+      // into a JS-heap Buffer (completion.h). Raw pointer: the call outlives its entries (they
       // hold `call`).
       PendingCall* c = call.get();
       e.allocate_output = [c, i](size_t bytes) { return c->AllocateOutput(i, bytes); };
@@ -153,6 +168,7 @@ Napi::Value HvdAddon::JsEnqueue(const Napi::CallbackInfo& info) {
   if (!blocking) return promise;
   call->Wait(env);
   if (!call->status.ok()) throw StatusToJsError(env, call->status);
+  if (!call->OutputError().empty()) throw Napi::RangeError::New(env, call->OutputError());
   return ResultsToJs(env, *call);
 }
 

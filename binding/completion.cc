@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "errors.h"
+#include "pool_buffer.h"
 
 namespace hvd::binding {
 
@@ -101,28 +102,45 @@ void PendingCall::Wait(Napi::Env env) {
   }
 }
 
+const std::string& PendingCall::OutputError() const {
+  static const std::string none;
+  for (const core::CollectiveResult& r : results) {
+    if (!r.output_error.empty()) return r.output_error;
+  }
+  return none;
+}
+
 Napi::Value ResultsToJs(Napi::Env env, PendingCall& call) {
   Napi::Array out = Napi::Array::New(env, call.results.size());
   for (size_t i = 0; i < call.results.size(); ++i) {
     core::CollectiveResult& r = call.results[i];
     switch (r.kind) {
       case core::CollectiveResult::Kind::kBuffer: {
-        // Whatever op produced it: an engine-allocated buffer, or (Sync
-        // calls whose op used the entry's allocate_output) a JS Buffer the
-        // result was written into.
-        size_t size = r.buffer.size;
-        Napi::ArrayBuffer ab;
+        // Whatever op produced it: a block of hvd's pool, an engine-malloc'd
+        // buffer, (Sync calls whose op used the entry's allocate_output) a
+        // JS Buffer the result was written into, or the caller's `out`.
+        Napi::Value ab = env.Undefined();
+        const size_t size = r.buffer.size;
+        const bool pooled = r.buffer.pooled;
         void* data = r.buffer.Release();
-        if (call.blocking && i < call.sync_outputs.size() && !call.sync_outputs[i].IsEmpty()) {
+        if (r.into_output) {
+          // Written into the caller's out: the TS layer returns that.
+          core::FreeHostMemory(data, pooled);
+        } else if (pooled) {
+          // No copy, Sync or Promise: V8 returns the block to the pool when
+          // the ArrayBuffer is collected (pool_buffer.h).
+          ab = PoolArrayBuffer(env, data, size, /*deferred_ok=*/!call.blocking);
+        } else if (call.blocking && i < call.sync_outputs.size() && !call.sync_outputs[i].IsEmpty()) {
           // The op wrote straight into this Buffer (AllocateOutput).
           ab = call.sync_outputs[i].As<Napi::Buffer<uint8_t>>().ArrayBuffer();
           std::free(data);
         } else if (call.blocking) {
-          // Small Sync outputs: copy into memory V8 owns (napi_create_buffer:
-          // no zero fill, counted by V8, freed inside the GC that finds it
-          // dead) and free the engine's buffer now. Handing the engine's
-          // buffer to V8 as an external ArrayBuffer leaks in Sync loops: see
-          // completion.h.
+          // Small Sync outputs (and the rare large one when both the pool
+          // and the JS heap refused): copy into memory V8 owns
+          // (napi_create_buffer: no zero fill, counted by V8, freed inside
+          // the GC that finds it dead) and free the engine's buffer now.
+          // Handing malloc'd memory to V8 as a Node-API external
+          // ArrayBuffer leaks in Sync loops: see completion.h.
           Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(env, size);
           if (size) std::memcpy(buf.Data(), data, size);
           std::free(data);
@@ -135,9 +153,10 @@ Napi::Value ResultsToJs(Napi::Env env, PendingCall& call) {
             ab = Napi::ArrayBuffer::New(env, data, size, [](Napi::Env, void* p) { std::free(p); });
           } catch (const Napi::Error&) {
             // Runtimes that forbid external buffers: copy instead.
-            ab = Napi::ArrayBuffer::New(env, size);
-            if (size) std::memcpy(ab.Data(), data, size);
+            Napi::ArrayBuffer copy = Napi::ArrayBuffer::New(env, size);
+            if (size) std::memcpy(copy.Data(), data, size);
             std::free(data);
+            ab = copy;
           }
         }
         Napi::Object o = Napi::Object::New(env);
@@ -204,7 +223,10 @@ void CompletionQueue::CallJs(Napi::Env env, Napi::Function, CompletionQueue* ctx
   }
   Napi::HandleScope scope(env);
   std::unique_ptr<JsHandles> js = std::move(call.js);
-  if (call.status.ok()) {
+  if (call.status.ok() && !call.OutputError().empty()) {
+    js->deferred.Reject(Napi::RangeError::New(env, call.OutputError()).Value());
+    call.results.clear();  // frees the buffers the result was received into
+  } else if (call.status.ok()) {
     js->deferred.Resolve(ResultsToJs(env, call));
   } else {
     js->deferred.Reject(StatusToJsError(env, call.status).Value());

@@ -8,8 +8,10 @@
 //     microseconds), then sleeps on a condition variable. Buffers need no
 //     references: they stay on the blocked JS thread's stack.
 //     The output of a *Sync op that allocates its result (allgather,
-//     alltoall, reducescatter, grouped forms) is allocated by the JS heap, not by the
-//     engine: when the engine knows the output size it asks the blocked JS
+//     alltoall, reducescatter, grouped forms) is a block of hvd's pool
+//     (native/pool.h) that the engine thread takes itself; V8 returns it to
+//     the pool when the result is collected (pool_buffer.h). Only when the
+//     pool is at its cap is it allocated by the JS heap instead: when the engine knows the output size it asks the blocked JS
 //     thread (AllocateOutput), which wakes in Wait(), creates a Buffer of
 //     that size (V8's allocator, uninitialized), hands its pointer back and
 //     waits again; the engine gathers straight into it. Outputs under
@@ -40,6 +42,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "common.h"
@@ -66,6 +69,10 @@ struct PendingCall : std::enable_shared_from_this<PendingCall> {
   // by the JS heap, or nullptr (too small to be worth the round trip, or the
   // allocation failed: the engine then allocates and the result is copied).
   void* AllocateOutput(size_t index, size_t bytes);
+
+  // The first entry's message when a caller's `out` did not fit its result
+  // (CollectiveResult::output_error); "" otherwise. After completion.
+  const std::string& OutputError() const;
 
   std::atomic<int> remaining;
   std::mutex mu;

@@ -61,12 +61,6 @@ const char* StatusCode(StatusType t) {
   return "HVD_INTERNAL";
 }
 
-MallocBuffer::MallocBuffer(size_t bytes) : size(bytes) {
-  // malloc(0) may return nullptr; keep a valid pointer for empty results.
-  data = std::malloc(bytes == 0 ? 1 : bytes);
-  if (data == nullptr) throw std::bad_alloc();
-}
-
 int64_t NumElements(const std::vector<int64_t>& shape) {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "codes.h"
+#include "pool.h"
 
 namespace hvd::core {
 
@@ -102,45 +103,23 @@ class EnforceError : public std::runtime_error {
     }                                                                      \
   } while (0)
 
-// A heap block allocated with malloc, so a consumer (the binding) can hand it
-// to an external ArrayBuffer and release it with free().
-struct MallocBuffer {
-  MallocBuffer() = default;
-  explicit MallocBuffer(size_t bytes);
-  ~MallocBuffer() { std::free(data); }
-  MallocBuffer(const MallocBuffer&) = delete;
-  MallocBuffer& operator=(const MallocBuffer&) = delete;
-  MallocBuffer(MallocBuffer&& o) noexcept : data(o.data), size(o.size) {
-    o.data = nullptr;
-    o.size = 0;
-  }
-  MallocBuffer& operator=(MallocBuffer&& o) noexcept {
-    std::swap(data, o.data);
-    std::swap(size, o.size);
-    return *this;
-  }
-  // Gives up ownership; the caller must free() the pointer.
-  void* Release() {
-    void* p = data;
-    data = nullptr;
-    size = 0;
-    return p;
-  }
-  void* data = nullptr;
-  size_t size = 0;
-};
-
 // What a finished operation hands back besides its Status. Ops that write
 // into the caller's output buffer leave it kNone; the binding converts the
 // rest without knowing which collective produced them.
 struct CollectiveResult {
   enum class Kind : uint8_t { kNone, kBuffer, kScalar };
   Kind kind = Kind::kNone;
-  MallocBuffer buffer;          // kBuffer: engine-allocated output, owned by the receiver (empty
-                                // when it was written into the entry's allocate_output memory)
+  HostBuffer buffer;            // kBuffer: engine-allocated output (pool or malloc), owned by the
+                                // receiver (empty when it was written into the entry's
+                                // allocate_output memory or the caller's `out`)
   std::vector<int64_t> shape;   // kBuffer: its shape
   std::vector<int32_t> ints;    // kBuffer: extra per-rank integers (alltoall's received splits)
   int64_t scalar = -1;          // kScalar: e.g. join's last rank
+  bool into_output = false;     // kBuffer: written into the entry's caller-provided output (`out`)
+  // The caller's `out` did not fit the result (known only after negotiation):
+  // the collective ran (received into `buffer`, then dropped) and this
+  // rank's call fails with a RangeError carrying this message.
+  std::string output_error;
 };
 
 int64_t NumElements(const std::vector<int64_t>& shape);

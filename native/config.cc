@@ -34,6 +34,7 @@ Config Config::FromEnv() {
   if (c.cycle_time_ms < 0) c.cycle_time_ms = 0;
   GetInt("HVD_SPIN_TIME_US", &c.spin_time_us);
   GetInt("HVD_BLOCKING_SPIN_TIME_US", &c.blocking_spin_time_us);
+  GetInt("HVD_IDLE_SPIN_US", &c.idle_spin_us);
   GetInt("HOROVOD_CACHE_CAPACITY", &c.cache_capacity);
   int64_t disable = 0;
   if (GetInt("HOROVOD_STALL_CHECK_DISABLE", &disable)) c.stall_check = disable <= 0;

@@ -22,6 +22,12 @@ struct Config {
   // spins for HVD_BLOCKING_SPIN_TIME_US instead.
   int64_t spin_time_us = 50;
   int64_t blocking_spin_time_us = 2000;
+  // HVD_IDLE_SPIN_US: how long the engine polls for new local work after
+  // completing some before it sleeps on the queue (saves the futex wake of
+  // the next call). -1 (default): 50 when this host has at least two CPUs
+  // per rank on it, else 0 (a polling engine takes the CPU its own JS
+  // thread and the other ranks need).
+  int64_t idle_spin_us = -1;
   // HOROVOD_CACHE_CAPACITY: response cache entries; 0 disables.
   int64_t cache_capacity = 1024;
   // HOROVOD_STALL_CHECK_DISABLE / _TIME_SECONDS / _SHUTDOWN_TIME_SECONDS.

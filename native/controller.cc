@@ -56,8 +56,10 @@ void Coordinator::AddRequestList(int rank, const RequestList& list) {
       p.by_rank[rank].rank = rank;
       ++p.count;
     }
-    CheckDecided(req.name);
   }
+  // Decide only once the whole list is in the table: a group's members
+  // travel in one list, and FailGroups must see all of them.
+  for (const Request& req : list.requests) CheckDecided(req.name);
   // A rank that joined no longer holds anything up: recheck what waits on it.
   if (joined_now) RecheckAll();
   if (list.shutdown && !shut_down_[rank]) OnRankGone(rank);
@@ -145,7 +147,11 @@ void Coordinator::CheckDecided(const std::string& name) {
   for (int r = 0; r < size_; ++r) {
     if (!p.have[r]) continue;
     if (first == nullptr) first = &p.by_rank[r];
-    else same_group = same_group && p.by_rank[r].group == first->group;
+    else same_group = same_group && p.by_rank[r].group == first->group && p.by_rank[r].group_size == first->group_size;
+  }
+  if (!same_group) {
+    FailGroups(name, p);
+    return;
   }
   if (first != nullptr && !first->group.empty() && same_group && first->group_size > 1) {
     GroupState& g = groups_[first->group];
@@ -158,6 +164,62 @@ void Coordinator::CheckDecided(const std::string& name) {
     return;
   }
   decided_.push_back(name);
+}
+
+// The ranks submitted `name` as members of different groups (a different
+// member count or layout, or grouped on some ranks only). Every member of
+// every group involved fails, on every rank, with one message: a member
+// that only some ranks have (the third of three against two) would
+// otherwise wait forever. All members of a rank's group arrive in one
+// RequestList (TensorQueue::Add is atomic), so once `name` is decided every
+// rank's members are in the table.
+void Coordinator::FailGroups(const std::string& name, const Pending& p) {
+  Submissions subs{name, p.by_rank, p.have};
+  subs.size = size_;
+  for (int r = 0; r < size_; ++r) {
+    if (p.have[r]) subs.submitted.push_back(r);
+  }
+  // The keys name the group and its members (count or layout); the request
+  // count is shown only if that is all that differs.
+  bool keys_differ = false;
+  for (int r : subs.submitted) keys_differ = keys_differ || p.by_rank[r].group != subs.first().group;
+  std::string msg = Disagree(subs)("groups", [keys_differ](const Request& q) {
+    if (q.group.empty()) return std::string("no group");
+    std::string v = "group '" + q.group + "'";
+    if (!keys_differ) v += " of " + std::to_string(q.group_size) + " requests";
+    return v;
+  });
+  msg += " The group fails on every rank; check that every rank passes the same tensors, in the same order, "
+         "to the grouped call.";
+  std::vector<std::string> keys;
+  for (int r : subs.submitted) {
+    const std::string& g = p.by_rank[r].group;
+    if (!g.empty() && std::find(keys.begin(), keys.end(), g) == keys.end()) keys.push_back(g);
+  }
+  std::vector<std::pair<Clock::time_point, std::string>> members;
+  for (const auto& kv : table_) {
+    bool member = kv.first == name;
+    for (int r = 0; r < size_ && !member; ++r) {
+      member = kv.second.have[r] && std::find(keys.begin(), keys.end(), kv.second.by_rank[r].group) != keys.end();
+    }
+    if (member) members.emplace_back(kv.second.first_seen, kv.first);
+  }
+  std::sort(members.begin(), members.end());
+  const CollectiveKind first_kind = subs.first().kind;  // `p` is erased below
+  for (const auto& m : members) {
+    const Pending& q = table_.at(m.second);
+    CollectiveKind kind = first_kind;
+    for (int r = 0; r < size_; ++r) {
+      if (q.have[r]) {
+        kind = q.by_rank[r].kind;
+        break;
+      }
+    }
+    forced_.push_back(ErrorResponse(m.second, kind, StatusType::kPrecondition, msg));
+    decided_.erase(std::remove(decided_.begin(), decided_.end(), m.second), decided_.end());
+    table_.erase(m.second);
+  }
+  for (const std::string& k : keys) groups_.erase(k);
 }
 
 Response Coordinator::BuildResponse(const std::string& name, const Pending& p) const {

@@ -101,6 +101,7 @@ class Coordinator {
   void RecheckAll();
   void CheckDivergence(int rank, const Request& req);
   void CheckDecided(const std::string& name);
+  void FailGroups(const std::string& name, const Pending& p);
   Response BuildResponse(const std::string& name, const Pending& p) const;
   void Fuse(std::vector<Response>* responses, std::vector<int64_t>* bytes) const;
 

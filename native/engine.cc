@@ -264,6 +264,12 @@ void Engine::RunLoop() {
   bool final_received = false;
   auto last_activity = Clock::now();
   auto backoff = std::chrono::microseconds(10);
+  int64_t idle_spin_us = config_.idle_spin_us;
+  if (idle_spin_us < 0) {
+    cpu_set_t cpus;
+    const int available = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+    idle_spin_us = available >= 2 * std::max(1, mpi_->local_size()) ? 50 : 0;
+  }
 
   for (;;) {
     bool progressed = false;
@@ -279,10 +285,14 @@ void Engine::RunLoop() {
         Request& r = outgoing.requests[i];
         r.rank = mpi_->rank();
         r.seq = ps->seq++;
-        // FNV-1a over the signature, folded into the set's running hash.
-        for (unsigned char ch : r.Signature()) ps->hash = (ps->hash ^ ch) * 1099511628211ull;
-        ps->hash = (ps->hash ^ 0xff) * 1099511628211ull;
-        r.running_hash = ps->hash;
+        // HVD_CHECK_DIVERGENCE: FNV-1a over the signature, folded into the
+        // set's running hash (the signature is a few allocations: only
+        // when the check is on).
+        if (config_.check_divergence) {
+          for (unsigned char ch : r.Signature()) ps->hash = (ps->hash ^ ch) * 1099511628211ull;
+          ps->hash = (ps->hash ^ 0xff) * 1099511628211ull;
+          r.running_hash = ps->hash;
+        }
         if (timeline_.enabled()) {
           auto now = std::chrono::steady_clock::now();
           timeline_.Complete(r.name, "QUEUE", r.enqueued, now);
@@ -355,6 +365,12 @@ void Engine::RunLoop() {
     }
     const bool waiting = pending > 0 || sent_shutdown;
     if (!waiting) {
+      if (idle_spin_us > 0) {
+        const auto until = last_activity + std::chrono::microseconds(idle_spin_us);
+        bool woke = false;
+        while (Clock::now() < until && !(woke = global_->queue.has_new())) sched_yield();
+        if (woke) continue;
+      }
       // Nothing of ours is in flight. The coordinator still wakes now and
       // then to absorb workers' requests; a worker can sleep until it has work.
       global_->queue.WaitForWork(coordinator && mpi_->size() > 1 ? std::chrono::microseconds(100000)

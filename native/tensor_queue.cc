@@ -25,6 +25,7 @@ Status TensorQueue::Add(std::vector<TensorTableEntry> entries) {
       std::string name = e.request.name;
       table_.emplace(std::move(name), std::move(e));
     }
+    has_new_.store(true, std::memory_order_release);
   }
   cv_.notify_one();
   return Status::Ok();
@@ -32,6 +33,7 @@ Status TensorQueue::Add(std::vector<TensorTableEntry> entries) {
 
 void TensorQueue::PopNewRequests(std::vector<Request>* out) {
   std::lock_guard<std::mutex> lock(mu_);
+  has_new_.store(false, std::memory_order_relaxed);
   if (out->empty()) {
     out->swap(new_requests_);
   } else {
@@ -76,6 +78,7 @@ void TensorQueue::Wake() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     woken_ = true;
+    has_new_.store(true, std::memory_order_release);
   }
   cv_.notify_one();
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -27,6 +28,11 @@ struct TensorTableEntry {
   // until `done` runs: the binding holds references to their owners.
   const void* input = nullptr;
   void* output = nullptr;
+  // Ops that allocate their result (Op::Buffers::kInput) and were given the
+  // caller's `out`: its size in bytes (output points at it). AllocateResult
+  // writes there when the result has exactly this size, else fails the
+  // entry with a RangeError after the collective ran.
+  size_t output_bytes = 0;
   // A JS thread is blocked waiting for this entry: the engine spins instead
   // of sleeping while any such entry is pending.
   bool blocking = false;
@@ -64,6 +70,9 @@ class TensorQueue {
 
   size_t pending() const;
   int blocking_pending() const;
+  // Whether requests were added (or Wake was called) since the last
+  // PopNewRequests (no lock: for spinning on).
+  bool has_new() const { return has_new_.load(std::memory_order_acquire); }
 
  private:
   mutable std::mutex mu_;
@@ -72,6 +81,7 @@ class TensorQueue {
   std::vector<Request> new_requests_;
   int blocking_ = 0;
   bool woken_ = false;
+  std::atomic<bool> has_new_{false};
 };
 
 }  // namespace hvd::core

@@ -25,6 +25,8 @@ export {
   engineStats,
 } from './basics';
 export * from './collectives';
+export { alloc } from './alloc';
+export type { DType, AllocTypes } from './alloc';
 export { ProcessSet, addProcessSet, removeProcessSet, globalProcessSet } from './process_sets';
 export { HorovodError } from './errors';
 export type { HorovodErrorCode } from './errors';

@@ -37,6 +37,20 @@ export interface EngineStats {
   cacheHits: number;
   /** Bytes of negotiation messages this rank sent. */
   controlBytes: number;
+  /** hvd's memory pool (hvd.alloc, collective outputs, the fusion buffer): bytes handed out and not yet freed. */
+  poolInUseBytes: number;
+  /** Pool bytes mapped but free, kept for reuse (in use + cached never exceeds poolMaxBytes). */
+  poolCachedBytes: number;
+  /** The pool's cap, HVD_POOL_MAX_BYTES (0: the pool is off). */
+  poolMaxBytes: number;
+  /** Pool allocations served from a cached (already faulted-in) block. */
+  poolHits: number;
+  /** Pool allocations that mapped new memory. */
+  poolMisses: number;
+  /** Allocations the pool refused because of its cap, served from ordinary memory instead. */
+  poolFallbacks: number;
+  /** Cached pool bytes given back to the system to stay under the cap. */
+  poolReleasedBytes: number;
 }
 
 export interface NativeItem {
@@ -82,6 +96,8 @@ export interface NativeBinding {
   };
   enqueue(kind: number, items: NativeItem[], options: NativeOptions, blocking: true): NativeResult[];
   enqueue(kind: number, items: NativeItem[], options: NativeOptions, blocking: false): Promise<NativeResult[]>;
+  /** An ArrayBuffer on hvd's pool (zero-filled when `zero`), or an ordinary one when the pool has no room. */
+  allocBuffer(bytes: number, zero: boolean): ArrayBuffer;
   float32ToFloat16(src: Float32Array): Uint16Array;
   float16ToFloat32(src: Uint16Array): Float32Array;
 }

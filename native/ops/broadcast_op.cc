@@ -34,7 +34,8 @@ class Broadcast : public Op {
     void* buf;
     if (have[0]) {
       buf = entries[0].output;
-      if (ctx.comm.rank() == r.root && bytes > 0) std::memcpy(buf, entries[0].input, bytes);
+      // In place (options.out is the input): the root's data is already there.
+      if (ctx.comm.rank() == r.root && bytes > 0 && buf != entries[0].input) std::memcpy(buf, entries[0].input, bytes);
     } else {
       ctx.scratch.assign(bytes, 0);
       buf = ctx.scratch.data();

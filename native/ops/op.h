@@ -139,11 +139,14 @@ const Op& OpFor(CollectiveKind kind);
 
 // Runs an entry's callback once (and counts it).
 void Complete(ExecContext& ctx, TensorTableEntry& e, const Status& s, CollectiveResult&& result);
-// Where an op that allocates its result writes `bytes` of it: memory from
-// the entry's allocate_output hook when it has one (Sync calls: the JS
-// heap's, so nothing the GC cannot free is handed over), else a fresh
-// res->buffer. Marks *res as kBuffer; `e` is null on a rank without the
-// entry (joined), which still needs somewhere to receive.
+// Where an op that allocates its result writes `bytes` of it: the caller's
+// `out` (entry output) when it has exactly that size; else a block of hvd's
+// pool (res->buffer, handed to JS without a copy); when the pool is full,
+// memory from the entry's allocate_output hook (Sync calls: the JS heap's,
+// so nothing the GC cannot free is handed over), else malloc. A wrong-sized
+// `out` still gets somewhere to receive (the collective must run on every
+// rank) and res->output_error. Marks *res as kBuffer; `e` is null on a rank
+// without the entry (joined), which still needs somewhere to receive.
 void* AllocateResult(TensorTableEntry* e, size_t bytes, CollectiveResult* res);
 // "algorithm":"ring","bytes":N,"tensors":K for timeline events.
 std::string OpArgs(const char* algorithm, int64_t bytes, size_t tensors);

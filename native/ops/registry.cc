@@ -109,9 +109,31 @@ void Complete(ExecContext& ctx, TensorTableEntry& e, const Status& s, Collective
 
 void* AllocateResult(TensorTableEntry* e, size_t bytes, CollectiveResult* res) {
   res->kind = CollectiveResult::Kind::kBuffer;
+  if (e && e->output) {
+    if (e->output_bytes == bytes) {
+      res->into_output = true;
+      return e->output;
+    }
+    const size_t esize = DataTypeSize(e->request.dtype);
+    res->output_error = "options.out has " + std::to_string(e->output_bytes / esize) + " elements, but the result of " +
+                        CollectiveKindName(e->request.kind) + " '" + e->request.name + "' has " +
+                        std::to_string(bytes / esize) + " (known once every rank submitted): pass an out of " +
+                        std::to_string(bytes / esize) + " " + DataTypeName(e->request.dtype) +
+                        " elements. The collective completed on every rank; out was not written.";
+    res->buffer = HostBuffer(bytes);
+    return res->buffer.data;
+  }
+  if (bytes >= GlobalPool().min_bytes()) {
+    if (void* p = GlobalPool().Allocate(bytes)) {
+      res->buffer.data = p;
+      res->buffer.size = bytes;
+      res->buffer.pooled = true;
+      return p;
+    }
+  }
   void* out = e && e->allocate_output ? e->allocate_output(bytes) : nullptr;
   if (out) return out;
-  res->buffer = MallocBuffer(bytes);
+  res->buffer = HostBuffer(bytes, /*try_pool=*/false);
   return res->buffer.data;
 }
 

@@ -4,6 +4,8 @@
 // algorithm registry's choice is recorded.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "controller.h"
 #include "ops/algorithm.h"
 
@@ -59,6 +61,48 @@ TEST(Coordinator, ShapeMismatchNamesRanksAndValues) {
   EXPECT_NE(r.error.find("Mismatched shapes for allreduce tensor 'w': ranks 0,1 have [2]; rank 2 has [3]"),
             std::string::npos)
       << r.error;
+}
+
+RequestList Group(const std::string& group, int members) {
+  RequestList l;
+  const std::string key = group + " (" + std::to_string(members) + " members)";
+  for (int i = 0; i < members; ++i) {
+    Request r = Req(group + "." + std::to_string(i), CollectiveKind::kAllgather, {2});
+    r.group = key;
+    r.group_size = members;
+    l.requests.push_back(std::move(r));
+  }
+  return l;
+}
+
+TEST(Coordinator, GroupMemberCountsThatDifferFailEveryMemberWithOneMessage) {
+  // Ranks 0 and 2 submit 3 members, rank 1 submits 2: the third member,
+  // which rank 1 never has, must fail too instead of stalling.
+  for (int order = 0; order < 2; ++order) {
+    Coordinator c(3, Cfg());
+    const std::vector<int> ranks = order == 0 ? std::vector<int>{0, 1, 2} : std::vector<int>{1, 2, 0};
+    for (int r : ranks) c.AddRequestList(r, Group("g", r == 1 ? 2 : 3));
+    auto list = c.ComputeResponses();
+    ASSERT_EQ(list.responses.size(), 3u);
+    std::vector<std::string> names;
+    for (const Response& r : list.responses) {
+      EXPECT_TRUE(r.failed);
+      EXPECT_EQ(r.error_type, StatusType::kPrecondition);
+      EXPECT_EQ(r.error, list.responses[0].error);
+      names.push_back(r.names.at(0));
+    }
+    std::sort(names.begin(), names.end());
+    EXPECT_EQ(names, std::vector<std::string>({"g.0", "g.1", "g.2"}));
+    EXPECT_NE(list.responses[0].error.find("ranks 0,2 have group 'g (3 members)'; rank 1 has group 'g (2 members)'"),
+              std::string::npos)
+        << list.responses[0].error;
+    EXPECT_TRUE(c.PendingOlderThan(0).empty());
+    // The same group name works again afterwards.
+    for (int r = 0; r < 3; ++r) c.AddRequestList(r, Group("g", 2));
+    auto next = c.ComputeResponses();
+    ASSERT_FALSE(next.responses.empty());
+    for (const Response& r : next.responses) EXPECT_FALSE(r.failed) << r.error;
+  }
 }
 
 TEST(Coordinator, KindAndDtypeMismatchesComeFirst) {

@@ -4,9 +4,10 @@ import { running } from '../basics';
 import { KINDS } from '../codes';
 import { checkNotInPlaceTarget } from '../inputs';
 import { resolveSet, type ProcessSet } from '../process_sets';
-import { inspect, TensorInput, toItem } from '../tensor';
+import { HvdTypedArray, inspect, TensorInput, toItem } from '../tensor';
 import { groupCall } from './grouped';
 import { nameOf } from './naming';
+import { checkOut } from './out';
 import { Call, callSite, engineResult, submit, submitSync } from './submit';
 import { checkHasFirstDim, checkOptions } from './validation';
 
@@ -18,6 +19,14 @@ export interface AllgatherOptions {
   name?: string;
   /** Row-major shape of a TypedArray input; the first dimension may differ per rank. Defaults to `[length]`. */
   shape?: number[];
+  /**
+   * Write the result into this TypedArray (the input's type; the sum of
+   * every rank's length) and return it, allocating nothing. The length is
+   * known only once every rank submitted: a wrong one fails this rank's call
+   * with a RangeError naming the right length, after the collective ran on
+   * every rank (the others get their results). Must not overlap the input.
+   */
+  out?: HvdTypedArray;
 }
 
 /** Options for {@link groupedAllgather}. */
@@ -29,19 +38,21 @@ export interface GroupedAllgatherOptions {
 }
 
 function allgatherCall<T>(tensor: unknown, options: unknown, fn: string): Call<T> {
-  const opts = checkOptions(options, ['name', 'shape'], fn);
+  const opts = checkOptions(options, ['name', 'shape', 'out'], fn);
   const spec = inspect(tensor, `${fn}: tensor`, opts.shape);
   if (spec.array) checkNotInPlaceTarget(spec.array, fn, false);
   checkHasFirstDim(spec, `${fn}: tensor`, ' to concatenate along');
   const name = nameOf(opts, 'allgather', fn);
+  const oc = checkOut(opts.out, spec, fn, undefined, false);
   return {
     kind: KINDS.allgather,
     fn,
     names: [name],
     options: { processSet: resolveSet(opts.processSet, fn).id },
     specs: [spec],
-    items: (inputs) => [toItem(name, spec, inputs[0])],
-    result: (r) => engineResult<T>(spec, r[0]),
+    outs: oc ? [oc.out] : undefined,
+    items: (inputs) => [toItem(name, spec, inputs[0], oc?.out)],
+    result: (r) => (oc ? (oc.out as unknown as T) : engineResult<T>(spec, r[0])),
   };
 }
 

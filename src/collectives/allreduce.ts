@@ -7,6 +7,7 @@ import { NativeOptions } from '../native';
 import { resolveSet, type ProcessSet } from '../process_sets';
 import { DType, HvdTypedArray, inspect, TensorInput, TensorSpec, toItem, wrap } from '../tensor';
 import { outputArray, outputBuffer } from './buffers';
+import { checkOut } from './out';
 import { nameOf } from './naming';
 import { layoutKey, pack, packLayout, PackLayout, unpack } from './packing';
 import { OP_CODES, ReduceOp, ReductionOptions } from './reduce_op';
@@ -26,6 +27,13 @@ export interface AllreduceOptions extends ReductionOptions {
    * (a second in-place call included) throws a TypeError. Defaults to false.
    */
   inPlace?: boolean;
+  /**
+   * Write the result into this TypedArray (the input's type and length) and
+   * return it, allocating nothing: as mpi4py's receive buffers. The input
+   * itself makes the call in place. TypedArray inputs only. With the Promise
+   * form it belongs to the engine until the Promise settles.
+   */
+  out?: HvdTypedArray;
 }
 
 /** Options for {@link groupedAllreduce}. */
@@ -48,22 +56,30 @@ interface Prepared {
   names: string[];
   options: NativeOptions;
   inPlace?: boolean;
+  /** The caller's options.out (not the input: that is inPlace). */
+  out?: HvdTypedArray;
 }
 
 function prepareAllreduce(tensor: unknown, options: unknown, fn: string): Prepared {
-  const opts = checkOptions(options, ['op', 'name', 'prescaleFactor', 'postscaleFactor', 'shape', 'inPlace'], fn);
+  const opts = checkOptions(options, ['op', 'name', 'prescaleFactor', 'postscaleFactor', 'shape', 'inPlace', 'out'], fn);
   const spec = inspect(tensor, `${fn}: tensor`, opts.shape);
   const r = checkReduction(opts, fn);
   checkReducible(spec, r, 'tensor', fn);
   if (opts.inPlace !== undefined && typeof opts.inPlace !== 'boolean') throw new TypeError(`${fn}: options.inPlace must be a boolean`);
-  const inPlace = opts.inPlace === true;
+  let inPlace = opts.inPlace === true;
+  const oc = checkOut(opts.out, spec, fn, spec.array?.length, true);
+  if (oc && inPlace && !oc.aliasesInput) {
+    throw new TypeError(`${fn}: options.inPlace reduces into the input, options.out into another array: pass one of them`);
+  }
+  if (oc?.aliasesInput) inPlace = true;
+  const out = oc && !oc.aliasesInput ? oc.out : undefined;
   if (inPlace && spec.kind === 'tensor') {
     throw new TypeError(`${fn}: options.inPlace needs a TypedArray; a tfjs Tensor's memory may be shared with other tensors`);
   }
   if (spec.array) checkNotInPlaceTarget(spec.array, fn, inPlace);
   const name = nameOf(opts, 'allreduce', fn);
   const processSet = resolveSet(opts.processSet, fn).id;
-  return { fn, specs: [spec], names: [name], options: reductionOptions(r, processSet), inPlace };
+  return { fn, specs: [spec], names: [name], options: reductionOptions(r, processSet), inPlace, out };
 }
 
 function prepareGrouped(tensors: unknown, options: unknown, fn: string): Prepared {
@@ -86,6 +102,7 @@ function prepareGrouped(tensors: unknown, options: unknown, fn: string): Prepare
  */
 function outputsFor(p: Prepared, inputs: HvdTypedArray[]): HvdTypedArray[] {
   if (p.inPlace) return inputs;
+  if (p.out) return [p.out];
   if (p.specs.length === 1) return [outputArray(p.specs[0].ctor, inputs[0].length)];
   const totals = new Map<TensorSpec['ctor'], number>();
   p.specs.forEach((s, i) => totals.set(s.ctor, (totals.get(s.ctor) ?? 0) + inputs[i].length));
@@ -112,6 +129,7 @@ function allreduceCall(p: Prepared): Call<HvdTypedArray[]> {
     options: p.options,
     specs: p.specs,
     inPlace: p.inPlace,
+    outs: p.out ? [p.out] : undefined,
     items: (inputs) => {
       outputs = outputsFor(p, inputs);
       return p.specs.map((s, i) => toItem(p.names[i], s, inputs[i], outputs[i]));

@@ -3,8 +3,9 @@ import { running } from '../basics';
 import { KINDS } from '../codes';
 import { NativeResult } from '../native';
 import { resolveSet, type ProcessSet } from '../process_sets';
-import { fromBuffer, inspect, TensorInput, TensorSpec, toItem, wrap } from '../tensor';
+import { fromBuffer, HvdTypedArray, inspect, TensorInput, TensorSpec, toItem, wrap } from '../tensor';
 import { nameOf } from './naming';
+import { checkOut } from './out';
 import { Call, callSite, submit, submitSync } from './submit';
 import { checkHasFirstDim, checkOptions } from './validation';
 
@@ -22,6 +23,15 @@ export interface AlltoallOptions {
   name?: string;
   /** Row-major shape of a TypedArray input. Defaults to `[length]`. */
   shape?: number[];
+  /**
+   * Write the received rows into this TypedArray (the input's type; the
+   * rows every rank sends here times the row length) and return it as
+   * `output`, allocating nothing. The length is known only once every rank
+   * submitted: a wrong one fails this rank's call with a RangeError naming
+   * the right length, after the exchange ran on every rank (the others get
+   * their results). Must not overlap the input.
+   */
+  out?: HvdTypedArray;
 }
 
 /** What {@link alltoall} returns. */
@@ -61,20 +71,23 @@ function exchanged<T>(spec: TensorSpec, r: NativeResult): AlltoallResult<T> {
 }
 
 function alltoallCall<T>(tensor: unknown, options: unknown, fn: string): Call<AlltoallResult<T>> {
-  const opts = checkOptions(options, ['splits', 'name', 'shape'], fn);
+  const opts = checkOptions(options, ['splits', 'name', 'shape', 'out'], fn);
   const spec = inspect(tensor, 'tensor', opts.shape);
   checkHasFirstDim(spec, `${fn}: tensor`, ' to split');
   const ps = resolveSet(opts.processSet, fn);
   const splits = checkSplits(opts.splits, spec, ps.size(), fn);
   const name = nameOf(opts, 'alltoall', fn);
+  const oc = checkOut(opts.out, spec, fn, undefined, false);
   return {
     kind: KINDS.alltoall,
     fn,
     names: [name],
     options: { processSet: ps.id },
     specs: [spec],
-    items: (inputs) => [{ ...toItem(name, spec, inputs[0]), splits }],
-    result: (r) => exchanged<T>(spec, r[0]),
+    outs: oc ? [oc.out] : undefined,
+    items: (inputs) => [{ ...toItem(name, spec, inputs[0], oc?.out), splits }],
+    result: (r) =>
+      oc ? { output: oc.out as unknown as T, receivedSplits: (r[0] as { ints: Int32Array }).ints } : exchanged<T>(spec, r[0]),
   };
 }
 

@@ -5,6 +5,7 @@ import { checkNotInPlaceTarget } from '../inputs';
 import { resolveSet, type ProcessSet } from '../process_sets';
 import { HvdTypedArray, inspect, TensorInput, toItem, wrap } from '../tensor';
 import { outputArray } from './buffers';
+import { checkOut } from './out';
 import { nameOf } from './naming';
 import { Call, callSite, submit, submitSync } from './submit';
 import { checkOptions, checkRoot } from './validation';
@@ -17,15 +18,23 @@ export interface BroadcastOptions {
   name?: string;
   /** Row-major shape of a TypedArray input. Defaults to `[length]`. */
   shape?: number[];
+  /**
+   * Write root's value into this TypedArray (the input's type and length)
+   * and return it, allocating nothing. The input itself broadcasts in place
+   * (Horovod's `broadcast_`). TypedArray inputs only; with the Promise form
+   * it belongs to the engine until the Promise settles.
+   */
+  out?: HvdTypedArray;
 }
 
 function broadcastCall<T>(tensor: unknown, rootRank: unknown, options: unknown, fn: string): Call<T> {
-  const opts = checkOptions(options, ['name', 'shape'], fn);
+  const opts = checkOptions(options, ['name', 'shape', 'out'], fn);
   const spec = inspect(tensor, `${fn}: tensor`, opts.shape);
   if (spec.array) checkNotInPlaceTarget(spec.array, fn, false);
   const ps = resolveSet(opts.processSet, fn);
   const root = checkRoot(rootRank, fn, ps);
   const name = nameOf(opts, 'broadcast', fn);
+  const oc = checkOut(opts.out, spec, fn, spec.array?.length, true);
   let out: HvdTypedArray;
   return {
     kind: KINDS.broadcast,
@@ -33,9 +42,11 @@ function broadcastCall<T>(tensor: unknown, rootRank: unknown, options: unknown, 
     names: [name],
     options: { root, processSet: ps.id },
     specs: [spec],
-    verifyInputs: ps.rank() === root, // other ranks' contents are ignored
+    verifyInputs: ps.rank() === root && !oc?.aliasesInput, // other ranks' contents are ignored
+    inPlace: oc?.aliasesInput,
+    outs: oc && !oc.aliasesInput ? [oc.out] : undefined,
     items: (inputs) => {
-      out = outputArray(spec.ctor, inputs[0].length);
+      out = oc ? oc.out : outputArray(spec.ctor, inputs[0].length);
       return [toItem(name, spec, inputs[0], out)];
     },
     result: () => wrap<T>(spec, out, spec.shape),

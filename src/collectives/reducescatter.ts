@@ -3,9 +3,10 @@
 import { running } from '../basics';
 import { KINDS } from '../codes';
 import { resolveSet, type ProcessSet } from '../process_sets';
-import { inspect, TensorInput, toItem } from '../tensor';
+import { HvdTypedArray, inspect, TensorInput, toItem } from '../tensor';
 import { groupCall } from './grouped';
 import { nameOf } from './naming';
+import { checkOut, OutCheck } from './out';
 import { ReduceOp, ReductionOptions } from './reduce_op';
 import { Call, callSite, engineResult, submit, submitSync } from './submit';
 import { checkHasFirstDim, checkOptions, checkReducible, checkReduction, reductionOptions } from './validation';
@@ -14,6 +15,12 @@ import { checkHasFirstDim, checkOptions, checkReducible, checkReduction, reducti
 export interface ReducescatterOptions extends ReductionOptions {
   /** Defaults to `reducescatter.noname.<n>`. */
   name?: string;
+  /**
+   * Write this rank's share into this TypedArray (the input's type; this
+   * rank's rows times the row length) and return it, allocating nothing.
+   * Must not overlap the input.
+   */
+  out?: HvdTypedArray;
 }
 
 /** Options for {@link groupedReducescatter}. */
@@ -31,21 +38,33 @@ export interface GroupedReducescatterOptions {
 }
 
 function reducescatterCall<T>(tensor: unknown, options: unknown, fn: string): Call<T> {
-  const opts = checkOptions(options, ['op', 'name', 'prescaleFactor', 'postscaleFactor', 'shape'], fn);
+  const opts = checkOptions(options, ['op', 'name', 'prescaleFactor', 'postscaleFactor', 'shape', 'out'], fn);
   const spec = inspect(tensor, 'tensor', opts.shape);
   checkHasFirstDim(spec, `${fn}: tensor`, ' to scatter');
   const r = checkReduction(opts, fn);
   checkReducible(spec, r, 'tensor', fn);
-  const processSet = resolveSet(opts.processSet, fn).id;
+  const ps = resolveSet(opts.processSet, fn);
+  const processSet = ps.id;
   const name = nameOf(opts, 'reducescatter', fn);
+  let oc: OutCheck | undefined;
+  if (opts.out !== undefined) {
+    // This rank's rows, as the engine splits them (reducescatter_op.cc).
+    const dim0 = spec.shape[0];
+    const n = ps.size();
+    const me = ps.rank();
+    const rowLen = spec.shape.slice(1).reduce((a, b) => a * b, 1);
+    const rows = Math.floor(dim0 / n) + (me < dim0 % n ? 1 : 0);
+    oc = checkOut(opts.out, spec, fn, me < 0 ? undefined : rows * rowLen, false);
+  }
   return {
     kind: KINDS.reducescatter,
     fn,
     names: [name],
     options: reductionOptions(r, processSet),
     specs: [spec],
-    items: (inputs) => [toItem(name, spec, inputs[0])],
-    result: (res) => engineResult<T>(spec, res[0]),
+    outs: oc ? [oc.out] : undefined,
+    items: (inputs) => [toItem(name, spec, inputs[0], oc?.out)],
+    result: (res) => (oc ? (oc.out as unknown as T) : engineResult<T>(spec, res[0])),
   };
 }
 

@@ -9,6 +9,7 @@
 // what is copied at call time and what is checked).
 import { running } from '../basics';
 import { fromNative, HorovodError } from '../errors';
+import { namedOutError } from './out';
 import { callTimeInput, holdInPlaceTarget } from '../inputs';
 import { NativeItem, NativeOptions, NativeResult } from '../native';
 import { fromBuffer, HvdTypedArray, readSync, TensorSpec, wrap } from '../tensor';
@@ -35,6 +36,11 @@ export interface Call<R> {
   inPlace?: boolean;
   /** With the Promise form and HVD_CHECK_INPUTS=1, check the inputs did not change. Defaults to true. */
   verifyInputs?: boolean;
+  /**
+   * The caller's `out` arrays (src/collectives/out.ts): with the Promise
+   * form, like in-place targets, no other collective may touch them until it settles.
+   */
+  outs?: HvdTypedArray[];
 }
 
 // Names of Promise-form calls that have not settled yet. The engine also
@@ -91,7 +97,7 @@ export function submitSync<R>(call: Call<R>): R {
   try {
     results = b.enqueue(call.kind, call.items(inputs), call.options, true);
   } catch (e) {
-    throw fromNative(e);
+    throw namedOutError(fromNative(e), call.fn);
   }
   return call.result(results);
 }
@@ -109,6 +115,7 @@ export function submit<R>(call: Call<R>, site: { stack?: string }): Promise<R> {
     const inputs = guarded ? guarded.map((g) => g.input) : read;
     // No other collective may touch an in-place target until the engine is done with it.
     const holds = call.inPlace ? inputs.map((a, i) => holdInPlaceTarget(a, call.fn, call.names[i])) : [];
+    for (const out of call.outs ?? []) holds.push(holdInPlaceTarget(out, call.fn, call.names[0]));
     const releaseHolds = () => {
       for (const release of holds) release();
     };
@@ -125,7 +132,7 @@ export function submit<R>(call: Call<R>, site: { stack?: string }): Promise<R> {
         return call.result(results);
       },
       (e) => {
-        throw fromNative(e, site);
+        throw namedOutError(fromNative(e, site), call.fn);
       },
     );
     return holds.length ? settled.finally(releaseHolds) : settled;

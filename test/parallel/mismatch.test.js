@@ -101,6 +101,38 @@ describe('mismatches between ranks', function () {
     const xs = [new Float32Array([1]), new Float32Array(last() ? 2 : 3)];
     await expectMismatchEverywhere(() => hvd.groupedAllreduce(xs, { op: 'sum', name: 'mm.grp' }), 'mm.grp.float32', /groups.*float32: \[1\] \[3\].*float32: \[1\] \[2\]/);
   });
+
+  // Member counts that differ: the members only some ranks have must fail
+  // too (on every rank, with the same message), not wait for the stall
+  // inspector.
+  it('groupedAllreduce with 3 members on some ranks and 2 on the last, the third of another dtype (Promise and Sync)', async function () {
+    const xs = () => (last() ? [new Float32Array(2), new Float32Array(2)] : [new Float32Array(2), new Float32Array(2), new Int32Array(2)]);
+    const want = /groups.*'mm.gcount \{float32: \[2\] \[2\]; int32: \[2\]\}'.*'mm.gcount \{float32: \[2\] \[2\]\}'/;
+    await expectMismatchEverywhere(() => hvd.groupedAllreduce(xs(), { op: 'sum', name: 'mm.gcount' }), 'mm.gcount.float32', want);
+    await expectMismatchEverywhere(() => hvd.groupedAllreduceSync(xs(), { op: 'sum', name: 'mm.gcount' }), 'mm.gcount.float32', want);
+  });
+
+  it('groupedAllgather with 3 members on some ranks and 2 on the last (Promise and Sync)', async function () {
+    const xs = () => Array.from({ length: last() ? 2 : 3 }, () => new Float32Array(2));
+    const want = /groups.*'mm.gacount \(3 members\)'.*'mm.gacount \(2 members\)'/;
+    await expectMismatchEverywhere(() => hvd.groupedAllgather(xs(), { name: 'mm.gacount' }), 'mm.gacount.0', want);
+    await expectMismatchEverywhere(() => hvd.groupedAllgatherSync(xs(), { name: 'mm.gacount' }), 'mm.gacount.0', want);
+  });
+
+  it('groupedReducescatter with 2 members on some ranks and 3 on the last (Promise and Sync)', async function () {
+    const xs = () => Array.from({ length: last() ? 3 : 2 }, () => new Float32Array(6));
+    const want = /groups.*'mm.rscount \(2 members\)'.*'mm.rscount \(3 members\)'/;
+    await expectMismatchEverywhere(() => hvd.groupedReducescatter(xs(), { op: 'sum', name: 'mm.rscount' }), 'mm.rscount.0', want);
+    await expectMismatchEverywhere(() => hvd.groupedReducescatterSync(xs(), { op: 'sum', name: 'mm.rscount' }), 'mm.rscount.0', want);
+  });
+
+  it('a group on some ranks, a plain allgather under a member name on the last', async function () {
+    const run = () =>
+      last()
+        ? hvd.allgather(new Float32Array(2), { name: 'mm.gplain.0' })
+        : hvd.groupedAllgather([new Float32Array(2), new Float32Array(2)], { name: 'mm.gplain' });
+    await expectMismatchEverywhere(run, 'mm.gplain.0', /mm.gplain \(2 members\)'.*no group/);
+  });
 });
 
 describe('duplicate names', function () {

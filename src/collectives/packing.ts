@@ -82,11 +82,20 @@ export function fits(layout: PackLayout, buffers: HvdTypedArray[] | null | undef
 /**
  * Copies each member's data into its bucket: into `into` when it fits the
  * layout, else into fresh buffers from {@link packBuffer}. Returns the buffers.
+ * `read` may supply a member's data without allocating (a view to copy from
+ * at once); when it returns null the member is read with readSync.
  */
-export function pack(layout: PackLayout, specs: TensorSpec[], into?: HvdTypedArray[] | null): HvdTypedArray[] {
+export function pack(
+  layout: PackLayout,
+  specs: TensorSpec[],
+  into?: HvdTypedArray[] | null,
+  read?: (spec: TensorSpec) => HvdTypedArray | null,
+): HvdTypedArray[] {
   const buffers = fits(layout, into) ? into : layout.buckets.map(packBuffer);
   layout.members.forEach((m, i) => {
-    if (m.length > 0) (buffers[m.bucket] as Float32Array).set(readSync(specs[i]) as Float32Array, m.offset);
+    if (m.length === 0) return;
+    const data = read?.(specs[i]) ?? readSync(specs[i]);
+    (buffers[m.bucket] as Float32Array).set(data as Float32Array, m.offset);
   });
   return buffers;
 }

@@ -3,8 +3,9 @@
 import { broadcast, broadcastSync } from '../collectives/broadcast';
 import { broadcastObject } from '../collectives/objects';
 import { pack, packLayout, PackLayout, unpack } from '../collectives/packing';
-import { checkRoot } from '../collectives/validation';
-import { rank, running } from '../basics';
+import { checkOptions, checkRoot } from '../collectives/validation';
+import { running } from '../basics';
+import { ProcessSet, resolveSet } from '../process_sets';
 import { HvdTypedArray, inspect, TensorSpec } from '../tensor';
 import { tfjs } from './tf';
 import type * as tfTypes from '@tensorflow/tfjs';
@@ -13,7 +14,25 @@ type Tensor = tfTypes.Tensor;
 type Variable = tfTypes.Variable;
 type DType = 'float32' | 'int32' | 'bool';
 
-let counter = 0;
+/** Options of the tfjs broadcasts: the process set (roots are relative to it). Defaults to the global set. */
+export interface TfjsBroadcastOptions {
+  processSet?: ProcessSet;
+}
+
+/** The set a tfjs broadcast runs on, checked (a non-member gets a RangeError naming it). */
+export function setOf(options: unknown, fn: string): ProcessSet {
+  return resolveSet(checkOptions(options, [], fn).processSet, fn);
+}
+
+// Call counters per process set, so that a rank's calls on one set do not
+// shift the names of its calls on another.
+const counters = new Map<number, number>();
+
+function nextName(kind: string, set: ProcessSet): string {
+  const n = counters.get(set.id) ?? 0;
+  counters.set(set.id, n + 1);
+  return set.id === 0 ? `${kind}.${n}` : `${kind}.ps${set.id}.${n}`;
+}
 
 /** Packs tensors into one buffer per dtype (src/collectives/packing.ts), so each dtype is one broadcast. */
 function packed(tensors: Tensor[], fn: string): { layout: PackLayout; buffers: HvdTypedArray[]; dtypes: string[] } {
@@ -46,18 +65,22 @@ function variablesOf(variables: unknown, fn: string): Variable[] {
 /**
  * Overwrites every rank's variables with root's values, one broadcast per
  * dtype. Every rank must pass the same variables (same count, shapes and
- * order; a map is ordered by key).
+ * order; a map is ordered by key). With `options.processSet` only the set's
+ * ranks take part and `rootRank` is relative to the set; a rank outside it
+ * gets a RangeError naming the set (as for broadcastModel and
+ * broadcastOptimizerState).
  *
  * @example
  * hvd.broadcastVariablesSync(model.trainableWeights.map((w) => w.read()), 0);
  */
-export function broadcastVariablesSync(variables: Variable[] | Record<string, Variable>, rootRank = 0): void {
+export function broadcastVariablesSync(variables: Variable[] | Record<string, Variable>, rootRank = 0, options?: TfjsBroadcastOptions): void {
   running();
-  const root = checkRoot(rootRank, 'broadcastVariablesSync');
+  const set = setOf(options, 'broadcastVariablesSync');
+  const root = checkRoot(rootRank, 'broadcastVariablesSync', set);
   const vars = variablesOf(variables, 'broadcastVariablesSync');
   const { layout, buffers, dtypes } = packed(vars, 'broadcastVariablesSync');
-  const name = `broadcastVariables.${counter++}`;
-  const received = buffers.map((data, i) => broadcastSync(data, root, { name: `${name}.${dtypes[i]}` }));
+  const name = nextName('broadcastVariables', set);
+  const received = buffers.map((data, i) => broadcastSync(data, root, { name: `${name}.${dtypes[i]}`, processSet: set }));
   assign(vars, unpacked(layout, received));
 }
 
@@ -67,13 +90,14 @@ export function broadcastVariablesSync(variables: Variable[] | Record<string, Va
  * @example
  * await hvd.broadcastVariables([w, b], 0);
  */
-export function broadcastVariables(variables: Variable[] | Record<string, Variable>, rootRank = 0): Promise<void> {
+export function broadcastVariables(variables: Variable[] | Record<string, Variable>, rootRank = 0, options?: TfjsBroadcastOptions): Promise<void> {
   running();
-  const root = checkRoot(rootRank, 'broadcastVariables');
+  const set = setOf(options, 'broadcastVariables');
+  const root = checkRoot(rootRank, 'broadcastVariables', set);
   const vars = variablesOf(variables, 'broadcastVariables');
   const { layout, buffers, dtypes } = packed(vars, 'broadcastVariables');
-  const name = `broadcastVariables.${counter++}`;
-  return Promise.all(buffers.map((data, i) => broadcast(data, root, { name: `${name}.${dtypes[i]}` }))).then((received) =>
+  const name = nextName('broadcastVariables', set);
+  return Promise.all(buffers.map((data, i) => broadcast(data, root, { name: `${name}.${dtypes[i]}`, processSet: set }))).then((received) =>
     assign(vars, unpacked(layout, received)),
   );
 }
@@ -97,20 +121,21 @@ interface ModelLike {
  * @example
  * await hvd.broadcastModel(model, 0);
  */
-export async function broadcastModel(model: ModelLike, rootRank = 0): Promise<void> {
+export async function broadcastModel(model: ModelLike, rootRank = 0, options?: TfjsBroadcastOptions): Promise<void> {
   running();
+  const set = setOf(options, 'broadcastModel');
   if (typeof model !== 'object' || model === null || typeof model.getWeights !== 'function' || typeof model.setWeights !== 'function') {
     throw new TypeError('broadcastModel: model must be a tf.LayersModel');
   }
-  const root = checkRoot(rootRank, 'broadcastModel');
+  const root = checkRoot(rootRank, 'broadcastModel', set);
   const weights = model.getWeights(); // live values: never dispose them
   const { layout, buffers, dtypes } = packed(weights, 'broadcastModel');
-  const name = `broadcastModel.${counter++}`;
-  const received = await Promise.all(buffers.map((data, i) => broadcast(data, root, { name: `${name}.${dtypes[i]}` })));
+  const name = nextName('broadcastModel', set);
+  const received = await Promise.all(buffers.map((data, i) => broadcast(data, root, { name: `${name}.${dtypes[i]}`, processSet: set })));
   const fresh = unpacked(layout, received);
   model.setWeights(fresh);
   tfjs().dispose(fresh);
-  if (model.optimizer) await broadcastOptimizerState(model.optimizer, root);
+  if (model.optimizer) await broadcastOptimizerState(model.optimizer, root, { processSet: set });
 }
 
 interface Manifest {
@@ -131,12 +156,13 @@ interface Manifest {
  * @example
  * await hvd.broadcastOptimizerState(opt, 0);
  */
-export async function broadcastOptimizerState(optimizer: tfTypes.Optimizer, rootRank = 0): Promise<boolean> {
+export async function broadcastOptimizerState(optimizer: tfTypes.Optimizer, rootRank = 0, options?: TfjsBroadcastOptions): Promise<boolean> {
   running();
-  const root = checkRoot(rootRank, 'broadcastOptimizerState');
+  const set = setOf(options, 'broadcastOptimizerState');
+  const root = checkRoot(rootRank, 'broadcastOptimizerState', set);
   const tf = tfjs();
-  const name = `broadcastOptimizerState.${counter++}`;
-  const isRoot = rank() === root;
+  const name = nextName('broadcastOptimizerState', set);
+  const isRoot = set.rank() === root;
   let weights: Array<{ name: string; tensor: Tensor }> = [];
   let manifest: Manifest | null = null;
   if (isRoot) {
@@ -147,11 +173,11 @@ export async function broadcastOptimizerState(optimizer: tfTypes.Optimizer, root
       manifest = { ok: false, reason: (e as Error).message, names: [], shapes: [], dtypes: [] };
     }
   }
-  const m = await broadcastObject(manifest, root, { name: `${name}.manifest` });
+  const m = await broadcastObject(manifest, root, { name: `${name}.manifest`, processSet: set });
   if (!m || !m.ok) return false;
   const tensors = isRoot ? weights.map((w) => w.tensor) : m.shapes.map((s, i) => tf.zeros(s, m.dtypes[i] as DType));
   const { layout, buffers, dtypes } = packed(tensors, 'broadcastOptimizerState');
-  const received = await Promise.all(buffers.map((data, i) => broadcast(data, root, { name: `${name}.${dtypes[i]}` })));
+  const received = await Promise.all(buffers.map((data, i) => broadcast(data, root, { name: `${name}.${dtypes[i]}`, processSet: set })));
   if (!isRoot) {
     tf.dispose(tensors);
     weights = await optimizer.getWeights().catch(() => []);

@@ -4,7 +4,8 @@
 // factory, as tfjs does (EarlyStopping / earlyStopping).
 import { allreduce } from '../collectives/allreduce';
 import { rank, size } from '../basics';
-import { broadcastModel, broadcastOptimizerState } from './broadcast';
+import { broadcastModel, broadcastOptimizerState, setOf, TfjsBroadcastOptions } from './broadcast';
+import type { ProcessSet } from '../process_sets';
 import { tfjs } from './tf';
 import type * as tfTypes from '@tensorflow/tfjs';
 
@@ -41,7 +42,7 @@ export interface LearningRateScheduleArgs {
 
 export interface CallbackClasses {
   /** At train begin (and once more after the first batch, when the optimizer's slots exist) sets every rank's model and optimizer state to root's. */
-  BroadcastGlobalVariablesCallback: new (rootRank?: number) => Callback;
+  BroadcastGlobalVariablesCallback: new (rootRank?: number, options?: TfjsBroadcastOptions) => Callback;
   /** Replaces each epoch's metrics in `logs` with their average across ranks. List it before callbacks that read metrics. */
   MetricAverageCallback: new () => Callback;
   /** Ramps the learning rate linearly from initialLr/size to initialLr over warmupEpochs (Goyal et al., 2017). */
@@ -86,23 +87,26 @@ function build(): CallbackClasses {
 
   class BroadcastGlobalVariablesCallback extends tf.Callback {
     private readonly rootRank: number;
+    private readonly processSet: ProcessSet;
     private slotsSynced = false;
-    constructor(rootRank = 0) {
+    constructor(rootRank = 0, options?: TfjsBroadcastOptions) {
       super();
       if (typeof rootRank !== 'number' || !Number.isInteger(rootRank) || rootRank < 0) {
         throw new RangeError(`BroadcastGlobalVariablesCallback: rootRank must be a non-negative integer; got ${String(rootRank)}`);
       }
       this.rootRank = rootRank;
+      // Checked now, so that a rank outside the set fails before model.fit starts.
+      this.processSet = setOf(options, 'BroadcastGlobalVariablesCallback');
     }
     async onTrainBegin(): Promise<void> {
-      await broadcastModel(this.model as unknown as Parameters<typeof broadcastModel>[0], this.rootRank);
+      await broadcastModel(this.model as unknown as Parameters<typeof broadcastModel>[0], this.rootRank, { processSet: this.processSet });
     }
     async onBatchEnd(): Promise<void> {
       // Slots (Adam's moments...) are created lazily by the first step.
       if (this.slotsSynced) return;
       this.slotsSynced = true;
       const opt = (this.model as unknown as { optimizer?: tfTypes.Optimizer }).optimizer;
-      if (opt) await broadcastOptimizerState(opt, this.rootRank);
+      if (opt) await broadcastOptimizerState(opt, this.rootRank, { processSet: this.processSet });
     }
   }
 
@@ -248,9 +252,9 @@ export const callbacks = {
   get LearningRateScheduleCallback(): CallbackClasses['LearningRateScheduleCallback'] {
     return get().LearningRateScheduleCallback;
   },
-  /** Factory for BroadcastGlobalVariablesCallback. Defaults to root 0. */
-  broadcastGlobalVariablesCallback(rootRank = 0): Callback {
-    return new (get().BroadcastGlobalVariablesCallback)(rootRank);
+  /** Factory for BroadcastGlobalVariablesCallback. Defaults to root 0 of the global set; `options.processSet` broadcasts within a set. */
+  broadcastGlobalVariablesCallback(rootRank = 0, options?: TfjsBroadcastOptions): Callback {
+    return new (get().BroadcastGlobalVariablesCallback)(rootRank, options);
   },
   /** Factory for MetricAverageCallback. */
   metricAverageCallback(): Callback {

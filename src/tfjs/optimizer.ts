@@ -15,12 +15,12 @@
 // learning-rate setters, dispose() and model ownership all keep working.
 // tfjs calls it synchronously, so the allreduce inside is the blocking form.
 import { allreduceFloat16Sync, allreduceSync } from '../collectives/allreduce';
-import { pack, packLayout } from '../collectives/packing';
-import { inspect, TensorSpec } from '../tensor';
+import { fits, pack, packBuffer, packLayout, PackLayout } from '../collectives/packing';
+import { globalProcessSet, ProcessSet, resolveSet } from '../process_sets';
+import { inspect, readSync, TensorSpec } from '../tensor';
 import { loadNative } from '../native';
-import { size } from '../basics';
 import { Compression, Compressor } from './compression';
-import { tfjs } from './tf';
+import { tfjs, wasmHeapView } from './tf';
 import type * as tfTypes from '@tensorflow/tfjs';
 
 type Optimizer = tfTypes.Optimizer;
@@ -39,22 +39,51 @@ export interface DistributedOptimizerOptions {
   compression?: Compressor;
   /** Divide gradients by this before the sum and multiply by factor/size after (op 'average' only). Defaults to 1. */
   gradientPredivideFactor?: number;
-  /** Prefix of the collective's name. Defaults to `DistributedOptimizer.<n>`, n counting wrapped optimizers in creation order. */
+  /**
+   * Average (or sum) over this process set's ranks only: `op: 'average'`
+   * divides by the set's size. Every member wraps its optimizer with the
+   * same set; wrapping on a rank that is not a member is a RangeError
+   * naming the set. Defaults to the global set.
+   */
+  processSet?: ProcessSet;
+  /**
+   * Prefix of the collective's name. Defaults to `DistributedOptimizer.<n>`
+   * (`DistributedOptimizer.ps<id>.<n>` on a process set), n counting the
+   * optimizers wrapped on that set in creation order.
+   */
   name?: string;
 }
 
 const STATE = Symbol.for('hvd.DistributedOptimizer.state');
 
+type Settings = Required<Omit<DistributedOptimizerOptions, 'name' | 'processSet'>>;
+
 interface State {
-  options: Required<Omit<DistributedOptimizerOptions, 'name'>>;
+  options: Settings;
+  processSet: ProcessSet;
   name: string;
+  /** The per-step collective's name (made once, not per step). */
+  gradsName: string;
   original: (vg: VariableGrads) => void;
+  /**
+   * The packed gradients of the last step, kept for the next one when the
+   * backend copies tensor data on creation (see reusesPack), so a step
+   * allocates no pack of its own.
+   */
+  pack: Float32Array | null;
   /** Sum of local gradients since the last communication, by position. */
   accum: Float32Array | null;
   passes: number;
 }
 
-let wrapped = 0;
+/** Optimizers wrapped so far, per process set id: the default names. */
+const wrapped = new Map<number, number>();
+
+function defaultName(set: ProcessSet): string {
+  const n = wrapped.get(set.id) ?? 0;
+  wrapped.set(set.id, n + 1);
+  return set.id === 0 ? `DistributedOptimizer.${n}` : `DistributedOptimizer.ps${set.id}.${n}`;
+}
 
 function isOptimizer(x: unknown): x is Optimizer {
   const o = x as Optimizer;
@@ -63,12 +92,12 @@ function isOptimizer(x: unknown): x is Optimizer {
   );
 }
 
-function validate(options: unknown): Required<Omit<DistributedOptimizerOptions, 'name'>> & { name?: string } {
+function validate(options: unknown): Settings & { name?: string; processSet: ProcessSet } {
   if (options === undefined) options = {};
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new TypeError('DistributedOptimizer: options must be an object');
   }
-  const allowed = ['op', 'backwardPassesPerStep', 'averageAggregatedGradients', 'compression', 'gradientPredivideFactor', 'name'];
+  const allowed = ['op', 'backwardPassesPerStep', 'averageAggregatedGradients', 'compression', 'gradientPredivideFactor', 'processSet', 'name'];
   for (const k of Object.keys(options)) {
     if (!allowed.includes(k)) throw new TypeError(`DistributedOptimizer: unknown option '${k}' (allowed: ${allowed.join(', ')})`);
   }
@@ -93,7 +122,9 @@ function validate(options: unknown): Required<Omit<DistributedOptimizerOptions, 
   if (o.name !== undefined && (typeof o.name !== 'string' || o.name.length === 0)) {
     throw new TypeError('DistributedOptimizer: options.name must be a non-empty string');
   }
-  return { op, backwardPassesPerStep: bpps, averageAggregatedGradients: avgAgg, compression, gradientPredivideFactor: f, name: o.name };
+  // Checked when wrapping: a rank outside the set has no gradients to average with it.
+  const processSet = o.processSet === undefined ? globalProcessSet : resolveSet(o.processSet, 'DistributedOptimizer');
+  return { op, backwardPassesPerStep: bpps, averageAggregatedGradients: avgAgg, compression, gradientPredivideFactor: f, processSet, name: o.name };
 }
 
 /**
@@ -124,11 +155,16 @@ export function DistributedOptimizer<T extends Optimizer>(optimizer: T, options?
       compression: opts.compression,
       gradientPredivideFactor: opts.gradientPredivideFactor,
     },
-    name: opts.name ?? `DistributedOptimizer.${wrapped++}`,
+    processSet: opts.processSet,
+    name: '',
+    gradsName: '',
     original: optimizer.applyGradients,
+    pack: null,
     accum: null,
     passes: 0,
   };
+  state.name = opts.name ?? defaultName(opts.processSet);
+  state.gradsName = `${state.name}.grads`;
   Object.defineProperty(optimizer, STATE, { value: state, enumerable: false });
   Object.defineProperty(optimizer, 'applyGradients', {
     value: function applyGradients(this: Optimizer, variableGradients: VariableGrads): void {
@@ -158,38 +194,42 @@ function entriesOf(vg: VariableGrads): { entries: Entry[]; isArray: boolean } {
 }
 
 function distributedApply(opt: Optimizer, state: State, vg: VariableGrads): void {
-  const o0 = state.options;
-  if (size() === 1 && o0.backwardPassesPerStep === 1 && o0.compression === Compression.none && o0.gradientPredivideFactor === 1) {
-    // A world of one: the average of one rank's gradients is those gradients.
+  const o = state.options;
+  // Checked every step too: the set may have been removed since.
+  const set = resolveSet(state.processSet, 'DistributedOptimizer');
+  if (set.size() === 1 && o.backwardPassesPerStep === 1 && o.compression === Compression.none && o.gradientPredivideFactor === 1) {
+    // A set of one: the average of one rank's gradients is those gradients.
     state.original.call(opt, vg);
     return;
   }
   const tf = tfjs();
+  const reuse = reusesPack(tf);
   tf.tidy(() => {
     const { entries, isArray } = entriesOf(vg);
     // Reduce by position, never by name: variable names depend on how many
     // layers each process created before, and optimizers key slots by index.
-    const local = packGradients(entries);
-    const total = local.length;
+    const specs = gradientSpecs(entries);
+    const layout = packLayout(specs);
 
-    const o = state.options;
-    let grads: Float32Array = local;
+    let grads: Float32Array;
     if (o.backwardPassesPerStep > 1) {
-      if (state.accum === null || state.accum.length !== total) state.accum = new Float32Array(total);
-      const acc = state.accum;
-      for (let i = 0; i < total; i++) acc[i] += local[i];
+      const acc = accumulate(state, layout, specs);
       state.passes++;
       if (state.passes < o.backwardPassesPerStep) return; // keep accumulating; nothing applied
-      grads = acc;
-      state.accum = null;
       state.passes = 0;
+      // The result tensors are made from acc: start the next round in fresh
+      // memory unless the backend copied them (then acc is zeroed and kept).
+      state.accum = null;
       if (o.averageAggregatedGradients) {
         const k = 1 / o.backwardPassesPerStep;
-        for (let i = 0; i < total; i++) grads[i] *= k;
+        for (let i = 0; i < acc.length; i++) acc[i] *= k;
       }
+      grads = acc;
+    } else {
+      grads = gradientPack(state, layout, specs, reuse);
     }
 
-    const reduced = reduce(grads, state);
+    const reduced = reduce(grads, state, set);
     let off = 0;
     const rebuilt: Entry[] = entries.map((e) => {
       if (e.tensor == null) return e;
@@ -200,11 +240,39 @@ function distributedApply(opt: Optimizer, state: State, vg: VariableGrads): void
     });
     const arg = isArray ? rebuilt : Object.fromEntries(rebuilt.map((e) => [e.name, e.tensor]));
     state.original.call(opt, arg as VariableGrads);
+    if (reuse && o.backwardPassesPerStep > 1) state.accum = grads.fill(0);
   });
 }
 
-/** The non-null gradients, packed back to back in order (src/collectives/packing.ts). */
-function packGradients(entries: Entry[]): Float32Array {
+// Per tfjs instance and backend: does tf.tensor(array) copy the array?
+const copying = new WeakMap<object, Map<string, boolean>>();
+
+/**
+ * Whether the backend copies a TypedArray when it makes a tensor from it
+ * (wasm copies into its heap at once). Only then can the gradient pack be
+ * reused next step: the cpu backend keeps the array as the tensor's storage
+ * (a tensor the optimizer kept would see next step's gradients), and
+ * tfjs-node and webgl read it lazily. Found out once per backend, by
+ * changing an array after making a tensor of it.
+ */
+function reusesPack(tf: ReturnType<typeof tfjs>): boolean {
+  const backend = tf.getBackend();
+  let known = copying.get(tf);
+  if (!known) copying.set(tf, (known = new Map()));
+  let copies = known.get(backend);
+  if (copies === undefined) {
+    const probe = new Float32Array([1]);
+    const t = tf.tensor(probe, [1], 'float32');
+    probe[0] = 2;
+    copies = t.dataSync()[0] === 1;
+    t.dispose();
+    known.set(backend, copies);
+  }
+  return copies;
+}
+
+/** The gradients to reduce: the non-null ones, float32 only. */
+function gradientSpecs(entries: Entry[]): TensorSpec[] {
   const specs: TensorSpec[] = [];
   for (const e of entries) {
     if (e.tensor == null) continue;
@@ -213,13 +281,38 @@ function packGradients(entries: Entry[]): Float32Array {
     }
     specs.push(inspect(e.tensor, `DistributedOptimizer: gradient '${e.name}'`));
   }
-  if (specs.length === 0) return new Float32Array(0);
-  return pack(packLayout(specs), specs)[0] as Float32Array;
+  return specs;
 }
 
-function reduce(grads: Float32Array, state: State): Float32Array {
+/**
+ * This step's gradients packed back to back (src/collectives/packing.ts):
+ * into last step's pack when `reuse` and it fits, else into a fresh one
+ * from packBuffer().
+ */
+function gradientPack(state: State, layout: PackLayout, specs: TensorSpec[], reuse: boolean): Float32Array {
+  if (layout.buckets.length === 0) return new Float32Array(0);
+  const tf = tfjs();
+  const [grads] = pack(layout, specs, reuse && state.pack ? [state.pack] : null, (s) => wasmHeapView(tf, s.tensor as Tensor)) as Float32Array[];
+  state.pack = reuse ? grads : null;
+  return grads;
+}
+
+/** Adds this pass's gradients into the accumulator (allocated zeroed when it does not fit). */
+function accumulate(state: State, layout: PackLayout, specs: TensorSpec[]): Float32Array {
+  if (layout.buckets.length === 0) return (state.accum = new Float32Array(0));
+  if (!state.accum || !fits(layout, [state.accum])) state.accum = (packBuffer(layout.buckets[0]) as Float32Array).fill(0);
+  const acc = state.accum;
+  const tf = tfjs();
+  layout.members.forEach((m, i) => {
+    const data = (wasmHeapView(tf, specs[i].tensor as Tensor) ?? readSync(specs[i])) as Float32Array;
+    for (let j = 0; j < m.length; j++) acc[m.offset + j] += data[j];
+  });
+  return acc;
+}
+
+function reduce(grads: Float32Array, state: State, set: ProcessSet): Float32Array {
   const o = state.options;
-  const name = `${state.name}.grads`;
+  const name = state.gradsName;
   const f = o.gradientPredivideFactor;
   // Horovod: predivide by f before the sum, multiply by f/size after; with
   // op 'average' the engine divides by the contributing ranks itself.
@@ -228,10 +321,10 @@ function reduce(grads: Float32Array, state: State): Float32Array {
   if (o.compression === Compression.fp16) {
     const native = loadNative();
     const half = native.float32ToFloat16(grads);
-    const out = allreduceFloat16Sync(half, { name, op: o.op, prescaleFactor, postscaleFactor });
+    const out = allreduceFloat16Sync(half, { name, op: o.op, prescaleFactor, postscaleFactor, processSet: set });
     return native.float16ToFloat32(out);
   }
-  // The packed buffer is ours and fresh each step: reduce in place, which
-  // saves allocating (and page-faulting in) a second buffer of the same size.
-  return allreduceSync(grads, { name, op: o.op, prescaleFactor, postscaleFactor, inPlace: true });
+  // The packed buffer is ours: reduce in place, which saves allocating (and
+  // page-faulting in) a second buffer of the same size.
+  return allreduceSync(grads, { name, op: o.op, prescaleFactor, postscaleFactor, inPlace: true, processSet: set });
 }

@@ -91,3 +91,27 @@ export function useTfjs(tf: Tf): void {
   }
   cached = tf;
 }
+
+interface WasmBackendLike {
+  dataIdMap?: { get(id: object): { memoryOffset?: number | null; dtype?: string } | undefined };
+  wasm?: { HEAPU8?: Uint8Array };
+}
+
+/**
+ * A float32 tensor's data as a view into the wasm backend's heap, for
+ * copying out at once (no allocation, where dataSync() allocates a copy per
+ * call); null on any other backend or when the tensor is not laid out as
+ * expected (then read it with dataSync). The view is valid only until the
+ * next tfjs operation: the heap may grow or the tensor be disposed.
+ * @internal
+ */
+export function wasmHeapView(tf: Tf, tensor: tfTypes.Tensor): Float32Array | null {
+  if (tf.getBackend() !== 'wasm' || tensor.dtype !== 'float32') return null;
+  const backend = tf.backend() as unknown as WasmBackendLike;
+  const heap = backend.wasm?.HEAPU8;
+  const info = backend.dataIdMap?.get((tensor as unknown as { dataId: object }).dataId);
+  const offset = info?.memoryOffset;
+  if (!heap || !info || info.dtype !== 'float32' || typeof offset !== 'number' || offset % 4 !== 0) return null;
+  if (offset + tensor.size * 4 > heap.byteLength) return null;
+  return new Float32Array(heap.buffer, heap.byteOffset + offset, tensor.size);
+}

@@ -5,16 +5,10 @@
 // hvd.engineStats(); nothing here is timed.
 const assert = require('node:assert/strict');
 const hvd = require('../..');
-const { TYPED, BIG } = require('../support/util');
+const { TYPED, BIG, gcFunction } = require('../support/util');
 
 const MIB = 1 << 20;
 
-/** global.gc when node runs with --expose-gc (scripts/test.js), else enabled at run time. */
-function gcFunction() {
-  if (typeof global.gc === 'function') return global.gc;
-  require('node:v8').setFlagsFromString('--expose-gc');
-  return require('node:vm').runInNewContext('gc');
-}
 const gc = gcFunction();
 const stats = () => hvd.engineStats();
 

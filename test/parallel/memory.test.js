@@ -9,16 +9,11 @@
 // output every call) exceeds it several times over.
 const assert = require('node:assert/strict');
 const hvd = require('../..');
+const { gcFunction } = require('../support/util');
 
 const CALLS = 200;
 const MIB = 1 << 20;
 
-/** global.gc when node runs with --expose-gc (scripts/test.js), else enabled at run time. */
-function gcFunction() {
-  if (typeof global.gc === 'function') return global.gc;
-  require('node:v8').setFlagsFromString('--expose-gc');
-  return require('node:vm').runInNewContext('gc');
-}
 const gc = gcFunction();
 
 /** Full GC, after letting the event loop run deferred finalizers (Promise results). */

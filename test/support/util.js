@@ -152,4 +152,11 @@ function tfCore() {
   return require('./tf').loadTf();
 }
 
-module.exports = { runMpi, ROOT, TYPED, FLOAT, BIG, valueFor, makeArray, expectedReduce, expectedScaledInt, roundHalfEven, arraysEqual, runNode, tfCore };
+/** global.gc when node runs with --expose-gc (scripts/test.js), else enabled at run time. */
+function gcFunction() {
+  if (typeof global.gc === 'function') return global.gc;
+  require('node:v8').setFlagsFromString('--expose-gc');
+  return require('node:vm').runInNewContext('gc');
+}
+
+module.exports = { gcFunction, runMpi, ROOT, TYPED, FLOAT, BIG, valueFor, makeArray, expectedReduce, expectedScaledInt, roundHalfEven, arraysEqual, runNode, tfCore };

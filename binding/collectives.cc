@@ -2,6 +2,7 @@
 // layer has already validated and normalized the arguments; the checks here
 // only keep a bad call from reaching the engine with dangling pointers.
 #include <cmath>
+#include <thread>
 
 #include "addon.h"
 #include "engine.h"
@@ -157,7 +158,11 @@ Napi::Value HvdAddon::JsEnqueue(const Napi::CallbackInfo& info) {
     call->js = std::move(js);
     completion_->AddPending(env);
   }
-  core::Status s = engine_->Enqueue(set, std::move(entries));
+  core::Status s;
+  // A Sync call runs the engine loop itself when the engine thread is free
+  // (Engine::DriveSync); otherwise, and for Promises, the engine thread does.
+  if (blocking) call->waiter = std::this_thread::get_id();
+  if (!blocking || !engine_->DriveSync(set, &entries, call->done, &s)) s = engine_->Enqueue(set, std::move(entries));
   if (!s.ok()) {
     if (!blocking) {
       call->js.reset();
@@ -166,7 +171,7 @@ Napi::Value HvdAddon::JsEnqueue(const Napi::CallbackInfo& info) {
     throw StatusToJsError(env, s);
   }
   if (!blocking) return promise;
-  call->Wait(env);
+  if (!call->done.load(std::memory_order_acquire)) call->Wait(env);
   if (!call->status.ok()) throw StatusToJsError(env, call->status);
   if (!call->OutputError().empty()) throw Napi::RangeError::New(env, call->OutputError());
   return ResultsToJs(env, *call);

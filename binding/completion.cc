@@ -46,6 +46,9 @@ constexpr size_t kSyncCopyBelowBytes = 64 * 1024;
 
 void* PendingCall::AllocateOutput(size_t index, size_t bytes) {
   if (bytes < kSyncCopyBelowBytes) return nullptr;
+  // Running on the waiting thread itself (it drives the loop): it cannot
+  // also wait in Wait(). The engine allocates; ResultsToJs copies.
+  if (std::this_thread::get_id() == waiter) return nullptr;
   std::unique_lock<std::mutex> lock(mu);
   alloc_index = index;
   alloc_bytes = bytes;

@@ -43,6 +43,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common.h"
@@ -91,6 +92,9 @@ struct PendingCall : std::enable_shared_from_this<PendingCall> {
   // Sync calls, JS thread only: the Buffers AllocateOutput created, by entry
   // (local handles, alive in JsEnqueue's scope until it returns).
   std::vector<Napi::Value> sync_outputs;
+  // Sync calls: the thread blocked on the call. It may run the engine loop
+  // itself (Engine::DriveSync), and then cannot serve AllocateOutput.
+  std::thread::id waiter;
   // Promise calls only; JS thread only.
   std::unique_ptr<JsHandles> js;
   CompletionQueue* queue = nullptr;

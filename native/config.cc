@@ -35,6 +35,7 @@ Config Config::FromEnv() {
   GetInt("HVD_SPIN_TIME_US", &c.spin_time_us);
   GetInt("HVD_BLOCKING_SPIN_TIME_US", &c.blocking_spin_time_us);
   GetInt("HVD_IDLE_SPIN_US", &c.idle_spin_us);
+  if (int64_t v; GetInt("HVD_INLINE_SYNC", &v)) c.inline_sync = v != 0;
   GetInt("HOROVOD_CACHE_CAPACITY", &c.cache_capacity);
   int64_t disable = 0;
   if (GetInt("HOROVOD_STALL_CHECK_DISABLE", &disable)) c.stall_check = disable <= 0;

@@ -18,6 +18,14 @@
 namespace hvd::core {
 
 namespace {
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
 // Names are unique per set, so timeline bookkeeping is keyed by both.
 std::string TimelineKey(int32_t set, const std::string& name) {
   return set == 0 ? name : std::to_string(set) + "/" + name;
@@ -140,7 +148,7 @@ Status Engine::Shutdown(int64_t timeout_ms) {
   return Status::Ok();
 }
 
-Status Engine::Enqueue(int32_t set, std::vector<TensorTableEntry> entries) {
+Status Engine::Enqueue(int32_t set, std::vector<TensorTableEntry> entries, bool wake) {
   State s = state_.load();
   if (s == State::kNotStarted || s == State::kStarting) {
     return Status::Error(StatusType::kNotInitialized,
@@ -164,8 +172,8 @@ Status Engine::Enqueue(int32_t set, std::vector<TensorTableEntry> entries) {
                                                            " is not a member of process set " + std::to_string(set));
   }
   for (TensorTableEntry& e : entries) e.request.process_set = set;
-  Status s2 = ps->queue.Add(std::move(entries));
-  if (s2.ok() && set != 0) global_->queue.Wake();  // the engine sleeps on the global queue
+  Status s2 = ps->queue.Add(std::move(entries), wake);
+  if (wake && s2.ok() && set != 0) global_->queue.Wake();  // the engine sleeps on the global queue
   return s2;
 }
 
@@ -211,12 +219,18 @@ void Engine::ThreadMain() {
     topology_.homogeneous = mpi_->is_homogeneous();
     topology_.thread_level = mpi_->thread_level();
     topology_.mpi_threads_supported = mpi_->thread_level() == MPI_THREAD_MULTIPLE;
+    // A *Sync call may run the loop on its own thread only if MPI allows
+    // calls from more than one thread (one at a time: drive_mu_).
+    inline_sync_ = config_.inline_sync && mpi_->thread_level() >= MPI_THREAD_SERIALIZED;
+    cpu_set_t cpus;
+    cpus_ = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+    oversubscribed_ = mpi_->local_size() > cpus_;
     SetLogContext(config_.log_level, mpi_->rank());
     if (!config_.timeline_path.empty() && mpi_->rank() == 0) {
       timeline_.Open(config_.timeline_path, config_.timeline_mark_cycles);
     }
     if (config_.ring_threshold_bytes < 0) {
-      config_.ring_threshold_bytes = mpi_->cross_size() > 1 ? (int64_t{4} << 20) : (int64_t{32} << 20);
+      config_.ring_threshold_bytes = mpi_->cross_size() > 1 ? (int64_t{4} << 20) : (int64_t{16} << 20);
     }
     controller_ = std::make_unique<MpiController>(mpi_.get(), config_);
     fusion_ = std::make_unique<FusionBuffer>();
@@ -253,6 +267,104 @@ void Engine::ThreadMain() {
   thread_done_cv_.notify_all();
 }
 
+// One step of the loop: hand new local requests to negotiation, receive
+// what is decided and execute it. The caller holds drive_mu_.
+Engine::CycleResult Engine::Cycle() {
+  const bool coordinator = mpi_->rank() == 0;
+  bool progressed = false;
+  RequestList outgoing;
+  const auto sets = Sets();
+  size_t pending = 0;
+  int blocking = 0;
+  for (const auto& ps : sets) {
+    if (!ps->included()) continue;
+    size_t first = outgoing.requests.size();
+    ps->queue.PopNewRequests(&outgoing.requests);
+    for (size_t i = first; i < outgoing.requests.size(); ++i) {
+      Request& r = outgoing.requests[i];
+      r.rank = mpi_->rank();
+      r.seq = ps->seq++;
+      // HVD_CHECK_DIVERGENCE: FNV-1a over the signature, folded into the
+      // set's running hash (the signature is a few allocations: only
+      // when the check is on).
+      if (config_.check_divergence) {
+        for (unsigned char ch : r.Signature()) ps->hash = (ps->hash ^ ch) * 1099511628211ull;
+        ps->hash = (ps->hash ^ 0xff) * 1099511628211ull;
+        r.running_hash = ps->hash;
+      }
+      if (timeline_.enabled()) {
+        auto now = std::chrono::steady_clock::now();
+        timeline_.Complete(r.name, "QUEUE", r.enqueued, now);
+        negotiating_since_[TimelineKey(r.process_set, r.name)] = now;
+      }
+    }
+  }
+  bool sending_abort = false;
+  {
+    std::lock_guard<std::mutex> lock(abort_mu_);
+    if (!abort_request_.empty() && !abort_request_sent_) {
+      outgoing.abort_reason = abort_request_;
+      sending_abort = true;
+    }
+  }
+  if (shutdown_requested_ && !loop_.sent_shutdown) {
+    outgoing.shutdown = true;
+    loop_.sent_shutdown = true;
+  }
+  if (!outgoing.requests.empty() || outgoing.shutdown || sending_abort) {
+    Status s = controller_->SendRequestList(outgoing);
+    if (!s.ok()) {
+      HVD_LOG(kError, "negotiation failed: " << s.reason());
+      FailAllPending(s);
+      return CycleResult::kStop;
+    }
+    progressed = true;
+  }
+
+  std::vector<ResponseList> lists;
+  Status s = controller_->Poll(&lists, &progressed);
+  if (!s.ok()) {
+    HVD_LOG(kError, "negotiation failed: " << s.reason());
+    FailAllPending(s);
+    return CycleResult::kStop;
+  }
+  stats_.cache_hits = controller_->cache_hits();
+  stats_.control_bytes = controller_->control_bytes_sent();
+  for (const ResponseList& list : lists) {
+    stats_.negotiation_lists++;
+    Execute(list);
+    if (list.shutdown) loop_.final_received = true;
+  }
+  if (sending_abort) {
+    controller_->FlushSends();
+    {
+      std::lock_guard<std::mutex> lock(abort_mu_);
+      abort_request_sent_ = true;
+    }
+    abort_cv_.notify_all();
+  }
+  if (coordinator) CheckStalls();
+
+  if (coordinator && loop_.sent_shutdown && controller_->coordinator()->AllShutDown()) {
+    controller_->SendFinalShutdown();
+    return CycleResult::kStop;
+  }
+  if (!coordinator && loop_.final_received) return CycleResult::kStop;
+
+  if (timeline_.enabled()) {
+    if (progressed) timeline_.CycleStart();
+    timeline_.MaybeFlush();
+  }
+  if (progressed) return CycleResult::kProgressed;
+  for (const auto& ps : sets) {
+    if (!ps->included()) continue;
+    pending += ps->queue.pending();
+    blocking += ps->queue.blocking_pending();
+  }
+  if (pending == 0 && !loop_.sent_shutdown) return CycleResult::kIdle;
+  return blocking > 0 ? CycleResult::kWaitingBlocking : CycleResult::kWaiting;
+}
+
 void Engine::RunLoop() {
   using Clock = std::chrono::steady_clock;
   const bool coordinator = mpi_->rank() == 0;
@@ -260,111 +372,27 @@ void Engine::RunLoop() {
       static_cast<int64_t>(config_.cycle_time_ms * 1000.0) > 0
           ? static_cast<int64_t>(config_.cycle_time_ms * 1000.0)
           : 1);
-  bool sent_shutdown = false;
-  bool final_received = false;
   auto last_activity = Clock::now();
   auto backoff = std::chrono::microseconds(10);
   int64_t idle_spin_us = config_.idle_spin_us;
-  if (idle_spin_us < 0) {
-    cpu_set_t cpus;
-    const int available = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
-    idle_spin_us = available >= 2 * std::max(1, mpi_->local_size()) ? 50 : 0;
-  }
+  if (idle_spin_us < 0) idle_spin_us = cpus_ >= 2 * std::max(1, mpi_->local_size()) ? 50 : 0;
 
   for (;;) {
-    bool progressed = false;
-    RequestList outgoing;
-    const auto sets = Sets();
-    size_t pending = 0;
-    int blocking = 0;
-    for (const auto& ps : sets) {
-      if (!ps->included()) continue;
-      size_t first = outgoing.requests.size();
-      ps->queue.PopNewRequests(&outgoing.requests);
-      for (size_t i = first; i < outgoing.requests.size(); ++i) {
-        Request& r = outgoing.requests[i];
-        r.rank = mpi_->rank();
-        r.seq = ps->seq++;
-        // HVD_CHECK_DIVERGENCE: FNV-1a over the signature, folded into the
-        // set's running hash (the signature is a few allocations: only
-        // when the check is on).
-        if (config_.check_divergence) {
-          for (unsigned char ch : r.Signature()) ps->hash = (ps->hash ^ ch) * 1099511628211ull;
-          ps->hash = (ps->hash ^ 0xff) * 1099511628211ull;
-          r.running_hash = ps->hash;
-        }
-        if (timeline_.enabled()) {
-          auto now = std::chrono::steady_clock::now();
-          timeline_.Complete(r.name, "QUEUE", r.enqueued, now);
-          negotiating_since_[TimelineKey(r.process_set, r.name)] = now;
-        }
-      }
-      pending += ps->queue.pending();
-      blocking += ps->queue.blocking_pending();
-    }
-    bool sending_abort = false;
-    {
-      std::lock_guard<std::mutex> lock(abort_mu_);
-      if (!abort_request_.empty() && !abort_request_sent_) {
-        outgoing.abort_reason = abort_request_;
-        sending_abort = true;
-      }
-    }
-    if (shutdown_requested_ && !sent_shutdown) {
-      outgoing.shutdown = true;
-      sent_shutdown = true;
-    }
-    if (!outgoing.requests.empty() || outgoing.shutdown || sending_abort) {
-      Status s = controller_->SendRequestList(outgoing);
-      if (!s.ok()) {
-        HVD_LOG(kError, "negotiation failed: " << s.reason());
-        FailAllPending(s);
-        return;
-      }
-      progressed = true;
-    }
-
-    std::vector<ResponseList> lists;
-    Status s = controller_->Poll(&lists, &progressed);
-    if (!s.ok()) {
-      HVD_LOG(kError, "negotiation failed: " << s.reason());
-      FailAllPending(s);
+    std::unique_lock<std::mutex> drive(drive_mu_);
+    if (loop_.stopped) return;
+    const CycleResult r = Cycle();
+    if (r == CycleResult::kStop) {
+      loop_.stopped = true;
       return;
     }
-    stats_.cache_hits = controller_->cache_hits();
-    stats_.control_bytes = controller_->control_bytes_sent();
-    for (const ResponseList& list : lists) {
-      stats_.negotiation_lists++;
-      Execute(list);
-      if (list.shutdown) final_received = true;
-    }
-    if (sending_abort) {
-      controller_->FlushSends();
-      {
-        std::lock_guard<std::mutex> lock(abort_mu_);
-        abort_request_sent_ = true;
-      }
-      abort_cv_.notify_all();
-    }
-    if (coordinator) CheckStalls();
-
-    if (coordinator && sent_shutdown && controller_->coordinator()->AllShutDown()) {
-      controller_->SendFinalShutdown();
-      return;
-    }
-    if (!coordinator && final_received) return;
-
-    if (timeline_.enabled()) {
-      if (progressed) timeline_.CycleStart();
-      timeline_.MaybeFlush();
-    }
-    if (progressed) {
+    if (r == CycleResult::kProgressed) {
       last_activity = Clock::now();
       backoff = std::chrono::microseconds(10);
       continue;
     }
-    const bool waiting = pending > 0 || sent_shutdown;
-    if (!waiting) {
+    // Between cycles the loop is free for a *Sync call to drive (DriveSync).
+    drive.unlock();
+    if (r == CycleResult::kIdle) {
       if (idle_spin_us > 0) {
         const auto until = last_activity + std::chrono::microseconds(idle_spin_us);
         bool woke = false;
@@ -378,7 +406,7 @@ void Engine::RunLoop() {
       continue;
     }
     auto idle = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - last_activity);
-    int64_t spin = blocking > 0 ? config_.blocking_spin_time_us : config_.spin_time_us;
+    int64_t spin = r == CycleResult::kWaitingBlocking ? config_.blocking_spin_time_us : config_.spin_time_us;
     if (idle.count() < spin) {
       sched_yield();
       continue;
@@ -386,6 +414,74 @@ void Engine::RunLoop() {
     global_->queue.WaitForWork(backoff);
     backoff = std::min(backoff * 2, cycle);
   }
+}
+
+// A *Sync call run by the thread that made it, when the loop is free: see
+// engine.h. Returns false (nothing enqueued) when the caller must Enqueue
+// and wait for the engine thread instead.
+bool Engine::DriveSync(int32_t set, std::vector<TensorTableEntry>* entries, const std::atomic<bool>& done,
+                       Status* status) {
+  if (!inline_sync_ || state_.load() != State::kRunning) return false;
+  std::unique_lock<std::mutex> drive(drive_mu_, std::try_to_lock);
+  if (!drive.owns_lock()) {
+    // The engine thread is in a cycle, usually finishing the previous call:
+    // worth a few microseconds' wait, not a hand-off.
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
+    do {
+      for (int i = 0; i < 16; ++i) CpuRelax();
+    } while (!drive.try_lock() && std::chrono::steady_clock::now() < give_up);
+  }
+  if (!drive.owns_lock() || loop_.stopped || loop_.sent_shutdown) return false;
+  *status = Enqueue(set, std::move(*entries), /*wake=*/false);
+  if (!status->ok()) return true;
+  stats_.inline_calls++;
+  using Clock = std::chrono::steady_clock;
+  auto last_activity = Clock::now();
+  bool handed_back = false;
+  while (!done.load(std::memory_order_acquire)) {
+    const CycleResult r = Cycle();
+    if (r == CycleResult::kStop) {
+      // The job is over (or negotiation failed and every entry was failed):
+      // the engine thread finalizes.
+      loop_.stopped = true;
+      break;
+    }
+    if (r == CycleResult::kProgressed) {
+      last_activity = Clock::now();
+      continue;
+    }
+    // Waiting on peers: spun out here for as long as the engine thread
+    // would spin for a blocked call (HVD_BLOCKING_SPIN_TIME_US); a longer
+    // wait is the engine thread's, which backs off to sleeping, while this
+    // thread sleeps on its call.
+    const auto waited = Clock::now() - last_activity;
+    if (waited > std::chrono::microseconds(config_.blocking_spin_time_us)) {
+      handed_back = true;
+      break;
+    }
+    // A sched_yield is a syscall (about a microsecond on a VM) and the
+    // peer's message is usually that close: for the first HVD_SPIN_TIME_US
+    // spin on the CPU, unless this host runs more ranks than it has CPUs,
+    // where the peer may need ours; then yield.
+    if (oversubscribed_ || waited > std::chrono::microseconds(config_.spin_time_us)) {
+      sched_yield();
+    } else {
+      for (int i = 0; i < 4; ++i) CpuRelax();
+    }
+  }
+  const bool stopped = loop_.stopped;
+  drive.unlock();
+  // Whatever is left (other calls' entries, a peer's late requests) is the
+  // engine thread's again.
+  if (handed_back || stopped || global_->queue.has_new() || AnyPending()) global_->queue.Wake();
+  return true;
+}
+
+bool Engine::AnyPending() const {
+  for (const auto& ps : Sets()) {
+    if (ps->included() && ps->queue.pending() > 0) return true;
+  }
+  return false;
 }
 
 void Engine::Execute(const ResponseList& list) {

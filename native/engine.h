@@ -71,8 +71,24 @@ class Engine : public ProcessSetHost {
   const Config& config() const { return config_; }
   const EngineStats& stats() const { return stats_; }
 
-  // Submits work on process set `set` (0: the global set).
-  Status Enqueue(int32_t set, std::vector<TensorTableEntry> entries);
+  // Submits work on process set `set` (0: the global set). `wake` false
+  // leaves the engine thread asleep (DriveSync runs the loop itself).
+  Status Enqueue(int32_t set, std::vector<TensorTableEntry> entries, bool wake = true);
+
+  // For a caller about to block until `done` (a *Sync call): when the loop
+  // is free (the engine thread is between cycles, idle or waiting on
+  // peers), enqueues `entries` and runs the loop on the calling thread until
+  // `done`, sets *status to Enqueue's status, and returns true. That saves
+  // the two thread hand-offs (wake the engine, wake the caller) that
+  // dominate a small collective. If peers keep it waiting longer than
+  // HVD_SPIN_TIME_US it hands the loop back to the engine thread and
+  // returns true with `done` still false: the caller then waits as usual.
+  // Returns false, touching nothing, when the engine thread is busy, the
+  // engine is shutting down, MPI allows calls from one thread only, or
+  // HVD_INLINE_SYNC=0: the caller then Enqueues and waits.
+  // Done callbacks of any entry may then run on the calling thread.
+  bool DriveSync(int32_t set, std::vector<TensorTableEntry>* entries, const std::atomic<bool>& done,
+                 Status* status);
 
   // Process sets as this rank knows them: id -> world ranks.
   std::vector<std::pair<int32_t, std::vector<int>>> process_sets() const;
@@ -93,7 +109,11 @@ class Engine : public ProcessSetHost {
   std::vector<std::shared_ptr<ProcessSet>> Sets() const;
 
   void ThreadMain();
+  // One loop step (engine.cc); the caller holds drive_mu_.
+  enum class CycleResult { kProgressed, kIdle, kWaiting, kWaitingBlocking, kStop };
+  CycleResult Cycle();
   void RunLoop();
+  bool AnyPending() const;
   void Execute(const ResponseList& list);
   void PerformResponse(const Response& r);
   void FailAllPending(const Status& status);
@@ -108,6 +128,20 @@ class Engine : public ProcessSetHost {
   std::thread thread_;
   std::condition_variable thread_done_cv_;  // with mu_: ThreadMain returned
   bool thread_done_ = false;
+
+  // Whoever runs Cycle() holds drive_mu_: the engine thread, or a *Sync
+  // caller in DriveSync while the engine thread is between cycles. Every
+  // MPI call after init is made under it, so MPI sees one thread at a time
+  // (MPI_THREAD_SERIALIZED), and the loop's state below is never shared.
+  std::mutex drive_mu_;
+  struct LoopState {
+    bool sent_shutdown = false;   // this rank's shutdown request is sent
+    bool final_received = false;  // worker: rank 0 said the job is over
+    bool stopped = false;         // the loop has ended: the engine thread finalizes
+  } loop_;
+  bool inline_sync_ = false;  // DriveSync allowed (set at init)
+  int cpus_ = 1;                // CPUs this process may run on
+  bool oversubscribed_ = false; // more ranks on this host than cpus_
 
   Config config_;
   TopologyInfo topology_;

@@ -2,7 +2,7 @@
 
 namespace hvd::core {
 
-Status TensorQueue::Add(std::vector<TensorTableEntry> entries) {
+Status TensorQueue::Add(std::vector<TensorTableEntry> entries, bool wake) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (size_t i = 0; i < entries.size(); ++i) {
@@ -27,7 +27,7 @@ Status TensorQueue::Add(std::vector<TensorTableEntry> entries) {
     }
     has_new_.store(true, std::memory_order_release);
   }
-  cv_.notify_one();
+  if (wake) cv_.notify_one();
   return Status::Ok();
 }
 

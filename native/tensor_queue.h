@@ -51,7 +51,8 @@ class TensorQueue {
  public:
   // Adds all entries atomically (a group negotiates as one). Fails with
   // kDuplicateName, adding nothing, if any name is already in flight.
-  Status Add(std::vector<TensorTableEntry> entries);
+  // `wake` false does not signal a thread sleeping in WaitForWork.
+  Status Add(std::vector<TensorTableEntry> entries, bool wake = true);
 
   // Moves requests added since the last call into `out`, in submission order.
   void PopNewRequests(std::vector<Request>* out);

@@ -37,6 +37,8 @@ export interface EngineStats {
   cacheHits: number;
   /** Bytes of negotiation messages this rank sent. */
   controlBytes: number;
+  /** *Sync calls that ran the engine loop on the calling thread (HVD_INLINE_SYNC) instead of handing it to the engine thread. */
+  inlineCalls: number;
   /** hvd's memory pool (hvd.alloc, collective outputs, the fusion buffer): bytes handed out and not yet freed. */
   poolInUseBytes: number;
   /** Pool bytes mapped but free, kept for reuse (in use + cached never exceeds poolMaxBytes). */

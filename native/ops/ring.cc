@@ -16,8 +16,13 @@ int Mod(int a, int n) { return ((a % n) + n) % n; }
 // receive the left's contribution to [recv_off, +recv_len) and reduce it in.
 // The chunk sent this step is not written this step, so every segment can
 // be in flight at once; receives are double-buffered.
-Status ReduceScatterStep(Communicator& comm, int64_t seg, std::vector<char>& tmp, char* buf, int64_t send_off,
-                         int64_t send_len, int64_t recv_off, int64_t recv_len, DataType dtype, ReduceOp op) {
+// Out of place (`src` != buf): the chunk sent comes from `send_base` (the
+// input at the first step, `buf` after), and each received segment is
+// reduced with the input's copy of it, taken segment by segment while it is
+// in cache: no whole-buffer copy up front.
+Status ReduceScatterStep(Communicator& comm, int64_t seg, std::vector<char>& tmp, char* buf, const char* src,
+                         const char* send_base, int64_t send_off, int64_t send_len, int64_t recv_off,
+                         int64_t recv_len, DataType dtype, ReduceOp op) {
   const size_t esize = DataTypeSize(dtype);
   const int n = comm.size(), rank = comm.rank();
   const int right = (rank + 1) % n, left = (rank - 1 + n) % n;
@@ -25,7 +30,7 @@ Status ReduceScatterStep(Communicator& comm, int64_t seg, std::vector<char>& tmp
   std::vector<Communicator::Handle> sends(static_cast<size_t>(nsend));
   for (int64_t k = 0; k < nsend; ++k) {
     int64_t e = std::min(seg, send_len - k * seg);
-    Status st = comm.Isend(buf + (send_off + k * seg) * esize, e * static_cast<int64_t>(esize), right, kRingTag,
+    Status st = comm.Isend(send_base + (send_off + k * seg) * esize, e * static_cast<int64_t>(esize), right, kRingTag,
                            &sends[static_cast<size_t>(k)]);
     if (!st.ok()) return st;
   }
@@ -46,7 +51,9 @@ Status ReduceScatterStep(Communicator& comm, int64_t seg, std::vector<char>& tmp
       if (!st.ok()) return st;
     }
     int64_t e = std::min(seg, recv_len - k * seg);
-    ReduceInto(dtype, op, buf + (recv_off + k * seg) * esize, tmp.data() + (k % 2) * seg * esize, e);
+    char* dst = buf + (recv_off + k * seg) * esize;
+    if (src != buf) std::memcpy(dst, src + (recv_off + k * seg) * esize, static_cast<size_t>(e) * esize);
+    ReduceInto(dtype, op, dst, tmp.data() + (k % 2) * seg * esize, e);
   }
   return comm.WaitAll(&sends);
 }
@@ -81,8 +88,11 @@ Status AllgatherStep(Communicator& comm, char* buf, int64_t send_off, int64_t se
 // [off[i], off[i+1])). At step s a rank sends chunk r-s-1 and reduces the
 // left's copy of chunk r-s-2 into its own, so the chunk it finishes with at
 // step n-2 is chunk r.
-Status ReduceScatterPhase(Communicator& comm, int64_t segment_bytes, char* buf, const std::vector<int64_t>& off,
-                          DataType dtype, ReduceOp op) {
+// `src` is the input (buf itself when in place); out of place every chunk
+// of buf this rank reduces is written from it (ReduceScatterStep), and the
+// one it only sends (chunk r-1) is left for the allgather to fill.
+Status ReduceScatterPhase(Communicator& comm, int64_t segment_bytes, char* buf, const char* src,
+                          const std::vector<int64_t>& off, DataType dtype, ReduceOp op) {
   const int n = comm.size(), rank = comm.rank();
   const size_t esize = DataTypeSize(dtype);
   const int64_t max_seg = std::min(segment_bytes, comm.max_message_bytes());
@@ -92,7 +102,8 @@ Status ReduceScatterPhase(Communicator& comm, int64_t segment_bytes, char* buf, 
   for (int s = 0; s < n - 1; ++s) {
     int si = Mod(rank - s - 1, n);
     int ri = Mod(rank - s - 2, n);
-    Status st = ReduceScatterStep(comm, seg, tmp, buf, off[si], len(si), off[ri], len(ri), dtype, op);
+    Status st = ReduceScatterStep(comm, seg, tmp, buf, src, s == 0 ? src : buf, off[si], len(si), off[ri], len(ri),
+                                  dtype, op);
     if (!st.ok()) return st;
   }
   return Status::Ok();
@@ -104,13 +115,17 @@ Status RingAllreduce(Communicator& comm, int64_t segment_bytes, const void* send
                      DataType dtype, ReduceOp op) {
   const size_t esize = DataTypeSize(dtype);
   char* buf = static_cast<char*>(recv);
-  if (send != nullptr && send != recv && count > 0) std::memcpy(buf, send, static_cast<size_t>(count) * esize);
+  const char* src = send != nullptr ? static_cast<const char*>(send) : buf;
   const int n = comm.size(), rank = comm.rank();
-  if (n == 1 || count == 0) return Status::Ok();
+  if (count == 0) return Status::Ok();
+  if (n == 1) {
+    if (src != buf) std::memcpy(buf, src, static_cast<size_t>(count) * esize);
+    return Status::Ok();
+  }
   std::vector<int64_t> off(n + 1, 0);
   const int64_t base = count / n, rem = count % n;
   for (int i = 0; i < n; ++i) off[i + 1] = off[i] + base + (i < rem ? 1 : 0);
-  Status st = ReduceScatterPhase(comm, segment_bytes, buf, off, dtype, op);
+  Status st = ReduceScatterPhase(comm, segment_bytes, buf, src, off, dtype, op);
   if (!st.ok()) return st;
   // Rank r starts the allgather holding chunk r and passes on at step s the
   // chunk it received at step s-1.
@@ -131,7 +146,7 @@ Status RingReduceScatter(Communicator& comm, int64_t segment_bytes, void* buf, v
   for (int i = 0; i < n; ++i) off[i + 1] = off[i] + counts[i];
   char* b = static_cast<char*>(buf);
   if (n > 1) {
-    Status st = ReduceScatterPhase(comm, segment_bytes, b, off, dtype, op);
+    Status st = ReduceScatterPhase(comm, segment_bytes, b, b, off, dtype, op);
     if (!st.ok()) return st;
   }
   if (counts[rank] > 0 && recv != b + off[rank] * esize) {

@@ -33,6 +33,9 @@ TEST_P(Algorithms, AllreduceOddLengths) {
     ASSERT_TRUE(algo.Allreduce(*comm, cfg, in.data(), out.data(), count, DataType::kInt32, ReduceOp::kSum).ok());
     for (int64_t i = 0; i < count; ++i) {
       ASSERT_EQ(out[i], static_cast<int32_t>(1000 * n * (n - 1) / 2 + n * i)) << algo.name() << " count " << count;
+      // Out of place the input is only read (the ring reduces each segment
+      // from it into the output).
+      ASSERT_EQ(in[i], static_cast<int32_t>(me * 1000 + i)) << algo.name() << " count " << count;
     }
     std::vector<double> d(count);
     for (int64_t i = 0; i < count; ++i) d[i] = me + i * 0.5;

@@ -49,6 +49,7 @@ HvdAddon::HvdAddon(Napi::Env env, Napi::Object exports) {
       InstanceMethod("setErrorConstructor", &HvdAddon::JsSetErrorConstructor),
       InstanceMethod("abort", &HvdAddon::JsAbort),
       InstanceMethod("enqueue", &HvdAddon::JsEnqueue),
+      InstanceMethod("enqueueOne", &HvdAddon::JsEnqueueOne),
       InstanceMethod("allocBuffer", &HvdAddon::JsAllocBuffer),
       InstanceMethod("float32ToFloat16", &HvdAddon::JsFloat32ToFloat16),
       InstanceMethod("float16ToFloat32", &HvdAddon::JsFloat16ToFloat32),

@@ -6,6 +6,7 @@
 #include <napi.h>
 
 #include <memory>
+#include <vector>
 
 #include "completion.h"
 #include "engine.h"
@@ -31,6 +32,16 @@ class HvdAddon : public Napi::Addon<HvdAddon> {
   Napi::Value JsSetErrorConstructor(const Napi::CallbackInfo& info);
   Napi::Value JsAbort(const Napi::CallbackInfo& info);
   Napi::Value JsEnqueue(const Napi::CallbackInfo& info);
+  Napi::Value JsEnqueueOne(const Napi::CallbackInfo& info);
+  // What enqueue and enqueueOne read, however they were passed.
+  struct ItemArgs {
+    Napi::Value name, input, output, dtype, shape, splits;
+  };
+  struct CallArgs {
+    Napi::Value op, root, prescale, postscale, process_set, group;
+  };
+  Napi::Value Submit(Napi::Env env, Napi::Value kind, const std::vector<ItemArgs>& items, const CallArgs& opts,
+                     bool blocking);
   Napi::Value JsAllocBuffer(const Napi::CallbackInfo& info);
   Napi::Value JsFloat32ToFloat16(const Napi::CallbackInfo& info);
   Napi::Value JsFloat16ToFloat32(const Napi::CallbackInfo& info);

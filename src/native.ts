@@ -98,6 +98,17 @@ export interface NativeBinding {
   };
   enqueue(kind: number, items: NativeItem[], options: NativeOptions, blocking: true): NativeResult[];
   enqueue(kind: number, items: NativeItem[], options: NativeOptions, blocking: false): Promise<NativeResult[]>;
+  /** enqueue of one item, passed positionally (no property reads in the addon: the small-call path). */
+  enqueueOne(
+    kind: number, blocking: true, name: string, input: ArrayBufferView | null, output: ArrayBufferView | null | undefined,
+    dtype: number, shape: number[], splits: number[] | undefined, op: number | undefined, root: number | undefined,
+    prescale: number | undefined, postscale: number | undefined, processSet: number | undefined, group: string | undefined,
+  ): NativeResult[];
+  enqueueOne(
+    kind: number, blocking: false, name: string, input: ArrayBufferView | null, output: ArrayBufferView | null | undefined,
+    dtype: number, shape: number[], splits: number[] | undefined, op: number | undefined, root: number | undefined,
+    prescale: number | undefined, postscale: number | undefined, processSet: number | undefined, group: string | undefined,
+  ): Promise<NativeResult[]>;
   /** An ArrayBuffer on hvd's pool (zero-filled when `zero`), or an ordinary one when the pool has no room. */
   allocBuffer(bytes: number, zero: boolean): ArrayBuffer;
   float32ToFloat16(src: Float32Array): Uint16Array;

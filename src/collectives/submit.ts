@@ -11,7 +11,7 @@ import { running } from '../basics';
 import { fromNative, HorovodError } from '../errors';
 import { namedOutError } from './out';
 import { callTimeInput, holdInPlaceTarget } from '../inputs';
-import { NativeItem, NativeOptions, NativeResult } from '../native';
+import { NativeBinding, NativeItem, NativeOptions, NativeResult } from '../native';
 import { fromBuffer, HvdTypedArray, readSync, TensorSpec, wrap } from '../tensor';
 
 /** One collective call, validated and named, ready for either form. */
@@ -88,6 +88,16 @@ export function callSite(fn: Function): { stack?: string } {
   return site;
 }
 
+/** Hands items to the addon: one item positionally (enqueueOne, the small-call path), several as an array. */
+function enqueue(b: NativeBinding, kind: number, items: NativeItem[], o: NativeOptions, blocking: true): NativeResult[];
+function enqueue(b: NativeBinding, kind: number, items: NativeItem[], o: NativeOptions, blocking: false): Promise<NativeResult[]>;
+function enqueue(b: NativeBinding, kind: number, items: NativeItem[], o: NativeOptions, blocking: boolean): NativeResult[] | Promise<NativeResult[]> {
+  if (items.length !== 1) return blocking ? b.enqueue(kind, items, o, true) : b.enqueue(kind, items, o, false);
+  const it = items[0];
+  const args = [it.name, it.input, it.output, it.dtype, it.shape, it.splits, o.op, o.root, o.prescale, o.postscale, o.processSet, o.group] as const;
+  return blocking ? b.enqueueOne(kind, true, ...args) : b.enqueueOne(kind, false, ...args);
+}
+
 /** Runs `call` and blocks until the engine is done with it. */
 export function submitSync<R>(call: Call<R>): R {
   const b = running();
@@ -95,7 +105,7 @@ export function submitSync<R>(call: Call<R>): R {
   const inputs = call.specs.map(readSync);
   let results: NativeResult[];
   try {
-    results = b.enqueue(call.kind, call.items(inputs), call.options, true);
+    results = enqueue(b, call.kind, call.items(inputs), call.options, true);
   } catch (e) {
     throw namedOutError(fromNative(e), call.fn);
   }
@@ -121,7 +131,7 @@ export function submit<R>(call: Call<R>, site: { stack?: string }): Promise<R> {
     };
     let pending: Promise<NativeResult[]>;
     try {
-      pending = b.enqueue(call.kind, call.items(inputs), call.options, false);
+      pending = enqueue(b, call.kind, call.items(inputs), call.options, false);
     } catch (e) {
       releaseHolds();
       throw e;

@@ -167,7 +167,8 @@ async function main() {
   const o = parseArgs(process.argv.slice(2));
   hvd.init();
   const np = hvd.size();
-  const algorithm = process.env.HVD_ALLREDUCE_ALGORITHM || 'auto';
+  // HVD_BENCH_LABEL names a run that differs by environment only (handoff: HVD_INLINE_SYNC=0).
+  const algorithm = process.env.HVD_BENCH_LABEL || process.env.HVD_ALLREDUCE_ALGORITHM || 'auto';
   emit({ impl: 'hvd', kind: 'info', np, algorithm, variants: o.variants, node: process.version, target_s: o.targetS, batches: o.batches });
 
   const sizeVariants = o.variants.filter((v) => v !== 'grouped');

@@ -574,7 +574,7 @@ Status MpiController::Poll(std::vector<ResponseList>* out, bool* progressed) {
       Route(src, rl);
     }
     ResponseList list = ComputeAll();
-    if (!list.responses.empty() || !list.abort_reason.empty()) {
+    if ((!list.responses.empty() || !list.abort_reason.empty()) && ctx_->size() > 1) {
       ResponseList encoded = list;
       if (response_encoder_.enabled() && ctx_->size() > 1) {
         for (Response& r : encoded.responses) {
@@ -590,8 +590,8 @@ Status MpiController::Poll(std::vector<ResponseList>* out, bool* progressed) {
         s = Isend(bytes, w, kResponseTag);
         if (!s.ok()) return s;
       }
-      out->push_back(std::move(list));
     }
+    if (!list.responses.empty() || !list.abort_reason.empty()) out->push_back(std::move(list));
   } else {
     Status s = ReceiveAll(0, kResponseTag, &received);
     if (!s.ok()) return s;

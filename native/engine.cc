@@ -606,7 +606,7 @@ void Engine::PerformResponse(const Response& r) {
                   [this](const std::vector<std::string>& names, const char* phase,
                          std::chrono::steady_clock::time_point start,
                          const std::string& args) { Trace(names, phase, start, args); },
-                  this};
+                  this, timeline_.enabled()};
   try {
     OpFor(r.kind).Execute(ctx, r, entries, have);
   } catch (const std::exception& ex) {

@@ -46,10 +46,13 @@ const CONFIGS = {
 
 /** hvd runs per round: the default algorithm with every variant, then ring and mpi forced. */
 /** (--quick runs the default algorithm only: the issue-12 targets need nothing else.) */
+// handoff: allreduceSync with HVD_INLINE_SYNC=0 at the small sizes, i.e. every call handed
+// to the engine thread as before Engine::DriveSync: the latency that saves, in the same run.
 const HVD_RUNS = [
   { algorithm: 'auto', variants: 'sync,async,inplace,owned,grouped' },
   { algorithm: 'ring', variants: { shm: 'inplace', tcp: 'sync,inplace' }, full: true },
   { algorithm: 'mpi', variants: { shm: 'inplace', tcp: 'sync,inplace' }, full: true },
+  { algorithm: 'auto', label: 'handoff', env: { HVD_INLINE_SYNC: '0' }, variants: { shm: 'sync', tcp: 'sync' }, maxBytes: 4096 },
 ];
 
 /** Table rows: each hvd variant against its C counterpart. */
@@ -63,6 +66,7 @@ const COMPARISONS = [
   { key: 'hvd:ring:inplace', label: 'ring inPlace', c: 'c:inplace' },
   { key: 'hvd:mpi:sync', label: 'mpi sync', c: 'c:out' },
   { key: 'hvd:mpi:inplace', label: 'mpi inPlace', c: 'c:inplace' },
+  { key: 'hvd:handoff:sync', label: 'sync, handed off', c: 'c:out' },
 ];
 
 const KiB = 1024;
@@ -397,13 +401,15 @@ async function runAllreduce(o, machine) {
       for (const run of HVD_RUNS) {
         const variants = typeof run.variants === 'string' ? run.variants : run.variants[name];
         if (!variants || (run.full && o.quick)) continue;
-        const env = childEnv({ HVD_ALLREDUCE_ALGORITHM: run.algorithm });
-        const argv = mpirunArgv(cfg.np, cfg, [process.execPath, worker, '--variants', variants, ...benchSizeArgs(o)]);
+        const env = childEnv({ HVD_ALLREDUCE_ALGORITHM: run.algorithm, ...(run.label ? { HVD_BENCH_LABEL: run.label } : {}), ...(run.env || {}) });
+        const sizes = run.maxBytes ? ['--sizes', benchSizes(o).filter((b) => b <= run.maxBytes).join(','), '--target-s', String(o.targetS)] : benchSizeArgs(o);
+        const argv = mpirunArgv(cfg.np, cfg, [process.execPath, worker, '--variants', variants, ...sizes]);
         const hr = await runProcess(argv, { env, timeoutS: 900 });
         for (const row of hr.rows) add(name, row, round);
-        if (hr.code !== 0) failures.push(`${name} round ${round + 1} hvd ${run.algorithm}: ${failureText(hr)}`);
-        parts.push(`hvd ${run.algorithm} ${hr.seconds.toFixed(1)}s`);
-        runsMeta.push({ round: round + 1, config: name, run: `hvd-${run.algorithm}`, seconds: +hr.seconds.toFixed(2), ok: hr.code === 0, load1: +os.loadavg()[0].toFixed(2) });
+        const runName = run.label || run.algorithm;
+        if (hr.code !== 0) failures.push(`${name} round ${round + 1} hvd ${runName}: ${failureText(hr)}`);
+        parts.push(`hvd ${runName} ${hr.seconds.toFixed(1)}s`);
+        runsMeta.push({ round: round + 1, config: name, run: `hvd-${runName}`, seconds: +hr.seconds.toFixed(2), ok: hr.code === 0, load1: +os.loadavg()[0].toFixed(2) });
       }
       log(`round ${round + 1}/${o.rounds} ${name}: ${parts.join(', ')}${failures.length ? ` (${failures.length} failed so far)` : ''}`);
     }
@@ -633,6 +639,20 @@ function evaluateTargets(allreduce, memory, overhead) {
     }
     if (!worst) na(id, text, 'no data');
     else targets.push({ id, text, status: worst.extra <= 10 ? 'PASS' : 'MISS', ratio: +worst.extra.toFixed(2), detail: `worst +${worst.extra.toFixed(1)} us at ${fmtSize(worst.bytes)} (${parts.join('; ')})` });
+    // (context) what running the loop on the calling thread saves: the same
+    // calls handed to the engine thread (HVD_INLINE_SYNC=0), same run.
+    const ho = [];
+    let best = null;
+    for (const h of cfg.series['hvd:auto:sync'] || []) {
+      const o = lookup(cfg, 'hvd:handoff:sync', h.bytes);
+      if (h.bytes > 4 * KiB || !h.median_us || !o || !o.median_us) continue;
+      const r = o.median_us / h.median_us;
+      if (!best || r < best) best = r;
+      ho.push(`${fmtSize(h.bytes)} ${fmtUs(h.median_us)} vs ${fmtUs(o.median_us)} us`);
+    }
+    const htext = `(context) 4 B-4 KiB allreduceSync on the calling thread vs handed to the engine thread (HVD_INLINE_SYNC=0), ${name} np=2: >= 1.0x faster`;
+    if (best === null) na(`handoff-${name}`, htext, 'no data');
+    else targets.push({ id: `handoff-${name}`, text: htext, status: best >= 1 ? 'PASS' : 'MISS', ratio: +best.toFixed(3), detail: `worst ${best.toFixed(2)}x (${ho.join('; ')})` });
   }
   // 5. training memory against plain tfjs, and the np=1 overhead
   if (memory) {

@@ -42,7 +42,7 @@ class Allgather : public Op {
     }
     auto t0 = std::chrono::steady_clock::now();
     Status st = ctx.comm.Allgatherv(send, recv, bytes_per_rank);
-    ctx.trace(r.names, "ALLGATHER", t0, OpArgs("mpi", total_rows * row_bytes, 1));
+    if (ctx.tracing) ctx.trace(r.names, "ALLGATHER", t0, OpArgs("mpi", total_rows * row_bytes, 1));
     if (!have[0]) return;
     res.shape = entries[0].request.shape;
     if (res.shape.empty()) res.shape.push_back(total_rows);

@@ -55,10 +55,10 @@ Status ScaledIntegerAllreduce(ExecContext& ctx, const Response& r, std::vector<T
     else std::fill(buf + off, buf + off + r.counts[i], 0.0);
     off += r.counts[i];
   }
-  ctx.trace(r.names, "SCALE_TO_DOUBLE", t_in, "");
+  if (ctx.tracing) ctx.trace(r.names, "SCALE_TO_DOUBLE", t_in, "");
   auto t0 = std::chrono::steady_clock::now();
   Status st = algo.Allreduce(ctx.comm, ctx.config, buf, buf, total, DataType::kFloat64, r.op);
-  ctx.trace(r.names, "ALLREDUCE", t0, OpArgs(algo.name(), total * 8, r.names.size()));
+  if (ctx.tracing) ctx.trace(r.names, "ALLREDUCE", t0, OpArgs(algo.name(), total * 8, r.names.size()));
   if (!st.ok()) return st;
   auto t_out = std::chrono::steady_clock::now();
   off = 0;
@@ -66,7 +66,7 @@ Status ScaledIntegerAllreduce(ExecContext& ctx, const Response& r, std::vector<T
     if (have[i]) ScaleFromDouble(r.dtype, entries[i].output, buf + off, r.counts[i], post);
     off += r.counts[i];
   }
-  ctx.trace(r.names, "SCALE_FROM_DOUBLE", t_out, "");
+  if (ctx.tracing) ctx.trace(r.names, "SCALE_FROM_DOUBLE", t_out, "");
   return st;
 }
 
@@ -107,7 +107,7 @@ void Allreduce::Execute(ExecContext& ctx, const Response& r, std::vector<TensorT
     auto t0 = std::chrono::steady_clock::now();
     st = algo.Allreduce(ctx.comm, ctx.config, in, out, total, r.dtype, r.op);
     if (st.ok()) ScaleBuffer(r.dtype, out, total, post);
-    ctx.trace(r.names, "ALLREDUCE", t0, OpArgs(algo.name(), total * esize, 1));
+    if (ctx.tracing) ctx.trace(r.names, "ALLREDUCE", t0, OpArgs(algo.name(), total * esize, 1));
   } else {
     ctx.stats.fused_responses++;
     // When every output lies back to back in one buffer in response order
@@ -136,10 +136,10 @@ void Allreduce::Execute(ExecContext& ctx, const Response& r, std::vector<TensorT
       else std::memset(buf + off, 0, bytes);
       off += static_cast<int64_t>(bytes);
     }
-    ctx.trace(r.names, "MEMCPY_IN_FUSION_BUFFER", t_in, "");
+    if (ctx.tracing) ctx.trace(r.names, "MEMCPY_IN_FUSION_BUFFER", t_in, "");
     auto t0 = std::chrono::steady_clock::now();
     st = algo.Allreduce(ctx.comm, ctx.config, buf, buf, total, r.dtype, r.op);
-    ctx.trace(r.names, "ALLREDUCE", t0, OpArgs(algo.name(), total * esize, r.names.size()));
+    if (ctx.tracing) ctx.trace(r.names, "ALLREDUCE", t0, OpArgs(algo.name(), total * esize, r.names.size()));
     auto t_out = std::chrono::steady_clock::now();
     if (contiguous) {
       if (st.ok()) ScaleBuffer(r.dtype, buf, total, post);
@@ -153,13 +153,13 @@ void Allreduce::Execute(ExecContext& ctx, const Response& r, std::vector<TensorT
       }
       ctx.stats.fusion_copy_bytes += 2 * static_cast<uint64_t>(total) * esize;
     }
-    ctx.trace(r.names, contiguous ? "SCALE_IN_OUTPUT_BUFFER" : "MEMCPY_OUT_FUSION_BUFFER", t_out, "");
+    if (ctx.tracing) ctx.trace(r.names, contiguous ? "SCALE_IN_OUTPUT_BUFFER" : "MEMCPY_OUT_FUSION_BUFFER", t_out, "");
   }
   auto t_cb = std::chrono::steady_clock::now();
   for (size_t i = 0; i < entries.size(); ++i) {
     if (have[i]) Complete(ctx, entries[i], st, CollectiveResult());
   }
-  ctx.trace(r.names, "CALLBACK", t_cb, "");
+  if (ctx.tracing) ctx.trace(r.names, "CALLBACK", t_cb, "");
 }
 
 }  // namespace

@@ -11,7 +11,7 @@ class Barrier : public Op {
                const std::vector<bool>& have) const override {
     auto t0 = std::chrono::steady_clock::now();
     Status st = ctx.comm.Barrier();
-    ctx.trace(r.names, "BARRIER", t0, "");
+    if (ctx.tracing) ctx.trace(r.names, "BARRIER", t0, "");
     if (have[0] && entries[0].done) {
       auto done = std::move(entries[0].done);
       entries[0].done = nullptr;

@@ -42,7 +42,7 @@ class Broadcast : public Op {
     }
     auto t0 = std::chrono::steady_clock::now();
     Status st = ctx.comm.Broadcast(buf, static_cast<int64_t>(bytes), r.root);
-    ctx.trace(r.names, "BROADCAST", t0, OpArgs("mpi", static_cast<int64_t>(bytes), 1));
+    if (ctx.tracing) ctx.trace(r.names, "BROADCAST", t0, OpArgs("mpi", static_cast<int64_t>(bytes), 1));
     if (have[0]) Complete(ctx, entries[0], st, CollectiveResult());
   }
 };

@@ -90,6 +90,9 @@ struct ExecContext {
                      const std::string&)>
       trace;
   ProcessSetHost* host = nullptr;  // for the ops that manage process sets
+  // The timeline is on: only then build trace arguments (OpArgs is a few
+  // string allocations per collective).
+  bool tracing = false;
 };
 
 class Op {

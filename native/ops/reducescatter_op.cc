@@ -77,7 +77,7 @@ class Reducescatter : public Op {
       st = algo.ReduceScatter(ctx.comm, ctx.config, ctx.scratch.data(), out, counts, r.dtype, r.op);
       if (st.ok()) ScaleBuffer(r.dtype, out, counts[me], post);
     }
-    ctx.trace(r.names, "REDUCESCATTER", t0, OpArgs(algo.name(), total * static_cast<int64_t>(esize), 1));
+    if (ctx.tracing) ctx.trace(r.names, "REDUCESCATTER", t0, OpArgs(algo.name(), total * static_cast<int64_t>(esize), 1));
     if (!have[0]) return;
     res.shape = entries[0].request.shape;
     res.shape[0] = r.first_dims[me];

@@ -574,9 +574,11 @@ Status MpiController::Poll(std::vector<ResponseList>* out, bool* progressed) {
       Route(src, rl);
     }
     ResponseList list = ComputeAll();
-    if ((!list.responses.empty() || !list.abort_reason.empty()) && ctx_->size() > 1) {
+    const bool any = !list.responses.empty() || !list.abort_reason.empty();
+    // Workers get the list encoded; a world of one has none to send it to.
+    if (any && ctx_->size() > 1) {
       ResponseList encoded = list;
-      if (response_encoder_.enabled() && ctx_->size() > 1) {
+      if (response_encoder_.enabled()) {
         for (Response& r : encoded.responses) {
           if (r.failed) continue;  // errors do not repeat
           auto [id, define] = response_encoder_.Encode(CacheKey(r));
@@ -591,7 +593,7 @@ Status MpiController::Poll(std::vector<ResponseList>* out, bool* progressed) {
         if (!s.ok()) return s;
       }
     }
-    if (!list.responses.empty() || !list.abort_reason.empty()) out->push_back(std::move(list));
+    if (any) out->push_back(std::move(list));
   } else {
     Status s = ReceiveAll(0, kResponseTag, &received);
     if (!s.ok()) return s;

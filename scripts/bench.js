@@ -347,8 +347,9 @@ function benchSizes(o) {
   return out;
 }
 
-function benchSizeArgs(o) {
-  return ['--sizes', benchSizes(o).join(','), '--target-s', String(o.targetS)];
+/** The worker's size arguments: every bench size, or those up to maxBytes. */
+function benchSizeArgs(o, maxBytes = Infinity) {
+  return ['--sizes', benchSizes(o).filter((b) => b <= maxBytes).join(','), '--target-s', String(o.targetS)];
 }
 
 /** key of a result row: c:out, c:inplace, c:out_huge, c:inplace_huge, c:grouped_one, hvd:<alg>:<variant>. */
@@ -402,8 +403,7 @@ async function runAllreduce(o, machine) {
         const variants = typeof run.variants === 'string' ? run.variants : run.variants[name];
         if (!variants || (run.full && o.quick)) continue;
         const env = childEnv({ HVD_ALLREDUCE_ALGORITHM: run.algorithm, ...(run.label ? { HVD_BENCH_LABEL: run.label } : {}), ...(run.env || {}) });
-        const sizes = run.maxBytes ? ['--sizes', benchSizes(o).filter((b) => b <= run.maxBytes).join(','), '--target-s', String(o.targetS)] : benchSizeArgs(o);
-        const argv = mpirunArgv(cfg.np, cfg, [process.execPath, worker, '--variants', variants, ...sizes]);
+        const argv = mpirunArgv(cfg.np, cfg, [process.execPath, worker, '--variants', variants, ...benchSizeArgs(o, run.maxBytes)]);
         const hr = await runProcess(argv, { env, timeoutS: 900 });
         for (const row of hr.rows) add(name, row, round);
         const runName = run.label || run.algorithm;

@@ -89,6 +89,28 @@ export interface TensorSpec {
   tensor?: TensorLike;
 }
 
+const DTYPE_OF = new Map<unknown, DTypeName>(CTORS);
+
+type CheckedBuffer = ArrayBuffer & { detached?: boolean; resizable?: boolean };
+
+/**
+ * The spec of `x` when it is a TypedArray hvd accepts as it is (a supported
+ * type over a plain, attached, fixed-length ArrayBuffer), else null: then
+ * inspect() decides, and names the argument in its error. Hot loops (a
+ * group's members, every call's input) call this first so that they build
+ * the argument's name only when something is wrong.
+ */
+export function inspectTyped(x: unknown): TensorSpec | null {
+  if (!ArrayBuffer.isView(x)) return null;
+  const dtype = DTYPE_OF.get(x.constructor);
+  if (dtype === undefined) return null;
+  const buf = x.buffer as CheckedBuffer;
+  if (buf.detached === true || buf.resizable === true || x.byteLength === 0) return null;
+  if (typeof SharedArrayBuffer !== 'undefined' && buf instanceof SharedArrayBuffer) return null;
+  const arr = x as HvdTypedArray;
+  return { kind: 'typed', dtype, ctor: arr.constructor as TypedArrayCtor, shape: [arr.length], array: arr };
+}
+
 /**
  * Validates `x` as a collective input and describes it. Throws TypeError
  * naming `arg` (the caller passes `<function>: <argument>`, so every message
@@ -110,11 +132,11 @@ export function inspect(x: unknown, arg: string, shape?: unknown): TensorSpec {
       `${arg} must be a TypedArray (Float32Array, Float64Array, Int32Array, Uint32Array, Int16Array, Uint16Array, Int8Array, Uint8Array, BigInt64Array, BigUint64Array) or a tfjs Tensor; got ${describe(x)}`,
     );
   }
-  const entry = CTORS.find(([c]) => x.constructor === c);
-  if (!entry) {
+  const dtype = DTYPE_OF.get(x.constructor);
+  if (dtype === undefined) {
     throw new TypeError(`${arg} is a ${x.constructor.name}, which hvd does not support; use one of Float32Array, Float64Array, Int32Array, Uint32Array, Int16Array, Uint16Array, Int8Array, Uint8Array, BigInt64Array, BigUint64Array`);
   }
-  const buf = x.buffer as ArrayBuffer & { detached?: boolean; resizable?: boolean };
+  const buf = x.buffer as CheckedBuffer;
   if (typeof SharedArrayBuffer !== 'undefined' && buf instanceof SharedArrayBuffer) {
     throw new TypeError(`${arg} is backed by a SharedArrayBuffer; pass a TypedArray over a plain ArrayBuffer (another thread could write it during the collective)`);
   }
@@ -131,7 +153,7 @@ export function inspect(x: unknown, arg: string, shape?: unknown): TensorSpec {
       throw new RangeError(`${arg} shape [${dims.join(',')}] has ${n} elements but the array has ${arr.length}`);
     }
   }
-  return { kind: 'typed', dtype: entry[1], ctor: entry[0], shape: dims, array: arr };
+  return { kind: 'typed', dtype, ctor: arr.constructor as TypedArrayCtor, shape: dims, array: arr };
 }
 
 function isDetached(buf: ArrayBuffer): boolean {

@@ -3,7 +3,7 @@
 // (groupedAllreduce packs its members instead: see allreduce.ts.)
 import { NativeOptions } from '../native';
 import { resolveSet } from '../process_sets';
-import { inspect, TensorSpec, toItem } from '../tensor';
+import { inspect, inspectTyped, TensorSpec, toItem } from '../tensor';
 import { nameOf } from './naming';
 import { Call, engineResult } from './submit';
 import { checkHasFirstDim, checkOptions, checkReducible, checkReduction, checkTensorList, reductionOptions } from './validation';
@@ -17,7 +17,7 @@ export function groupCall<T>(kind: number, group: string, reduce: boolean, tenso
   const list = checkTensorList(tensors, fn);
   const r = reduce ? checkReduction(opts, fn) : null;
   const specs: TensorSpec[] = list.map((t, i) => {
-    const spec = inspect(t, `tensors[${i}]`);
+    const spec = inspectTyped(t) ?? inspect(t, `tensors[${i}]`);
     checkHasFirstDim(spec, `${fn}: tensors[${i}]`, '');
     if (r) checkReducible(spec, r, `tensors[${i}]`, fn);
     return spec;

@@ -59,7 +59,8 @@ export function packLayout(specs: TensorSpec[]): PackLayout {
     let bucket = 0;
     while (buckets[bucket].dtype !== s.dtype) bucket++;
     const length = elements(s.shape);
-    members[i] = { bucket, offset: buckets[bucket].length, length, shape: s.shape.slice() };
+    // specs' shapes are fresh arrays that nothing else writes: no copy.
+    members[i] = { bucket, offset: buckets[bucket].length, length, shape: s.shape };
     buckets[bucket].length += length;
   }
   return { buckets, members };
@@ -92,11 +93,12 @@ export function pack(
   read?: (spec: TensorSpec) => HvdTypedArray | null,
 ): HvdTypedArray[] {
   const buffers = fits(layout, into) ? into : layout.buckets.map(packBuffer);
-  layout.members.forEach((m, i) => {
-    if (m.length === 0) return;
+  for (let i = 0; i < layout.members.length; i++) {
+    const m = layout.members[i];
+    if (m.length === 0) continue;
     const data = read?.(specs[i]) ?? readSync(specs[i]);
     (buffers[m.bucket] as Float32Array).set(data as Float32Array, m.offset);
-  });
+  }
   return buffers;
 }
 
@@ -106,10 +108,13 @@ export function pack(
  * outlive the buffers, such as tensors handed to tfjs's assign()).
  */
 export function unpack(layout: PackLayout, buffers: HvdTypedArray[], copy = false): HvdTypedArray[] {
-  return layout.members.map((m) => {
+  const out: HvdTypedArray[] = new Array(layout.members.length);
+  for (let i = 0; i < out.length; i++) {
+    const m = layout.members[i];
     const b = buffers[m.bucket];
-    return (copy ? b.slice(m.offset, m.offset + m.length) : b.subarray(m.offset, m.offset + m.length)) as HvdTypedArray;
-  });
+    out[i] = (copy ? b.slice(m.offset, m.offset + m.length) : b.subarray(m.offset, m.offset + m.length)) as HvdTypedArray;
+  }
+  return out;
 }
 
 /**

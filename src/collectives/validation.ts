@@ -75,6 +75,11 @@ export function reductionOptions(r: Reduction, processSet: number, group?: strin
 }
 
 /** Whether `spec` can be reduced with `r` (`arg` names it in the message). */
+/** Whether checkReducible passes (a test that needs no argument name). */
+export function isReducible(spec: TensorSpec, r: Reduction): boolean {
+  return !(r.op === 'average' && isIntegral(spec.dtype)) && !(spec.dtype === 'bool' && (r.pre !== 1 || r.post !== 1));
+}
+
 export function checkReducible(spec: TensorSpec, r: Reduction, arg: string, fn: string): void {
   if (r.op === 'average' && isIntegral(spec.dtype)) {
     throw new TypeError(

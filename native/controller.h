@@ -97,6 +97,12 @@ class Coordinator {
     std::vector<std::string> decided;  // in the order they became decided
   };
 
+  using Table = std::unordered_map<std::string, Pending>;
+  static constexpr size_t kSpareEntries = 64;
+  Table::iterator NewPending(const std::string& name);
+  // Removes a decided entry, keeping it for reuse.
+  void Retire(Table::iterator it);
+
   void OnRankGone(int rank);
   void RecheckAll();
   void CheckDivergence(int rank, const Request& req);
@@ -109,7 +115,8 @@ class Coordinator {
   int64_t fusion_threshold_;
   Config config_;
   bool check_divergence_;
-  std::unordered_map<std::string, Pending> table_;
+  Table table_;
+  std::vector<Table::node_type> spare_;  // retired entries, reused by NewPending
   std::unordered_map<std::string, GroupState> groups_;
   std::vector<std::string> decided_;  // names ready for ComputeResponses
   std::vector<bool> shut_down_;
@@ -139,7 +146,7 @@ class MpiController {
 
   // Worker: queues an MPI_Isend of the list to rank 0. Coordinator: records
   // the list directly.
-  Status SendRequestList(const RequestList& list);
+  Status SendRequestList(RequestList list);
 
   // Worker: receives ResponseLists that have arrived. Coordinator: receives
   // worker RequestLists, computes responses, sends them to every worker and

@@ -80,6 +80,7 @@ Status Engine::AddProcessSet(const std::vector<int>& world_ranks, int32_t* id) {
   *id = ps->id;
   std::lock_guard<std::mutex> lock(sets_mu_);
   sets_[ps->id] = ps;
+  sets_version_.fetch_add(1, std::memory_order_release);
   return Status::Ok();
 }
 
@@ -91,6 +92,7 @@ Status Engine::RemoveProcessSet(int32_t id) {
     if (it == sets_.end() || id == 0) return Status::Ok();
     ps = it->second;
     sets_.erase(it);
+    sets_version_.fetch_add(1, std::memory_order_release);
   }
   Status gone = Status::Error(StatusType::kShutDown, "process set " + std::to_string(id) +
                                                          " was removed (hvd.removeProcessSet) before this collective ran");
@@ -182,6 +184,7 @@ void Engine::Abort(const std::string& reason) {
   std::unique_lock<std::mutex> lock(abort_mu_);
   if (!abort_request_.empty() || !aborted_.empty()) return;
   abort_request_ = reason;
+  abort_requested_.store(true, std::memory_order_release);
   lock.unlock();
   global_->queue.Wake();
   lock.lock();
@@ -273,11 +276,21 @@ Engine::CycleResult Engine::Cycle() {
   const bool coordinator = mpi_->rank() == 0;
   bool progressed = false;
   RequestList outgoing;
-  const auto sets = Sets();
+  // The sets change only in responses this loop executes: a copy of the
+  // list is kept and refreshed when it changes (copying it every step was
+  // an allocation and a lock per spin).
+  if (loop_.sets_version != sets_version_.load(std::memory_order_acquire)) {
+    std::lock_guard<std::mutex> lock(sets_mu_);
+    loop_.sets.clear();
+    for (const auto& kv : sets_) loop_.sets.push_back(kv.second);
+    loop_.sets_version = sets_version_.load(std::memory_order_relaxed);
+  }
+  const std::vector<std::shared_ptr<ProcessSet>>& sets = loop_.sets;
   size_t pending = 0;
   int blocking = 0;
   for (const auto& ps : sets) {
     if (!ps->included()) continue;
+    if (!ps->queue.has_new()) continue;
     size_t first = outgoing.requests.size();
     ps->queue.PopNewRequests(&outgoing.requests);
     for (size_t i = first; i < outgoing.requests.size(); ++i) {
@@ -300,7 +313,7 @@ Engine::CycleResult Engine::Cycle() {
     }
   }
   bool sending_abort = false;
-  {
+  if (abort_requested_.load(std::memory_order_acquire)) {
     std::lock_guard<std::mutex> lock(abort_mu_);
     if (!abort_request_.empty() && !abort_request_sent_) {
       outgoing.abort_reason = abort_request_;
@@ -312,7 +325,7 @@ Engine::CycleResult Engine::Cycle() {
     loop_.sent_shutdown = true;
   }
   if (!outgoing.requests.empty() || outgoing.shutdown || sending_abort) {
-    Status s = controller_->SendRequestList(outgoing);
+    Status s = controller_->SendRequestList(std::move(outgoing));
     if (!s.ok()) {
       HVD_LOG(kError, "negotiation failed: " << s.reason());
       FailAllPending(s);

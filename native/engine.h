@@ -138,6 +138,8 @@ class Engine : public ProcessSetHost {
     bool sent_shutdown = false;   // this rank's shutdown request is sent
     bool final_received = false;  // worker: rank 0 said the job is over
     bool stopped = false;         // the loop has ended: the engine thread finalizes
+    std::vector<std::shared_ptr<ProcessSet>> sets;  // sets_ as of sets_version
+    uint64_t sets_version = ~uint64_t{0};
   } loop_;
   bool inline_sync_ = false;  // DriveSync allowed (set at init)
   int cpus_ = 1;                // CPUs this process may run on
@@ -150,6 +152,7 @@ class Engine : public ProcessSetHost {
   // looks them up to enqueue.
   std::shared_ptr<ProcessSet> global_;
   mutable std::mutex sets_mu_;
+  std::atomic<uint64_t> sets_version_{0};  // bumped under sets_mu_ whenever sets_ changes
   std::map<int32_t, std::shared_ptr<ProcessSet>> sets_;
   int32_t next_set_id_ = 1;
   std::unique_ptr<MpiContext> mpi_;
@@ -161,6 +164,7 @@ class Engine : public ProcessSetHost {
   std::mutex abort_mu_;
   std::condition_variable abort_cv_;
   std::string abort_request_;
+  std::atomic<bool> abort_requested_{false};  // abort_request_ was set (checked without the lock)
   bool abort_request_sent_ = false;
   std::string aborted_;  // set once any rank's abort reached us
   // Timeline (rank 0 only): when each pending name entered negotiation.

@@ -143,6 +143,37 @@ TEST(Coordinator, ReducescatterSharesAndJoinedRanks) {
   EXPECT_EQ(r.joined, std::vector<int32_t>({2}));
 }
 
+// Decided entries are kept and reused for later names (Coordinator::NewPending):
+// nothing of the old name may show through for ranks that have not
+// submitted the new one (here a rank that joined).
+TEST(Coordinator, AReusedEntryCarriesNothingOfTheNameBefore) {
+  Coordinator c(3, Cfg());
+  for (int step = 0; step < 3; ++step) {
+    for (int rank = 0; rank < 3; ++rank) c.AddRequestList(rank, One(Req("g" + std::to_string(step), CollectiveKind::kAllgather, {5, 2})));
+    auto list = c.ComputeResponses();
+    ASSERT_EQ(list.responses.size(), 1u);
+    EXPECT_EQ(list.responses[0].first_dims, std::vector<int64_t>({5, 5, 5}));
+  }
+  c.AddRequestList(2, One(Req("join.0", CollectiveKind::kJoin, {})));
+  c.AddRequestList(0, One(Req("after", CollectiveKind::kAllgather, {3, 2})));
+  EXPECT_TRUE(c.ComputeResponses().responses.empty());
+  c.AddRequestList(1, One(Req("after", CollectiveKind::kAllgather, {4, 2})));
+  auto list = c.ComputeResponses();
+  ASSERT_EQ(list.responses.size(), 1u);
+  const Response& r = list.responses[0];
+  EXPECT_FALSE(r.failed) << r.error;
+  EXPECT_EQ(r.names, std::vector<std::string>({"after"}));
+  EXPECT_EQ(r.first_dims, std::vector<int64_t>({3, 4, 0}));
+  EXPECT_EQ(r.joined, std::vector<int32_t>({2}));
+  // And a mismatch on a reused entry names only this name's submissions.
+  c.AddRequestList(0, One(Req("m", CollectiveKind::kAllreduce, {2})));
+  c.AddRequestList(1, One(Req("m", CollectiveKind::kAllreduce, {3})));
+  auto bad = c.ComputeResponses();
+  ASSERT_EQ(bad.responses.size(), 1u);
+  EXPECT_TRUE(bad.responses[0].failed);
+  EXPECT_EQ(bad.responses[0].error.find("[5,2]"), std::string::npos) << bad.responses[0].error;
+}
+
 TEST(Coordinator, FusesUpToTheThresholdAndChoosesTheAlgorithm) {
   Config cfg = Cfg();
   cfg.fusion_threshold = 64;

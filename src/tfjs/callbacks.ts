@@ -3,7 +3,7 @@
 // checks callbacks with a real `instanceof tf.Callback`) plus a lowercase
 // factory, as tfjs does (EarlyStopping / earlyStopping).
 import { allreduce } from '../collectives/allreduce';
-import { rank, size } from '../basics';
+
 import { broadcastModel, broadcastOptimizerState, setOf, TfjsBroadcastOptions } from './broadcast';
 import type { ProcessSet } from '../process_sets';
 import { tfjs } from './tf';
@@ -22,6 +22,8 @@ export interface LearningRateWarmupArgs {
   stepsPerEpoch?: number;
   /** 1 prints the rate reached at the end of warmup on rank 0. Defaults to 0. */
   verbose?: number;
+  /** The set that trains together: the ramp starts at initialLr / its size. Defaults to the global set. */
+  processSet?: ProcessSet;
 }
 
 /** Arguments of {@link LearningRateScheduleCallback}. */
@@ -43,8 +45,8 @@ export interface LearningRateScheduleArgs {
 export interface CallbackClasses {
   /** At train begin (and once more after the first batch, when the optimizer's slots exist) sets every rank's model and optimizer state to root's. */
   BroadcastGlobalVariablesCallback: new (rootRank?: number, options?: TfjsBroadcastOptions) => Callback;
-  /** Replaces each epoch's metrics in `logs` with their average across ranks. List it before callbacks that read metrics. */
-  MetricAverageCallback: new () => Callback;
+  /** Replaces each epoch's metrics in `logs` with their average across ranks (of `options.processSet`). List it before callbacks that read metrics. */
+  MetricAverageCallback: new (options?: TfjsBroadcastOptions) => Callback;
   /** Ramps the learning rate linearly from initialLr/size to initialLr over warmupEpochs (Goyal et al., 2017). */
   LearningRateWarmupCallback: new (args: LearningRateWarmupArgs) => Callback;
   /** Sets the learning rate to initialLr * multiplier(epoch) between startEpoch and endEpoch. */
@@ -111,6 +113,13 @@ function build(): CallbackClasses {
   }
 
   class MetricAverageCallback extends tf.Callback {
+    private readonly processSet: ProcessSet;
+    constructor(options?: TfjsBroadcastOptions) {
+      super();
+      // A job that trains on a process set averages over that set: the
+      // global set would wait for ranks that never train.
+      this.processSet = setOf(options, 'MetricAverageCallback');
+    }
     async onEpochEnd(epoch: number, logs?: Logs): Promise<void> {
       if (!logs) return;
       const keys = Object.keys(logs).sort();
@@ -124,7 +133,7 @@ function build(): CallbackClasses {
           v.dispose();
         }
       }
-      const avg = await allreduce(values, { name: `MetricAverageCallback.${epoch}` });
+      const avg = await allreduce(values, { name: `MetricAverageCallback.${epoch}`, processSet: this.processSet });
       keys.forEach((k, i) => {
         logs[k] = avg[i];
       });
@@ -132,7 +141,8 @@ function build(): CallbackClasses {
   }
 
   class LearningRateWarmupCallback extends tf.Callback {
-    private readonly args: Required<Omit<LearningRateWarmupArgs, 'stepsPerEpoch'>> & { stepsPerEpoch?: number };
+    private readonly args: Required<Omit<LearningRateWarmupArgs, 'stepsPerEpoch' | 'processSet'>> & { stepsPerEpoch?: number };
+    private readonly processSet: ProcessSet;
     private epoch = 0;
     private steps = 0;
     constructor(args: LearningRateWarmupArgs) {
@@ -143,12 +153,14 @@ function build(): CallbackClasses {
       checkPositive(warmupEpochs, 'warmupEpochs', 'LearningRateWarmupCallback');
       if (args.stepsPerEpoch !== undefined) checkPositive(args.stepsPerEpoch, 'stepsPerEpoch', 'LearningRateWarmupCallback', true);
       this.args = { initialLr: args.initialLr, warmupEpochs, stepsPerEpoch: args.stepsPerEpoch, verbose: args.verbose ?? 0 };
+      this.processSet = setOf({ processSet: args.processSet }, 'LearningRateWarmupCallback');
     }
     /** The rate for a fractional epoch, as in Horovod: lr/size * (e*(size-1)/warmup + 1). */
     rateAt(epoch: number): number {
       const { initialLr, warmupEpochs } = this.args;
       if (warmupEpochs === 0 || epoch >= warmupEpochs) return initialLr;
-      return (initialLr / size()) * ((epoch * (size() - 1)) / warmupEpochs + 1);
+      const n = this.processSet.size();
+      return (initialLr / n) * ((epoch * (n - 1)) / warmupEpochs + 1);
     }
     async onTrainBegin(): Promise<void> {
       this.steps = stepsPerEpoch(this.params as Record<string, unknown>, this.args.stepsPerEpoch, 'LearningRateWarmupCallback');
@@ -165,7 +177,7 @@ function build(): CallbackClasses {
     async onEpochEnd(epoch: number, logs?: Logs): Promise<void> {
       if (epoch === Math.ceil(this.args.warmupEpochs) - 1) {
         setLearningRate(this.optimizer(), this.args.initialLr);
-        if (this.args.verbose && rank() === 0) console.log(`Epoch ${epoch + 1}: finished gradual learning rate warmup to ${this.args.initialLr}.`);
+        if (this.args.verbose && this.processSet.rank() === 0) console.log(`Epoch ${epoch + 1}: finished gradual learning rate warmup to ${this.args.initialLr}.`);
       }
       const lr = getLearningRate(this.optimizer());
       if (logs && lr !== undefined) logs.lr = lr;
@@ -256,9 +268,9 @@ export const callbacks = {
   broadcastGlobalVariablesCallback(rootRank = 0, options?: TfjsBroadcastOptions): Callback {
     return new (get().BroadcastGlobalVariablesCallback)(rootRank, options);
   },
-  /** Factory for MetricAverageCallback. */
-  metricAverageCallback(): Callback {
-    return new (get().MetricAverageCallback)();
+  /** Factory for MetricAverageCallback. `options.processSet` averages within a set (the one the model trains on). */
+  metricAverageCallback(options?: TfjsBroadcastOptions): Callback {
+    return new (get().MetricAverageCallback)(options);
   },
   /** Factory for LearningRateWarmupCallback. */
   learningRateWarmupCallback(args: LearningRateWarmupArgs): Callback {

@@ -128,4 +128,31 @@ describe('DistributedOptimizer and the tfjs broadcasts on process sets', functio
     model.dispose();
     tf.dispose([a, b, x, y]);
   });
+  it('MetricAverageCallback and LearningRateWarmupCallback on a set: averages and rates over its members only', async function () {
+    // The sets train at the same time; a global average would wait for the
+    // other set's ranks, which call it under another name.
+    const m = tf.sequential();
+    m.add(tf.layers.dense({ units: 1, inputShape: [2], kernelInitializer: 'zeros', useBias: false }));
+    m.compile({ optimizer: tf.train.sgd(0), loss: 'meanSquaredError' });
+    // Each rank's loss is (rank + 1)^2: the targets are rank + 1 and the model outputs 0.
+    const x = tf.ones([4, 2]);
+    const y = tf.fill([4, 1], hvd.rank() + 1);
+    const logs = [];
+    class Capture extends tf.Callback {
+      async onEpochEnd(epoch, l) {
+        logs.push(typeof l.loss === 'number' ? l.loss : (await l.loss.data())[0]);
+      }
+    }
+    await m.fit(x, y, { epochs: 1, batchSize: 4, verbose: 0, callbacks: [hvd.callbacks.metricAverageCallback({ processSet: mine }), new Capture()] });
+    const mean = mine.ranks.reduce((acc, r) => acc + (r + 1) ** 2, 0) / mine.size();
+    assert.ok(Math.abs(logs[0] - mean) < 1e-5 * mean, `loss ${logs[0]} vs the set's mean ${mean}`);
+    const warm = hvd.callbacks.learningRateWarmupCallback({ initialLr: 0.8, warmupEpochs: 2, processSet: mine });
+    assert.ok(Math.abs(warm.rateAt(0) - 0.8 / mine.size()) < 1e-12, `starts at lr / set size: ${warm.rateAt(0)}`);
+    assert.equal(warm.rateAt(2), 0.8);
+    for (const make of [() => hvd.callbacks.metricAverageCallback({ processSet: other }), () => hvd.callbacks.learningRateWarmupCallback({ initialLr: 1, processSet: other })]) {
+      assert.throws(make, (e) => e instanceof RangeError && e.message.includes(`not a member of ${other}`));
+    }
+    m.dispose();
+    tf.dispose([x, y]);
+  });
 });

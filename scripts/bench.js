@@ -58,6 +58,7 @@ const HVD_RUNS = [
 /** Table rows: each hvd variant against its C counterpart. */
 const COMPARISONS = [
   { key: 'hvd:auto:sync', label: 'allreduceSync', c: 'c:out' },
+  { key: 'hvd:auto:sync', label: 'sync vs C fresh out', c: 'c:out_fresh' },
   { key: 'hvd:auto:async', label: 'await allreduce', c: 'c:out' },
   { key: 'hvd:auto:inplace', label: 'inPlace', c: 'c:inplace' },
   { key: 'hvd:auto:owned', label: 'own memory', c: 'c:out' },
@@ -352,7 +353,7 @@ function benchSizeArgs(o, maxBytes = Infinity) {
   return ['--sizes', benchSizes(o).filter((b) => b <= maxBytes).join(','), '--target-s', String(o.targetS)];
 }
 
-/** key of a result row: c:out, c:inplace, c:out_huge, c:inplace_huge, c:grouped_one, hvd:<alg>:<variant>. */
+/** key of a result row: c:out, c:inplace, c:out_huge, c:inplace_huge, c:out_fresh, c:grouped_one, hvd:<alg>:<variant>. */
 function rowKey(r) {
   if (r.impl === 'c') return r.kind === 'size' ? `c:${r.mode}` : `c:${r.kind}`;
   return `hvd:${r.algorithm}:${r.variant}`;
@@ -463,12 +464,13 @@ function printAllreduce(result) {
     );
     console.log(
       table(
-        ['size', 'out µs', 'out busbw', 'in-place µs', 'in busbw', 'huge out µs', 'huge out busbw', 'huge in busbw'],
+        ['size', 'out µs', 'out busbw', 'in-place µs', 'in busbw', 'huge out µs', 'huge out busbw', 'huge in busbw', 'fresh out busbw'],
         sizes.map((b) => {
           const out = lookup(cfg, 'c:out', b);
           const inp = lookup(cfg, 'c:inplace', b);
           const ho = lookup(cfg, 'c:out_huge', b);
           const hi = lookup(cfg, 'c:inplace_huge', b);
+          const fr = lookup(cfg, 'c:out_fresh', b);
           return [
             fmtSize(b),
             fmtUs(out && out.median_us),
@@ -478,6 +480,7 @@ function printAllreduce(result) {
             fmtUs(ho && ho.median_us),
             fmtBw(ho && ho.busbw_gbs),
             fmtBw(hi && hi.busbw_gbs),
+            fmtBw(fr && fr.busbw_gbs),
           ];
         }),
       ),
@@ -689,6 +692,11 @@ function evaluateTargets(allreduce, memory, overhead) {
   }
 
   // Context (earlier issues' targets, still reported)
+  for (const name of allreduce ? ['shm', 'tcp'] : []) {
+    // What target 1 costs by its shape: C writing each result into a fresh
+    // buffer, as an API that returns new arrays does (bench/c/allreduce_bench.c, out_fresh).
+    bwRatio(`oop-fresh-${name}`, `(context) out-of-place allreduceSync busbw >= 0.95x C out of place into a fresh output each call (32 MiB rotation) at 4, 16, 64 MiB, ${name} np=2`, name, 'hvd:auto:sync', 'c:out_fresh', [4 * MiB, 16 * MiB, 64 * MiB], 0.95);
+  }
   for (const name of allreduce ? ['shm', 'tcp'] : []) {
     bwRatio(`inplace-${name}`, `(context) inPlace busbw >= 0.95x C in-place at 4, 16, 64 MiB, ${name} np=2`, name, 'hvd:auto:inplace', 'c:inplace', [4 * MiB, 16 * MiB, 64 * MiB], 0.95);
   }

@@ -24,13 +24,23 @@
  *           as hvd's own pool hands out; modes out_huge, inplace_huge. The
  *           info row reports how much of them the kernel backed with huge
  *           pages (AnonHugePages in /proc/self/smaps for their ranges).
+ * Mode out_fresh (in --modes, on by default; needs --buffers huge): out of
+ * place from the malloc send buffer into a different huge-page receive
+ * buffer each call, rotating over --fresh-window-bytes (default 32 MiB, at
+ * least 2 buffers). It models what an API that returns a new result array
+ * per call costs: hvd's allreduceSync outputs come from its pool, and V8
+ * returns them only at its next young-generation collection, so a loop of
+ * 4 MiB calls cycles through 8-10 blocks (measured with engineStats'
+ * pool figures) and writes each result into memory that is no longer in
+ * cache. The plain out mode reuses one receive buffer, which stays cached.
  * ALLREDUCE_HUGEPAGE=1 (older scripts) means --buffers huge.
  * The out-of-place send buffer holds 1.0f (checked once: the result is np);
  * the in-place buffer holds 0.0f so repeated sums stay finite.
  *
  * Usage: mpirun -np N allreduce_bench [--min-bytes 4] [--max-bytes 67108864]
  *          [--factor 4] [--sizes B,B,...] [--target-s 0.25] [--warmup-s 0.03]
- *          [--batches 15] [--modes out,inplace] [--buffers malloc,huge]
+ *          [--batches 15] [--modes out,inplace,out_fresh] [--buffers malloc,huge]
+ *          [--fresh-window-bytes 33554432]
  *          [--grouped-bytes 409600] [--grouped-count 100] [--no-grouped]
  * --sizes replaces the min/max/factor series by an explicit list.
  */
@@ -46,7 +56,8 @@ typedef struct {
   long long min_bytes, max_bytes, factor;
   double target_s, warmup_s;
   int batches, min_warmup, min_iters, max_iters;
-  int do_out, do_inplace, do_grouped;
+  int do_out, do_inplace, do_fresh, do_grouped;
+  long long fresh_window;
   long long grouped_bytes;
   int grouped_count;
   int use_malloc, use_huge;
@@ -126,11 +137,19 @@ typedef struct {
   float* recv;
   int count;
   int calls;
+  int rotate; /* out_fresh: receive buffers (count floats, `stride` apart) used in turn; 0 = one */
+  size_t stride;
+  int next;
 } Op;
 
-static void run_op(const Op* op) {
+static void run_op(Op* op) {
+  float* base = op->recv;
+  if (op->rotate > 1) {
+    base += (size_t)op->next * op->stride;
+    op->next = (op->next + 1) % op->rotate;
+  }
   for (int c = 0; c < op->calls; c++) {
-    float* r = op->recv + (size_t)c * op->count;
+    float* r = base + (size_t)c * op->count;
     if (op->send)
       MPI_Allreduce(op->send + (size_t)c * op->count, r, op->count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
     else
@@ -138,7 +157,7 @@ static void run_op(const Op* op) {
   }
 }
 
-static void measure(const Options* o, const Op* op, const char* mode, long long bytes, const char* kind) {
+static void measure(const Options* o, Op* op, const char* mode, long long bytes, const char* kind) {
   /* 1. warm-up + calibration (decisions taken on rank 0's clock, broadcast) */
   double est = 0, spent = 0;
   int warm_iters = 0;
@@ -183,6 +202,19 @@ static void measure(const Options* o, const Op* op, const char* mode, long long 
   free(samples);
 }
 
+/* Whether comma-separated `list` holds `word`. */
+static int has_token(const char* list, const char* word) {
+  size_t n = strlen(word);
+  for (const char* p = list; *p;) {
+    const char* e = strchr(p, ',');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    if (len == n && !strncmp(p, word, n)) return 1;
+    if (!e) break;
+    p = e + 1;
+  }
+  return 0;
+}
+
 static long long parse_ll(const char* s) {
   char* end;
   long long v = strtoll(s, &end, 10);
@@ -195,7 +227,7 @@ int main(int argc, char** argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
   MPI_Comm_size(MPI_COMM_WORLD, &g_size);
 
-  Options o = {4, 64LL << 20, 4, 0.25, 0.03, 15, 2, 5, 1 << 24, 1, 1, 1, 409600, 100, 1, 0, {0}, 0};
+  Options o = {4, 64LL << 20, 4, 0.25, 0.03, 15, 2, 5, 1 << 24, 1, 1, 1, 1, 32LL << 20, 409600, 100, 1, 0, {0}, 0};
   const char* hp = getenv("ALLREDUCE_HUGEPAGE");
   if (hp && strcmp(hp, "1") == 0) o.use_malloc = 0, o.use_huge = 1;
   for (int i = 1; i < argc; i++) {
@@ -235,12 +267,17 @@ int main(int argc, char** argv) {
       }
     } else if (!strcmp(a, "--modes")) {
       NEEDV();
-      o.do_out = strstr(v, "out") != NULL;
-      o.do_inplace = strstr(v, "inplace") != NULL;
+      o.do_out = has_token(v, "out");
+      o.do_inplace = has_token(v, "inplace");
+      o.do_fresh = has_token(v, "out_fresh");
+    } else if (!strcmp(a, "--fresh-window-bytes")) {
+      NEEDV();
+      o.fresh_window = parse_ll(v);
     } else die("unknown argument (see the comment at the top of allreduce_bench.c)");
 #undef NEEDV
   }
-  if (o.min_bytes < 4 || o.factor < 2 || o.batches < 1 || o.min_iters < 1) die("bad options");
+  if (o.min_bytes < 4 || o.factor < 2 || o.batches < 1 || o.min_iters < 1 || o.fresh_window < 0) die("bad options");
+  if (!o.use_huge || !o.use_malloc) o.do_fresh = 0; /* malloc send, huge-page receive */
 
   if (o.nsizes == 0) {
     for (long long b = o.min_bytes; b <= o.max_bytes && o.nsizes < 64; b *= o.factor) o.sizes[o.nsizes++] = b;
@@ -261,6 +298,17 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < max_count; i++) send[h][i] = 1.0f;
     memset(recv[h], 0, max_count * sizeof(float));
     if (h) huge_backed = huge_kb(send[h], max_count * sizeof(float)) + huge_kb(recv[h], max_count * sizeof(float));
+  }
+
+  /* out_fresh: receive buffers of the largest size, `fresh_n` of them */
+  size_t fresh_stride = (max_count * sizeof(float) + 4095) / 4096 * 4096 / sizeof(float);
+  int fresh_n = 0;
+  float* fresh = NULL;
+  if (o.do_fresh) {
+    fresh_n = (int)((size_t)o.fresh_window / (fresh_stride * sizeof(float)));
+    if (fresh_n < 2) fresh_n = 2;
+    fresh = alloc_floats(fresh_stride * (size_t)fresh_n, 1);
+    memset(fresh, 0, fresh_stride * (size_t)fresh_n * sizeof(float));
   }
 
   if (g_rank == 0) {
@@ -293,12 +341,21 @@ int main(int argc, char** argv) {
     for (int h = 0; h < 2; h++) {
       if (!send[h]) continue;
       if (o.do_out) {
-        Op op = {send[h], recv[h], count, 1};
+        Op op = {send[h], recv[h], count, 1, 0, 0, 0};
         measure(&o, &op, h ? "out_huge" : "out", bytes, "size");
+      }
+      if (o.do_fresh && h == 0) {
+        /* as many buffers of this size as fit in the window (at least 2) */
+        size_t stride = ((size_t)count * sizeof(float) + 4095) / 4096 * 4096 / sizeof(float);
+        size_t n = (size_t)o.fresh_window / (stride * sizeof(float));
+        if (n < 2) n = 2;
+        if (n * stride > fresh_stride * (size_t)fresh_n) n = fresh_stride * (size_t)fresh_n / stride;
+        Op op = {send[0], fresh, count, 1, (int)n, stride, 0};
+        measure(&o, &op, "out_fresh", bytes, "size");
       }
       if (o.do_inplace) {
         memset(recv[h], 0, (size_t)count * sizeof(float));
-        Op op = {NULL, recv[h], count, 1};
+        Op op = {NULL, recv[h], count, 1, 0, 0, 0};
         measure(&o, &op, h ? "inplace_huge" : "inplace", bytes, "size");
       }
     }
@@ -307,13 +364,14 @@ int main(int argc, char** argv) {
   if (o.do_grouped && o.grouped_count > 0) {
     /* the reference the grouped hvd call is judged against: one allreduce of all the bytes */
     int h = send[0] ? 0 : 1; /* plain buffers, as the hvd inputs are */
-    Op one = {send[h], recv[h], (int)gcount, 1};
+    Op one = {send[h], recv[h], (int)gcount, 1, 0, 0, 0};
     measure(&o, &one, "out", o.grouped_bytes, "grouped_one");
     /* and, for context, the same bytes as separate allreduces */
-    Op many = {send[h], recv[h], (int)(gcount / o.grouped_count), o.grouped_count};
+    Op many = {send[h], recv[h], (int)(gcount / o.grouped_count), o.grouped_count, 0, 0, 0};
     measure(&o, &many, "out", o.grouped_bytes, "grouped_separate");
   }
 
+  if (fresh) free_floats(fresh, fresh_stride * (size_t)fresh_n, 1);
   for (int h = 0; h < 2; h++) {
     free_floats(send[h], max_count, h);
     free_floats(recv[h], max_count, h);

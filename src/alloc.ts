@@ -7,45 +7,16 @@
 // garbage collected its block returns to the pool. Arrays under 64 KiB, and
 // any allocation while the pool is at HVD_POOL_MAX_BYTES, are ordinary
 // TypedArrays: the call never fails because the pool is full.
+import { ARRAY_CTORS, ArrayOfDType } from './dtypes';
 import { loadNative } from './native';
 
-/** Element types hvd.alloc can make, and the TypedArray each gives. */
-export interface AllocTypes {
-  float32: Float32Array;
-  float64: Float64Array;
-  int32: Int32Array;
-  uint32: Uint32Array;
-  int16: Int16Array;
-  uint16: Uint16Array;
-  int8: Int8Array;
-  uint8: Uint8Array;
-  int64: BigInt64Array;
-  uint64: BigUint64Array;
-  /** IEEE half floats as raw bits (what `Compression.fp16` sends). */
-  float16: Uint16Array;
-  /** One byte per element, 0 or 1 (tfjs's bool). */
-  bool: Uint8Array;
-}
+/** Element types hvd.alloc can make, and the TypedArray each gives (src/dtypes.ts). */
+export type AllocTypes = ArrayOfDType;
 
 /** A dtype name accepted by {@link alloc}. */
 export type DType = keyof AllocTypes;
 
-type Ctor = { new (buffer: ArrayBuffer, byteOffset: number, length: number): AllocTypes[DType]; BYTES_PER_ELEMENT: number };
-
-const CTORS: Record<DType, Ctor> = {
-  float32: Float32Array as unknown as Ctor,
-  float64: Float64Array as unknown as Ctor,
-  int32: Int32Array as unknown as Ctor,
-  uint32: Uint32Array as unknown as Ctor,
-  int16: Int16Array as unknown as Ctor,
-  uint16: Uint16Array as unknown as Ctor,
-  int8: Int8Array as unknown as Ctor,
-  uint8: Uint8Array as unknown as Ctor,
-  int64: BigInt64Array as unknown as Ctor,
-  uint64: BigUint64Array as unknown as Ctor,
-  float16: Uint16Array as unknown as Ctor,
-  bool: Uint8Array as unknown as Ctor,
-};
+const CTORS = ARRAY_CTORS;
 
 /** Smallest allocation the pool serves (native/pool.h Pool::kDefaultMinBytes). */
 export const POOL_MIN_BYTES = 64 * 1024;
@@ -88,5 +59,5 @@ export function alloc<D extends DType>(dtype: D, length: number): AllocTypes[D] 
   const ctor = CTORS[dtype];
   const bytes = length * ctor.BYTES_PER_ELEMENT;
   if (bytes > Number.MAX_SAFE_INTEGER) throw new RangeError(`alloc: ${length} ${dtype} elements is too large`);
-  return new ctor(hvdArrayBuffer(bytes, true), 0, length) as AllocTypes[D];
+  return new ctor(hvdArrayBuffer(bytes, true), 0, length) as unknown as AllocTypes[D];
 }

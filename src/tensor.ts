@@ -2,6 +2,7 @@
 // Tensors), how it becomes raw bytes plus a dtype code for the engine, and
 // how results become the same kind of value the caller passed in.
 import { DTYPES } from './codes';
+import { ARRAY_CTORS, DTYPE_OF_ARRAY } from './dtypes';
 import { NativeItem } from './native';
 import { tfjsForTensors } from './tfjs/tf';
 
@@ -40,23 +41,11 @@ export type TensorInput = HvdTypedArray | TensorLike;
 
 type TypedArrayCtor = { new (length: number): HvdTypedArray; new (buffer: ArrayBuffer): HvdTypedArray; name: string };
 
-const CTORS: Array<[TypedArrayCtor, DTypeName]> = [
-  [Float32Array as unknown as TypedArrayCtor, 'float32'],
-  [Float64Array as unknown as TypedArrayCtor, 'float64'],
-  [Int32Array as unknown as TypedArrayCtor, 'int32'],
-  [Uint32Array as unknown as TypedArrayCtor, 'uint32'],
-  [Int16Array as unknown as TypedArrayCtor, 'int16'],
-  [Uint16Array as unknown as TypedArrayCtor, 'uint16'],
-  [Int8Array as unknown as TypedArrayCtor, 'int8'],
-  [Uint8Array as unknown as TypedArrayCtor, 'uint8'],
-  [BigInt64Array as unknown as TypedArrayCtor, 'int64'],
-  [BigUint64Array as unknown as TypedArrayCtor, 'uint64'],
-];
 
 const TENSOR_DTYPES: Record<string, { dtype: DTypeName; ctor: TypedArrayCtor }> = {
-  float32: { dtype: 'float32', ctor: Float32Array as unknown as TypedArrayCtor },
-  int32: { dtype: 'int32', ctor: Int32Array as unknown as TypedArrayCtor },
-  bool: { dtype: 'bool', ctor: Uint8Array as unknown as TypedArrayCtor },
+  float32: { dtype: 'float32', ctor: ARRAY_CTORS.float32 as unknown as TypedArrayCtor },
+  int32: { dtype: 'int32', ctor: ARRAY_CTORS.int32 as unknown as TypedArrayCtor },
+  bool: { dtype: 'bool', ctor: ARRAY_CTORS.bool as unknown as TypedArrayCtor },
 };
 
 export function isTensor(x: unknown): x is TensorLike {
@@ -89,7 +78,7 @@ export interface TensorSpec {
   tensor?: TensorLike;
 }
 
-const DTYPE_OF = new Map<unknown, DTypeName>(CTORS);
+const DTYPE_OF = DTYPE_OF_ARRAY;
 
 type CheckedBuffer = ArrayBuffer & { detached?: boolean; resizable?: boolean };
 

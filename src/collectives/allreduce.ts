@@ -9,7 +9,7 @@ import { DType, HvdTypedArray, inspect, inspectTyped, TensorInput, TensorSpec, t
 import { outputArray, outputBuffer } from './buffers';
 import { checkOut } from './out';
 import { nameOf } from './naming';
-import { layoutKey, pack, packLayout, PackLayout, unpack } from './packing';
+import { layoutKey, pack, packBuffer, packLayout, PackLayout, unpack } from './packing';
 import { OP_CODES, ReduceOp, ReductionOptions } from './reduce_op';
 import { Call, callSite, submit, submitSync } from './submit';
 import { checkOptions, checkReducible, checkReduction, checkTensorList, isReducible, reductionOptions } from './validation';
@@ -48,6 +48,13 @@ export interface GroupedAllreduceOptions {
   prescaleFactor?: number;
   /** Defaults to 1. */
   postscaleFactor?: number;
+  /**
+   * Member i's result goes into out[i], a TypedArray of tensors[i]'s type
+   * and length (the input itself is allowed). The call then allocates no
+   * buffer: members are packed into one that hvd keeps for the group's
+   * layout and reuses. TypedArray members only.
+   */
+  out?: HvdTypedArray[];
 }
 
 interface Prepared {
@@ -58,6 +65,8 @@ interface Prepared {
   inPlace?: boolean;
   /** The caller's options.out (not the input: that is inPlace). */
   out?: HvdTypedArray;
+  /** A group's options.out, one per member. */
+  outs?: HvdTypedArray[];
 }
 
 function prepareAllreduce(tensor: unknown, options: unknown, fn: string): Prepared {
@@ -83,7 +92,7 @@ function prepareAllreduce(tensor: unknown, options: unknown, fn: string): Prepar
 }
 
 function prepareGrouped(tensors: unknown, options: unknown, fn: string): Prepared {
-  const opts = checkOptions(options, ['op', 'name', 'prescaleFactor', 'postscaleFactor'], fn);
+  const opts = checkOptions(options, ['op', 'name', 'prescaleFactor', 'postscaleFactor', 'out'], fn);
   const list = checkTensorList(tensors, fn);
   const r = checkReduction(opts, fn);
   // Argument names are built only for a member that fails (100 members:
@@ -94,8 +103,55 @@ function prepareGrouped(tensors: unknown, options: unknown, fn: string): Prepare
     if (!isReducible(spec, r)) checkReducible(spec, r, `tensors[${i}]`, fn);
     specs[i] = spec;
   }
+  const outs = checkGroupOut(opts.out, specs, fn);
   const group = nameOf(opts, 'groupedAllreduce', fn);
-  return { fn, specs, names: [group], options: reductionOptions(r, resolveSet(opts.processSet, fn).id, group) };
+  return { fn, specs, names: [group], options: reductionOptions(r, resolveSet(opts.processSet, fn).id, group), outs };
+}
+
+/** options.out of a group: an array with one checkOut-valid array per member. */
+function checkGroupOut(value: unknown, specs: TensorSpec[], fn: string): HvdTypedArray[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.length !== specs.length) {
+    throw new TypeError(`${fn}: options.out must be an array of ${specs.length} TypedArrays, one per tensor; got ${Array.isArray(value) ? `${value.length}` : typeof value}`);
+  }
+  return specs.map((spec, i) => {
+    try {
+      // Members are packed before anything runs, so an out that is the
+      // member's own input is fine (its result replaces it).
+      return checkOut(value[i], spec, fn, spec.array?.length, true)!.out;
+    } catch (e) {
+      if (e instanceof Error) e.message = e.message.replace('options.out', `options.out[${i}]`);
+      throw e;
+    }
+  });
+}
+
+// Pack buffers of calls with options.out, kept per bucket type and length
+// and reused: such a call's results are copied out, so its pack is free
+// again once the call is done. A few per shape, a few shapes.
+const SPARE_PACKS_PER_SHAPE = 4;
+const SPARE_PACK_SHAPES = 16;
+const sparePacks = new Map<string, HvdTypedArray[]>();
+
+function packKey(b: PackLayout['buckets'][number]): string {
+  return `${b.dtype}:${b.length}`;
+}
+
+function takePacks(layout: PackLayout): HvdTypedArray[] {
+  return layout.buckets.map((b) => sparePacks.get(packKey(b))?.pop() ?? packBuffer(b));
+}
+
+function returnPacks(layout: PackLayout, buffers: HvdTypedArray[]): void {
+  layout.buckets.forEach((b, i) => {
+    const key = packKey(b);
+    let list = sparePacks.get(key);
+    if (!list) {
+      if (sparePacks.size >= SPARE_PACK_SHAPES) sparePacks.delete(sparePacks.keys().next().value as string);
+      list = [];
+      sparePacks.set(key, list);
+    }
+    if (list.length < SPARE_PACKS_PER_SHAPE) list.push(buffers[i]);
+  });
 }
 
 /**
@@ -186,9 +242,9 @@ export function allreduceSync<T extends TensorInput>(tensor: T, options?: Allred
  * part of the group's key, so ranks whose groups are laid out differently
  * fail with HVD_MISMATCH.
  */
-function packedGroup(p: Prepared): { call: Call<HvdTypedArray[]>; layout: PackLayout } {
+function packedGroup(p: Prepared): { call: Call<HvdTypedArray[]>; layout: PackLayout; buffers: HvdTypedArray[] } {
   const layout = packLayout(p.specs);
-  const buffers = pack(layout, p.specs);
+  const buffers = pack(layout, p.specs, p.outs ? takePacks(layout) : null);
   const group = p.options.group!;
   const specs: TensorSpec[] = layout.buckets.map((b, i) => ({ kind: 'typed', dtype: b.dtype, ctor: b.ctor, shape: [b.length], array: buffers[i] }));
   const packed: Prepared = {
@@ -198,10 +254,21 @@ function packedGroup(p: Prepared): { call: Call<HvdTypedArray[]>; layout: PackLa
     options: { ...p.options, group: `${group} ${layoutKey(layout)}` },
     inPlace: true,
   };
-  return { call: allreduceCall(packed), layout };
+  const call = allreduceCall(packed);
+  // No other collective may touch the out arrays while this one is in flight.
+  if (p.outs) call.outs = p.outs;
+  return { call, layout, buffers };
 }
 
 function unpackGroup<T>(p: Prepared, layout: PackLayout, outs: HvdTypedArray[]): T[] {
+  if (p.outs) {
+    for (let i = 0; i < p.outs.length; i++) {
+      const m = layout.members[i];
+      p.outs[i].set(outs[m.bucket].subarray(m.offset, m.offset + m.length) as never);
+    }
+    returnPacks(layout, outs);
+    return p.outs as unknown as T[];
+  }
   const views = unpack(layout, outs);
   for (let i = 0; i < views.length; i++) {
     if (p.specs[i].kind === 'tensor') views[i] = wrap<HvdTypedArray>(p.specs[i], views[i], p.specs[i].shape);
@@ -220,8 +287,14 @@ export function groupedAllreduce<T extends TensorInput>(tensors: T[], options?: 
   running();
   const p = prepareGrouped(tensors, options, 'groupedAllreduce');
   const site = callSite(groupedAllreduce);
-  const { call, layout } = packedGroup(p);
-  return submit(call, site).then((outs) => unpackGroup<T>(p, layout, outs));
+  const { call, layout, buffers } = packedGroup(p);
+  return submit(call, site).then(
+    (outs) => unpackGroup<T>(p, layout, outs),
+    (e) => {
+      if (p.outs) returnPacks(layout, buffers);
+      throw e;
+    },
+  );
 }
 
 /**
@@ -233,8 +306,15 @@ export function groupedAllreduce<T extends TensorInput>(tensors: T[], options?: 
 export function groupedAllreduceSync<T extends TensorInput>(tensors: T[], options?: GroupedAllreduceOptions): T[] {
   running();
   const p = prepareGrouped(tensors, options, 'groupedAllreduceSync');
-  const { call, layout } = packedGroup(p);
-  return unpackGroup<T>(p, layout, submitSync(call));
+  const { call, layout, buffers } = packedGroup(p);
+  let results: HvdTypedArray[];
+  try {
+    results = submitSync(call);
+  } catch (e) {
+    if (p.outs) returnPacks(layout, buffers);
+    throw e;
+  }
+  return unpackGroup<T>(p, layout, results);
 }
 
 /**

@@ -238,6 +238,59 @@ describe('the out option', function () {
     });
   });
 
+  it('groupedAllreduce with out: each member into its out, as the plain path; no buffer allocated per call (Sync and Promise)', async function () {
+    // 3 × 8 Ki float32 (96 KiB, from the pool) and an int32 member: two buckets.
+    const members = (step) => [
+      fill(new Float32Array(8192), 'float32', me() + step),
+      fill(new Int32Array(5), 'int32', me() + 2 * step),
+      fill(new Float32Array(8192 * 2), 'float32', me() + 3 * step),
+    ];
+    const outs = [new Float32Array(8192), hvd.alloc('int32', 5), new Float32Array(8192 * 2)];
+    for (let step = 0; step < 3; step++) {
+      const xs = members(step);
+      const plain = hvd.groupedAllreduceSync(xs, { op: 'sum', name: 'gout.plain' });
+      const got = hvd.groupedAllreduceSync(xs, { op: 'sum', name: 'gout', out: outs });
+      got.forEach((g, i) => assert.equal(g, outs[i], `result ${i} is out[${i}]`));
+      plain.forEach((want, i) => same(outs[i], want, `step ${step} member ${i}`));
+    }
+    const xs = members(5);
+    const want = hvd.groupedAllreduceSync(xs, { op: 'sum', name: 'gout.plain' });
+    const outs2 = xs.map((x) => new x.constructor(x.length));
+    const got = await hvd.groupedAllreduce(xs, { op: 'sum', name: 'gout.async', out: outs2 });
+    got.forEach((g, i) => assert.equal(g, outs2[i]));
+    want.forEach((w, i) => same(outs2[i], w, `Promise member ${i}`));
+    // Steady state: the pack comes from hvd's spares, not from the pool.
+    for (let i = 0; i < 3; i++) hvd.groupedAllreduceSync(xs, { op: 'sum', name: 'gout', out: outs });
+    const before = poolOf(stats());
+    for (let i = 0; i < 20; i++) hvd.groupedAllreduceSync(xs, { op: 'sum', name: 'gout', out: outs });
+    const after = poolOf(stats());
+    assert.equal(after.hits + after.misses + after.fallbacks, before.hits + before.misses + before.fallbacks, 'no pool allocation in 20 calls');
+    // out[i] may be the member itself: its result replaces it.
+    const ys = members(7);
+    const wantY = hvd.groupedAllreduceSync(ys, { op: 'sum', name: 'gout.plain' });
+    hvd.groupedAllreduceSync(ys, { op: 'sum', name: 'gout.self', out: ys });
+    wantY.forEach((w, i) => same(ys[i], w, `in place member ${i}`));
+  });
+
+  it('groupedAllreduce with out: a wrong list, type or length names options.out[i], before anything is sent', function () {
+    const xs = [new Float32Array(4).fill(1), new Int32Array(3).fill(1)];
+    const cases = [
+      [{ out: new Float32Array(4) }, TypeError, /groupedAllreduceSync: options.out must be an array of 2 TypedArrays, one per tensor/],
+      [{ out: [new Float32Array(4)] }, TypeError, /options.out must be an array of 2 TypedArrays; got 1|options.out must be an array of 2 TypedArrays, one per tensor; got 1/],
+      [{ out: [new Float32Array(4), new Float32Array(3)] }, TypeError, /options.out\[1\] must be a Int32Array \(the input's type\); got a Float32Array/],
+      [{ out: [new Float32Array(5), new Int32Array(3)] }, RangeError, /groupedAllreduceSync: options.out\[0\] has 5 elements; the result has 4/],
+    ];
+    for (const [opts, type, message] of cases) {
+      assert.throws(() => hvd.groupedAllreduceSync(xs, { op: 'sum', ...opts }), (e) => e instanceof type && message.test(e.message), String(message));
+    }
+    assert.throws(() => hvd.groupedAllreduce(xs, { out: 'no' }), TypeError);
+    // The process is still usable, and the same call with good outs works.
+    const outs = [new Float32Array(4), new Int32Array(3)];
+    hvd.groupedAllreduceSync(xs, { op: 'sum', name: 'gout.ok', out: outs });
+    same(outs[0], new Float32Array(4).fill(n()), 'float32 member');
+    same(outs[1], new Int32Array(3).fill(n()), 'int32 member');
+  });
+
   it('a wrong type or a known wrong length is a TypeError/RangeError at call time, and the process stays usable', async function () {
     const x = new Float32Array(8).fill(1);
     const cases = [

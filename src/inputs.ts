@@ -80,6 +80,11 @@ function overlapping(a: ArrayBufferView): Target | undefined {
   return list.find((t) => t.start < end && start < t.end && a.byteLength > 0);
 }
 
+/** Whether `a` shares memory with an in-place target in flight (checkNotInPlaceTarget throws then). */
+export function isInPlaceTarget(a: ArrayBufferView): boolean {
+  return overlapping(a) !== undefined;
+}
+
 /**
  * Throws a TypeError when `a` shares memory with the target of an in-place
  * collective that has not settled: reading it would see partial results, and

@@ -8,7 +8,7 @@
 // in the collective so no other rank hangs or falls out of step, and fails
 // only this rank's call with a RangeError naming options.out and the length
 // the result has.
-import { checkNotInPlaceTarget } from '../inputs';
+import { checkNotInPlaceTarget, isInPlaceTarget } from '../inputs';
 import type { HvdTypedArray, TensorSpec } from '../tensor';
 
 function describe(x: unknown): string {
@@ -18,10 +18,6 @@ function describe(x: unknown): string {
   return typeof x === 'object' ? `an object (${(x as object).constructor?.name ?? 'Object'})` : `a ${typeof x}`;
 }
 
-function byteRange(a: ArrayBufferView): [number, number] {
-  return [a.byteOffset, a.byteOffset + a.byteLength];
-}
-
 /** Whether two views cover exactly the same bytes of one buffer. */
 export function sameMemory(a: ArrayBufferView, b: ArrayBufferView): boolean {
   return a.buffer === b.buffer && a.byteOffset === b.byteOffset && a.byteLength === b.byteLength;
@@ -29,9 +25,7 @@ export function sameMemory(a: ArrayBufferView, b: ArrayBufferView): boolean {
 
 function overlap(a: ArrayBufferView, b: ArrayBufferView): boolean {
   if (a.buffer !== b.buffer) return false;
-  const [s1, e1] = byteRange(a);
-  const [s2, e2] = byteRange(b);
-  return s1 < e2 && s2 < e1 && a.byteLength > 0 && b.byteLength > 0;
+  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength && a.byteLength > 0 && b.byteLength > 0;
 }
 
 export interface OutCheck {
@@ -67,8 +61,9 @@ export function checkOut(value: unknown, spec: TensorSpec, fn: string, length: n
         (mayAlias ? 'pass the input itself (in place) or a separate array' : 'this collective reads its input while it writes the result: pass a separate array'),
     );
   }
-  // Not the target of an in-place (or out) collective still in flight.
-  if (!aliasesInput) checkNotInPlaceTarget(out, `${fn}: options.out`, true);
+  // Not the target of an in-place (or out) collective still in flight (the
+  // message is built only then: this runs for every member of a group).
+  if (!aliasesInput && isInPlaceTarget(out)) checkNotInPlaceTarget(out, `${fn}: options.out`, true);
   return { out, aliasesInput };
 }
 

@@ -279,11 +279,10 @@ Engine::CycleResult Engine::Cycle() {
   // The sets change only in responses this loop executes: a copy of the
   // list is kept and refreshed when it changes (copying it every step was
   // an allocation and a lock per spin).
-  if (loop_.sets_version != sets_version_.load(std::memory_order_acquire)) {
-    std::lock_guard<std::mutex> lock(sets_mu_);
-    loop_.sets.clear();
-    for (const auto& kv : sets_) loop_.sets.push_back(kv.second);
-    loop_.sets_version = sets_version_.load(std::memory_order_relaxed);
+  const uint64_t sets_version = sets_version_.load(std::memory_order_acquire);
+  if (loop_.sets_version != sets_version) {
+    loop_.sets = Sets();  // a change after the load only refreshes it once more next step
+    loop_.sets_version = sets_version;
   }
   const std::vector<std::shared_ptr<ProcessSet>>& sets = loop_.sets;
   size_t pending = 0;

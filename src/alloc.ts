@@ -16,8 +16,6 @@ export type AllocTypes = ArrayOfDType;
 /** A dtype name accepted by {@link alloc}. */
 export type DType = keyof AllocTypes;
 
-const CTORS = ARRAY_CTORS;
-
 /** Smallest allocation the pool serves (native/pool.h Pool::kDefaultMinBytes). */
 export const POOL_MIN_BYTES = 64 * 1024;
 
@@ -50,13 +48,13 @@ export function hvdArrayBuffer(bytes: number, zero: boolean): ArrayBuffer {
  * hvd.allreduceSync(grads, { op: 'sum', out: sum });
  */
 export function alloc<D extends DType>(dtype: D, length: number): AllocTypes[D] {
-  if (typeof dtype !== 'string' || !Object.prototype.hasOwnProperty.call(CTORS, dtype)) {
-    throw new TypeError(`alloc: dtype must be one of ${Object.keys(CTORS).map((d) => `'${d}'`).join(', ')}; got ${typeof dtype === 'string' ? `'${dtype}'` : typeof dtype}`);
+  if (typeof dtype !== 'string' || !Object.prototype.hasOwnProperty.call(ARRAY_CTORS, dtype)) {
+    throw new TypeError(`alloc: dtype must be one of ${Object.keys(ARRAY_CTORS).map((d) => `'${d}'`).join(', ')}; got ${typeof dtype === 'string' ? `'${dtype}'` : typeof dtype}`);
   }
   if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0) {
     throw new RangeError(`alloc: length must be a non-negative integer; got ${String(length)}`);
   }
-  const ctor = CTORS[dtype];
+  const ctor = ARRAY_CTORS[dtype];
   const bytes = length * ctor.BYTES_PER_ELEMENT;
   if (bytes > Number.MAX_SAFE_INTEGER) throw new RangeError(`alloc: ${length} ${dtype} elements is too large`);
   return new ctor(hvdArrayBuffer(bytes, true), 0, length) as unknown as AllocTypes[D];

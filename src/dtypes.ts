@@ -36,20 +36,20 @@ export type ArrayCtor = {
   readonly name: string;
 };
 
-export const ARRAY_CTORS: Record<keyof ArrayOfDType, ArrayCtor> = {
-  float32: Float32Array as unknown as ArrayCtor,
-  float64: Float64Array as unknown as ArrayCtor,
-  int32: Int32Array as unknown as ArrayCtor,
-  uint32: Uint32Array as unknown as ArrayCtor,
-  int16: Int16Array as unknown as ArrayCtor,
-  uint16: Uint16Array as unknown as ArrayCtor,
-  int8: Int8Array as unknown as ArrayCtor,
-  uint8: Uint8Array as unknown as ArrayCtor,
-  int64: BigInt64Array as unknown as ArrayCtor,
-  uint64: BigUint64Array as unknown as ArrayCtor,
-  float16: Uint16Array as unknown as ArrayCtor,
-  bool: Uint8Array as unknown as ArrayCtor,
-};
+export const ARRAY_CTORS = {
+  float32: Float32Array,
+  float64: Float64Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
+  float16: Uint16Array,
+  bool: Uint8Array,
+} as unknown as Record<keyof ArrayOfDType, ArrayCtor>;
 
 /**
  * The dtype a TypedArray input stands for: its own element type. A

@@ -78,8 +78,6 @@ export interface TensorSpec {
   tensor?: TensorLike;
 }
 
-const DTYPE_OF = DTYPE_OF_ARRAY;
-
 type CheckedBuffer = ArrayBuffer & { detached?: boolean; resizable?: boolean };
 
 /**
@@ -91,7 +89,7 @@ type CheckedBuffer = ArrayBuffer & { detached?: boolean; resizable?: boolean };
  */
 export function inspectTyped(x: unknown): TensorSpec | null {
   if (!ArrayBuffer.isView(x)) return null;
-  const dtype = DTYPE_OF.get(x.constructor);
+  const dtype = DTYPE_OF_ARRAY.get(x.constructor);
   if (dtype === undefined) return null;
   const buf = x.buffer as CheckedBuffer;
   if (buf.detached === true || buf.resizable === true || x.byteLength === 0) return null;
@@ -121,7 +119,7 @@ export function inspect(x: unknown, arg: string, shape?: unknown): TensorSpec {
       `${arg} must be a TypedArray (Float32Array, Float64Array, Int32Array, Uint32Array, Int16Array, Uint16Array, Int8Array, Uint8Array, BigInt64Array, BigUint64Array) or a tfjs Tensor; got ${describe(x)}`,
     );
   }
-  const dtype = DTYPE_OF.get(x.constructor);
+  const dtype = DTYPE_OF_ARRAY.get(x.constructor);
   if (dtype === undefined) {
     throw new TypeError(`${arg} is a ${x.constructor.name}, which hvd does not support; use one of Float32Array, Float64Array, Int32Array, Uint32Array, Int16Array, Uint16Array, Int8Array, Uint8Array, BigInt64Array, BigUint64Array`);
   }

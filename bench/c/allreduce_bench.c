@@ -202,6 +202,9 @@ static void measure(const Options* o, Op* op, const char* mode, long long bytes,
   free(samples);
 }
 
+/* Floats from `count` up to a whole number of 4 KiB pages: out_fresh's buffer spacing. */
+static size_t page_floats(size_t count) { return (count * sizeof(float) + 4095) / 4096 * 4096 / sizeof(float); }
+
 /* Whether comma-separated `list` holds `word`. */
 static int has_token(const char* list, const char* word) {
   size_t n = strlen(word);
@@ -301,7 +304,7 @@ int main(int argc, char** argv) {
   }
 
   /* out_fresh: receive buffers of the largest size, `fresh_n` of them */
-  size_t fresh_stride = (max_count * sizeof(float) + 4095) / 4096 * 4096 / sizeof(float);
+  size_t fresh_stride = page_floats(max_count);
   int fresh_n = 0;
   float* fresh = NULL;
   if (o.do_fresh) {
@@ -346,7 +349,7 @@ int main(int argc, char** argv) {
       }
       if (o.do_fresh && h == 0) {
         /* as many buffers of this size as fit in the window (at least 2) */
-        size_t stride = ((size_t)count * sizeof(float) + 4095) / 4096 * 4096 / sizeof(float);
+        size_t stride = page_floats((size_t)count);
         size_t n = (size_t)o.fresh_window / (stride * sizeof(float));
         if (n < 2) n = 2;
         if (n * stride > fresh_stride * (size_t)fresh_n) n = fresh_stride * (size_t)fresh_n / stride;

@@ -114,16 +114,9 @@ function checkGroupOut(value: unknown, specs: TensorSpec[], fn: string): HvdType
   if (!Array.isArray(value) || value.length !== specs.length) {
     throw new TypeError(`${fn}: options.out must be an array of ${specs.length} TypedArrays, one per tensor; got ${Array.isArray(value) ? `${value.length}` : typeof value}`);
   }
-  return specs.map((spec, i) => {
-    try {
-      // Members are packed before anything runs, so an out that is the
-      // member's own input is fine (its result replaces it).
-      return checkOut(value[i], spec, fn, spec.array?.length, true)!.out;
-    } catch (e) {
-      if (e instanceof Error) e.message = e.message.replace('options.out', `options.out[${i}]`);
-      throw e;
-    }
-  });
+  // Members are packed before anything runs, so an out that is the
+  // member's own input is fine (its result replaces it).
+  return specs.map((spec, i) => checkOut(value[i], spec, fn, spec.array?.length, true, `options.out[${i}]`)!.out);
 }
 
 // Pack buffers of calls with options.out, kept per bucket type and length

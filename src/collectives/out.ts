@@ -41,29 +41,36 @@ export interface OutCheck {
  * (out covering exactly the input's memory); any other overlap with the
  * input is a TypeError.
  */
-export function checkOut(value: unknown, spec: TensorSpec, fn: string, length: number | undefined, mayAlias: boolean): OutCheck | undefined {
+export function checkOut(
+  value: unknown,
+  spec: TensorSpec,
+  fn: string,
+  length: number | undefined,
+  mayAlias: boolean,
+  what = 'options.out',
+): OutCheck | undefined {
   if (value === undefined) return undefined;
   if (spec.kind !== 'typed' || !spec.array) {
-    throw new TypeError(`${fn}: options.out needs a TypedArray input; pass the tensor's data (tensor.dataSync()) or drop out`);
+    throw new TypeError(`${fn}: ${what} needs a TypedArray input; pass the tensor's data (tensor.dataSync()) or drop out`);
   }
   const want = spec.ctor as unknown as { name: string; BYTES_PER_ELEMENT: number };
   if (!ArrayBuffer.isView(value) || (value as object).constructor !== (spec.ctor as unknown)) {
-    throw new TypeError(`${fn}: options.out must be a ${want.name} (the input's type); got ${describe(value)}`);
+    throw new TypeError(`${fn}: ${what} must be a ${want.name} (the input's type); got ${describe(value)}`);
   }
   const out = value as HvdTypedArray;
   if (length !== undefined && out.length !== length) {
-    throw new RangeError(`${fn}: options.out has ${out.length} elements; the result has ${length}: pass a ${want.name} of ${length} elements`);
+    throw new RangeError(`${fn}: ${what} has ${out.length} elements; the result has ${length}: pass a ${want.name} of ${length} elements`);
   }
   const aliasesInput = sameMemory(out, spec.array);
   if (overlap(out, spec.array) && !(aliasesInput && mayAlias)) {
     throw new TypeError(
-      `${fn}: options.out overlaps the input's memory; ` +
+      `${fn}: ${what} overlaps the input's memory; ` +
         (mayAlias ? 'pass the input itself (in place) or a separate array' : 'this collective reads its input while it writes the result: pass a separate array'),
     );
   }
   // Not the target of an in-place (or out) collective still in flight (the
   // message is built only then: this runs for every member of a group).
-  if (!aliasesInput && isInPlaceTarget(out)) checkNotInPlaceTarget(out, `${fn}: options.out`, true);
+  if (!aliasesInput && isInPlaceTarget(out)) checkNotInPlaceTarget(out, `${fn}: ${what}`, true);
   return { out, aliasesInput };
 }
 

@@ -3,7 +3,6 @@
 // checks callbacks with a real `instanceof tf.Callback`) plus a lowercase
 // factory, as tfjs does (EarlyStopping / earlyStopping).
 import { allreduce } from '../collectives/allreduce';
-
 import { broadcastModel, broadcastOptimizerState, setOf, TfjsBroadcastOptions } from './broadcast';
 import type { ProcessSet } from '../process_sets';
 import { tfjs } from './tf';

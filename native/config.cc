@@ -37,6 +37,8 @@ Config Config::FromEnv() {
   GetInt("HVD_IDLE_SPIN_US", &c.idle_spin_us);
   if (int64_t v; GetInt("HVD_INLINE_SYNC", &v)) c.inline_sync = v != 0;
   GetInt("HOROVOD_CACHE_CAPACITY", &c.cache_capacity);
+  GetInt("HVD_EAGER_BYTES", &c.eager_bytes);
+  if (c.eager_bytes < 0) c.eager_bytes = 0;
   int64_t disable = 0;
   if (GetInt("HOROVOD_STALL_CHECK_DISABLE", &disable)) c.stall_check = disable <= 0;
   GetDouble("HOROVOD_STALL_CHECK_TIME_SECONDS", &c.stall_warning_s);

@@ -32,6 +32,11 @@ struct Config {
   // while the engine thread is between cycles (Engine::DriveSync). 0: always
   // hand the call to the engine thread.
   bool inline_sync = true;
+  // HVD_EAGER_BYTES: an allreduce call whose tensors total at most this many
+  // bytes sends its data with its request; the coordinator reduces it and
+  // returns the result with the response, so the call is one round trip
+  // to rank 0 and no collective (ops/allreduce_op.cc). 0 disables.
+  int64_t eager_bytes = 4096;
   // HOROVOD_CACHE_CAPACITY: response cache entries; 0 disables.
   int64_t cache_capacity = 1024;
   // HOROVOD_STALL_CHECK_DISABLE / _TIME_SECONDS / _SHUTDOWN_TIME_SECONDS.

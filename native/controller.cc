@@ -245,10 +245,11 @@ void Coordinator::FailGroups(const std::string& name, const Pending& p) {
   for (const std::string& k : keys) groups_.erase(k);
 }
 
-Response Coordinator::BuildResponse(const std::string& name, const Pending& p) const {
+Response Coordinator::BuildResponse(const std::string& name, const Pending& p, bool eager) const {
   Submissions subs{name, p.by_rank, p.have};
   subs.size = size_;
   subs.last_joined = last_joined_;
+  subs.eager = eager;
   std::vector<int> gone, left_pending;
   for (int r = 0; r < size_; ++r) {
     if (p.have[r]) subs.submitted.push_back(r);
@@ -316,6 +317,7 @@ void Coordinator::Fuse(std::vector<Response>* responses, std::vector<int64_t>* b
           b.names.insert(b.names.end(), r.names.begin(), r.names.end());
           b.counts.insert(b.counts.end(), r.counts.begin(), r.counts.end());
           b.first_dims.insert(b.first_dims.end(), r.first_dims.begin(), r.first_dims.end());
+          b.payload.insert(b.payload.end(), r.payload.begin(), r.payload.end());
           out_bytes[j] += (*bytes)[i];
           merged = true;
         }
@@ -341,10 +343,29 @@ ResponseList Coordinator::ComputeResponses() {
   if (decided_.empty()) return list;
   std::vector<int64_t> bytes(list.responses.size(), 0);
   bool join_done = false;
+  // Eager: the ops compute results here only while the decided names'
+  // payloads total at most HVD_EAGER_BYTES per rank. That bounds what the
+  // response carries to every worker; a larger batch is latency-bound no
+  // more, and runs its collectives (fused) as usual.
+  bool eager = config_.eager_bytes > 0;
+  if (eager) {
+    size_t total = 0;
+    for (const std::string& name : decided_) {
+      auto it = table_.find(name);
+      if (it == table_.end()) continue;
+      for (int r = 0; r < size_; ++r) {
+        if (it->second.have[r]) {
+          total += it->second.by_rank[r].payload.size();
+          break;
+        }
+      }
+    }
+    eager = total > 0 && total <= static_cast<size_t>(config_.eager_bytes);
+  }
   for (const std::string& name : decided_) {
     auto it = table_.find(name);
     if (it == table_.end()) continue;
-    Response r = BuildResponse(name, it->second);
+    Response r = BuildResponse(name, it->second, eager);
     const Op& op = OpFor(r.kind);
     if (!r.failed && op.is_join()) join_done = true;
     bytes.push_back(r.failed ? 0 : op.PayloadBytes(r));
@@ -503,8 +524,11 @@ void MpiController::ResolveRequests(int rank, RequestList* list) {
   CacheDecoder<Request>& dict = request_decoders_[static_cast<size_t>(rank)];
   for (Request& r : list->requests) {
     if (r.cache_id < 0) continue;
+    // The payload is per call: the dictionary keeps none.
+    std::vector<uint8_t> payload = std::move(r.payload);
     if (r.cache_define) {
       dict.Define(r.cache_id, r);
+      r.payload = std::move(payload);
       continue;
     }
     const Request* stored = dict.Lookup(r.cache_id);
@@ -513,19 +537,23 @@ void MpiController::ResolveRequests(int rank, RequestList* list) {
     r = *stored;
     r.seq = seq;
     r.running_hash = hash;
+    r.payload = std::move(payload);
   }
 }
 
 void MpiController::ResolveResponses(ResponseList* list) {
   for (Response& r : list->responses) {
     if (r.cache_id < 0) continue;
+    std::vector<uint8_t> payload = std::move(r.payload);
     if (r.cache_define) {
       response_decoder_.Define(r.cache_id, r);
+      r.payload = std::move(payload);
       continue;
     }
     const Response* stored = response_decoder_.Lookup(r.cache_id);
     HVD_ENFORCE(stored != nullptr, "response cache id " << r.cache_id << " is undefined");
     r = *stored;
+    r.payload = std::move(payload);
   }
 }
 

@@ -108,7 +108,8 @@ class Coordinator {
   void CheckDivergence(int rank, const Request& req);
   void CheckDecided(const std::string& name);
   void FailGroups(const std::string& name, const Pending& p);
-  Response BuildResponse(const std::string& name, const Pending& p) const;
+  // eager: the op may compute the result here (Submissions::eager).
+  Response BuildResponse(const std::string& name, const Pending& p, bool eager) const;
   void Fuse(std::vector<Response>* responses, std::vector<int64_t>* bytes) const;
 
   int size_;

@@ -174,9 +174,30 @@ Status Engine::Enqueue(int32_t set, std::vector<TensorTableEntry> entries, bool 
                                                            " is not a member of process set " + std::to_string(set));
   }
   for (TensorTableEntry& e : entries) e.request.process_set = set;
+  AttachEagerPayloads(&entries);
   Status s2 = ps->queue.Add(std::move(entries), wake);
   if (wake && s2.ok() && set != 0) global_->queue.Wake();  // the engine sleeps on the global queue
   return s2;
+}
+
+// Eager ops (Op::eager): a call whose inputs total at most HVD_EAGER_BYTES
+// sends them with its requests. Read now, on the calling thread, instead of
+// when the collective would have run: a *Sync caller is blocked until then,
+// and a Promise call's inputs are private copies made at call time up to
+// 4 KiB, and must stay unchanged until it settles above (src/inputs.ts).
+void Engine::AttachEagerPayloads(std::vector<TensorTableEntry>* entries) const {
+  const int64_t limit = config_.eager_bytes;
+  if (limit <= 0 || entries->empty() || !OpFor(entries->front().request.kind).eager()) return;
+  int64_t total = 0;
+  for (const TensorTableEntry& e : *entries) {
+    if (e.input == nullptr) return;
+    total += NumElements(e.request.shape) * static_cast<int64_t>(DataTypeSize(e.request.dtype));
+    if (total > limit) return;
+  }
+  for (TensorTableEntry& e : *entries) {
+    const auto* p = static_cast<const uint8_t*>(e.input);
+    e.request.payload.assign(p, p + NumElements(e.request.shape) * static_cast<int64_t>(DataTypeSize(e.request.dtype)));
+  }
 }
 
 void Engine::Abort(const std::string& reason) {

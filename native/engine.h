@@ -108,6 +108,7 @@ class Engine : public ProcessSetHost {
   std::shared_ptr<ProcessSet> FindSet(int32_t id) const;
   std::vector<std::shared_ptr<ProcessSet>> Sets() const;
 
+  void AttachEagerPayloads(std::vector<TensorTableEntry>* entries) const;
   void ThreadMain();
   // One loop step (engine.cc); the caller holds drive_mu_.
   enum class CycleResult { kProgressed, kIdle, kWaiting, kWaitingBlocking, kStop };

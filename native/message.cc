@@ -21,6 +21,10 @@ class Writer {
     Put<uint32_t>(static_cast<uint32_t>(s.size()));
     out_.insert(out_.end(), s.begin(), s.end());
   }
+  void PutBytes(const std::vector<uint8_t>& b) {
+    Put<uint32_t>(static_cast<uint32_t>(b.size()));
+    out_.insert(out_.end(), b.begin(), b.end());
+  }
   template <typename T>
   void PutVector(const std::vector<T>& v) {
     Put<uint32_t>(static_cast<uint32_t>(v.size()));
@@ -49,6 +53,12 @@ class Reader {
     std::string s(reinterpret_cast<const char*>(p_), n);
     p_ += n;
     return s;
+  }
+  void GetBytes(std::vector<uint8_t>* b) {
+    auto n = Get<uint32_t>();
+    HVD_ENFORCE(static_cast<size_t>(end_ - p_) >= n, "truncated payload");
+    b->assign(p_, p_ + n);
+    p_ += n;
   }
   template <typename T>
   std::vector<T> GetVector() {
@@ -141,6 +151,7 @@ std::vector<uint8_t> Serialize(const RequestList& list) {
     w.Put<uint64_t>(r.seq);
     w.Put<uint64_t>(r.running_hash);
     if (kind != 0) w.Put<int32_t>(r.cache_id);
+    w.PutBytes(r.payload);
     if (kind == 2) continue;
     PutRequestFields(w, r);
     w.Put<int32_t>(r.rank);
@@ -162,6 +173,7 @@ RequestList DeserializeRequestList(const uint8_t* data, size_t size) {
     r.running_hash = rd.Get<uint64_t>();
     if (kind != 0) r.cache_id = rd.Get<int32_t>();
     r.cache_define = kind == 1;
+    rd.GetBytes(&r.payload);
     if (kind == 2) continue;  // resolved by the receiver's CacheDecoder
     r.name = rd.GetString();
     r.kind = static_cast<CollectiveKind>(rd.Get<uint8_t>());
@@ -192,6 +204,7 @@ std::vector<uint8_t> Serialize(const ResponseList& list) {
     uint8_t kind = r.cache_id < 0 ? 0 : (r.cache_define ? 1 : 2);
     w.Put<uint8_t>(kind);
     if (kind != 0) w.Put<int32_t>(r.cache_id);
+    w.PutBytes(r.payload);
     if (kind == 2) continue;
     PutResponseFields(w, r);
   }
@@ -210,6 +223,7 @@ ResponseList DeserializeResponseList(const uint8_t* data, size_t size) {
     uint8_t kind = rd.Get<uint8_t>();
     if (kind != 0) r.cache_id = rd.Get<int32_t>();
     r.cache_define = kind == 1;
+    rd.GetBytes(&r.payload);
     if (kind == 2) continue;
     r.kind = static_cast<CollectiveKind>(rd.Get<uint8_t>());
     HVD_ENFORCE(static_cast<int>(r.kind) < kNumCollectiveKinds, "bad collective kind");

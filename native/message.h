@@ -42,6 +42,10 @@ struct Request {
   // otherwise the dictionary id, and whether this message defines it.
   int32_t cache_id = -1;
   bool cache_define = false;
+  // Eager calls (Op::eager, HVD_EAGER_BYTES): this rank's input, for the
+  // coordinator to compute the result from. Per call: not part of the
+  // cache key.
+  std::vector<uint8_t> payload;
   // When the JS thread submitted it (local only, not sent; for the timeline).
   std::chrono::steady_clock::time_point enqueued{};
 
@@ -86,6 +90,10 @@ struct Response {
   StatusType error_type = StatusType::kPrecondition;
   int32_t cache_id = -1;            // as in Request
   bool cache_define = false;
+  // The result, when the coordinator computed it from the requests'
+  // payloads (every name's, back to back in `names` order): the ranks copy
+  // it out instead of running the collective. Not part of the cache key.
+  std::vector<uint8_t> payload;
 };
 
 // What identifies a request or response for the cache: every field that is

@@ -21,7 +21,10 @@ Status TensorQueue::Add(std::vector<TensorTableEntry> entries, bool wake) {
     for (auto& e : entries) {
       e.request.enqueued = now;
       if (e.blocking) ++blocking_;
+      // The payload (eager calls) travels with the request only.
+      std::vector<uint8_t> payload = std::move(e.request.payload);
       new_requests_.push_back(e.request);
+      new_requests_.back().payload = std::move(payload);
       std::string name = e.request.name;
       table_.emplace(std::move(name), std::move(e));
     }

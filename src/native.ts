@@ -27,12 +27,14 @@ export interface EngineStats {
   fusedResponses: number;
   /** Bytes copied into and out of the fusion buffer. */
   fusionCopyBytes: number;
-  /** Payload bytes handed to the allreduce algorithm (what goes on the wire per rank). */
+  /** Allreduce data bytes per rank: handed to the allreduce algorithm, or sent with the requests (eager). */
   allreduceBytes: number;
   /** Negotiation rounds (response lists) seen by this rank. */
   negotiationLists: number;
-  /** Allreduce responses executed with hvd's ring algorithm (the rest used MPI_Allreduce). */
+  /** Allreduce responses executed with hvd's ring algorithm. */
   ringAllreduces: number;
+  /** Allreduce responses the coordinator computed from the data the requests carried (calls of at most HVD_EAGER_BYTES): no collective ran. */
+  eagerAllreduces: number;
   /** Negotiation entries this rank sent as a response-cache reference instead of in full. */
   cacheHits: number;
   /** Bytes of negotiation messages this rank sent. */

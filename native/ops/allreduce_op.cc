@@ -4,6 +4,13 @@
 // the algorithm comes from the reduce registry (ops/algorithm.h). Joined
 // ranks contribute zeros and an average divides by the ranks that did
 // contribute.
+//
+// Eager (HVD_EAGER_BYTES, 4 KiB by default): a small call's requests carry
+// each rank's data, the coordinator reduces it while it builds the
+// response (rank order, the same kernels and scaling rules as below), and
+// every rank copies the result out of the response. That is one round trip
+// to rank 0 instead of the round trip and then the collective; and as rank
+// 0 computes it once, the result is the same bytes on every rank.
 #include <algorithm>
 #include <cstring>
 
@@ -18,11 +25,15 @@ namespace {
 class Allreduce : public Op {
  public:
   Buffers buffers() const override { return Buffers::kInputOutput; }
+  bool eager() const override { return true; }
   std::string Describe(const Request& r) const override { return std::string(" op=") + ReduceOpName(r.op); }
 
   bool Agrees(const Request& a, const Request& b) const override { return ReductionAgrees(a, b); }
   std::string Disagreement(const Disagree& d) const override { return ReductionDisagreement(d); }
-  void Build(const Submissions& s, Response* r) const override { r->counts = {NumElements(s.first().shape)}; }
+  void Build(const Submissions& s, Response* r) const override {
+    r->counts = {NumElements(s.first().shape)};
+    if (s.eager && r->joined.empty()) ReduceHere(s, r);
+  }
   int64_t PayloadBytes(const Response& r) const override {
     int64_t n = 0;
     for (int64_t c : r.counts) n += c;
@@ -30,13 +41,79 @@ class Allreduce : public Op {
   }
   bool CanFuse(const Response& b, const Response& r) const override {
     return b.dtype == r.dtype && b.op == r.op && b.prescale == r.prescale && b.postscale == r.postscale &&
-           b.joined == r.joined;
+           b.joined == r.joined && b.payload.empty() == r.payload.empty();
   }
   void Finish(Response* r, const AlgorithmQuery& q) const override { r->algorithm = ChooseReduceAlgorithm(q); }
 
   void Execute(ExecContext& ctx, const Response& r, std::vector<TensorTableEntry>& entries,
                const std::vector<bool>& have) const override;
+
+ private:
+  static void ReduceHere(const Submissions& s, Response* r);
+  static void ExecuteEager(ExecContext& ctx, const Response& r, std::vector<TensorTableEntry>& entries,
+                           const std::vector<bool>& have);
 };
+
+// The coordinator's reduction of the payloads every rank sent (none
+// joined): prescale, reduce in rank order, postscale (average: / ranks),
+// with integers scaled in double and rounded once, as the collective path
+// does. Leaves r->payload empty (the collective runs) unless every rank
+// sent exactly the tensor's bytes.
+void Allreduce::ReduceHere(const Submissions& s, Response* r) {
+  const int64_t n = r->counts[0];
+  const size_t bytes = static_cast<size_t>(n) * DataTypeSize(r->dtype);
+  if (bytes == 0 || s.submitted.empty()) return;
+  for (int rk : s.submitted) {
+    if (s.by_rank[rk].payload.size() != bytes) return;
+  }
+  double post = r->postscale;
+  if (r->op == ReduceOp::kAverage) post /= static_cast<double>(s.submitted.size());
+  std::vector<uint8_t>& out = r->payload;
+  out.resize(bytes);
+  if (IsIntegerType(r->dtype) && (r->prescale != 1.0 || post != 1.0)) {
+    std::vector<double> acc(static_cast<size_t>(n)), in(static_cast<size_t>(n));
+    ScaleToDouble(r->dtype, acc.data(), s.by_rank[s.submitted[0]].payload.data(), n, r->prescale);
+    for (size_t i = 1; i < s.submitted.size(); ++i) {
+      ScaleToDouble(r->dtype, in.data(), s.by_rank[s.submitted[i]].payload.data(), n, r->prescale);
+      ReduceInto(DataType::kFloat64, r->op, acc.data(), in.data(), n);
+    }
+    ScaleFromDouble(r->dtype, out.data(), acc.data(), n, post);
+    return;
+  }
+  ScaleCopy(r->dtype, out.data(), s.by_rank[s.submitted[0]].payload.data(), n, r->prescale);
+  std::vector<uint8_t> scaled(r->prescale != 1.0 ? bytes : 0);
+  for (size_t i = 1; i < s.submitted.size(); ++i) {
+    const uint8_t* in = s.by_rank[s.submitted[i]].payload.data();
+    if (r->prescale != 1.0) {
+      ScaleCopy(r->dtype, scaled.data(), in, n, r->prescale);
+      in = scaled.data();
+    }
+    ReduceInto(r->dtype, r->op, out.data(), in, n);
+  }
+  ScaleBuffer(r->dtype, out.data(), n, post);
+}
+
+void Allreduce::ExecuteEager(ExecContext& ctx, const Response& r, std::vector<TensorTableEntry>& entries,
+                             const std::vector<bool>& have) {
+  const size_t esize = DataTypeSize(r.dtype);
+  size_t total = 0;
+  for (int64_t c : r.counts) total += static_cast<size_t>(c) * esize;
+  HVD_ENFORCE(r.payload.size() == total, "eager allreduce result of " << r.payload.size() << " bytes for " << total);
+  auto t0 = std::chrono::steady_clock::now();
+  size_t off = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const size_t bytes = static_cast<size_t>(r.counts[i]) * esize;
+    if (have[i]) std::memcpy(entries[i].output, r.payload.data() + off, bytes);
+    off += bytes;
+  }
+  ctx.stats.eager_allreduces++;
+  ctx.stats.allreduce_bytes += total;  // sent with the requests instead
+  if (r.names.size() > 1) ctx.stats.fused_responses++;
+  if (ctx.tracing) ctx.trace(r.names, "ALLREDUCE", t0, OpArgs("eager", static_cast<int64_t>(total), r.names.size()));
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (have[i]) Complete(ctx, entries[i], Status::Ok(), CollectiveResult());
+  }
+}
 
 // Integer allreduce with a scale factor (`post` includes average's 1/n):
 // every entry converted to double and prescaled into one buffer (the
@@ -72,6 +149,7 @@ Status ScaledIntegerAllreduce(ExecContext& ctx, const Response& r, std::vector<T
 
 void Allreduce::Execute(ExecContext& ctx, const Response& r, std::vector<TensorTableEntry>& entries,
                         const std::vector<bool>& have) const {
+  if (!r.payload.empty()) return ExecuteEager(ctx, r, entries, have);
   const size_t esize = DataTypeSize(r.dtype);
   const int contributors = ctx.comm.size() - static_cast<int>(r.joined.size());
   double post = r.postscale;

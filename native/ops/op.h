@@ -50,6 +50,10 @@ struct Submissions {
   std::vector<int> joined;     // ranks that had joined instead
   int size = 0;                // ranks in the set
   int last_joined = -1;
+  // The op may compute the result from the requests' payloads into
+  // Response::payload (eager ops; false when the batch decided with it is
+  // too large, HVD_EAGER_BYTES).
+  bool eager = false;
   const Request& first() const { return by_rank[submitted.empty() ? 0 : submitted[0]]; }
 };
 
@@ -106,6 +110,12 @@ class Op {
     kInputOutput,  // an input and a caller-provided output of the same size
   };
   virtual Buffers buffers() const { return Buffers::kInput; }
+  // Eager: a call whose inputs total at most HVD_EAGER_BYTES sends them
+  // with its requests (Request::payload), and Build may compute the result
+  // on the coordinator (Response::payload), saving the collective and the
+  // round trip before it. For ops whose result is a function of the
+  // inputs alone.
+  virtual bool eager() const { return false; }
   // Extra fields for Request::Signature(), e.g. " op=sum".
   virtual std::string Describe(const Request&) const { return ""; }
 
@@ -125,7 +135,9 @@ class Op {
   virtual void Build(const Submissions& s, Response* r) const {}
   // Bytes each rank contributes, for fusion and algorithm choice.
   virtual int64_t PayloadBytes(const Response& r) const { return 0; }
-  // Whether `r` may travel fused into `into` (both of this kind).
+  // Whether `r` may travel fused into `into` (both of this kind). The
+  // coordinator concatenates fused payloads: an op with eager() must not
+  // fuse a response that has one with one that has none.
   virtual bool CanFuse(const Response& into, const Response& r) const { return false; }
   // Last step before the response is sent: e.g. choose the algorithm.
   virtual void Finish(Response* r, const AlgorithmQuery& q) const {}

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "controller.h"
 #include "ops/algorithm.h"
@@ -209,4 +210,63 @@ TEST(Coordinator, ShutdownFailsPendingWork) {
   auto r = c.ComputeResponses().responses.at(0);
   EXPECT_TRUE(r.failed);
   EXPECT_EQ(r.error_type, StatusType::kShutDown);
+}
+
+namespace {
+Request Eager(const std::string& name, std::vector<float> values) {
+  Request r = Req(name, CollectiveKind::kAllreduce, {static_cast<int64_t>(values.size())});
+  r.op = ReduceOp::kSum;
+  const auto* p = reinterpret_cast<const uint8_t*>(values.data());
+  r.payload.assign(p, p + values.size() * sizeof(float));
+  return r;
+}
+std::vector<float> Floats(const std::vector<uint8_t>& b) {
+  std::vector<float> v(b.size() / sizeof(float));
+  std::memcpy(v.data(), b.data(), b.size());
+  return v;
+}
+}  // namespace
+
+// Eager allreduce: the coordinator reduces the payloads into the response,
+// fuses eager responses with their payloads concatenated, and leaves a
+// batch over HVD_EAGER_BYTES (or one with a rank missing its payload) to
+// the collective.
+TEST(Coordinator, EagerAllreducesAreReducedHereAndFusedWithTheirPayloads) {
+  Config cfg = Cfg();
+  cfg.eager_bytes = 64;
+  Coordinator c(2, cfg);
+  RequestList l0, l1;
+  l0.requests = {Eager("a", {1, 2}), Eager("b", {10})};
+  l1.requests = {Eager("a", {3, 4}), Eager("b", {20})};
+  c.AddRequestList(0, l0);
+  c.AddRequestList(1, l1);
+  auto list = c.ComputeResponses();
+  ASSERT_EQ(list.responses.size(), 1u);
+  EXPECT_EQ(list.responses[0].names, std::vector<std::string>({"a", "b"}));
+  EXPECT_EQ(Floats(list.responses[0].payload), std::vector<float>({4, 6, 30}));
+
+  // Average, with a postscale: the same rule as the collective path.
+  Request avg0 = Eager("m", {1, 3}), avg1 = Eager("m", {5, 7});
+  avg0.op = avg1.op = ReduceOp::kAverage;
+  avg0.postscale = avg1.postscale = 2.0;
+  c.AddRequestList(0, One(avg0));
+  c.AddRequestList(1, One(avg1));
+  list = c.ComputeResponses();
+  ASSERT_EQ(list.responses.size(), 1u);
+  EXPECT_EQ(Floats(list.responses[0].payload), std::vector<float>({6, 10}));
+
+  // Over the limit together: no payload, the collective runs.
+  c.AddRequestList(0, One(Eager("big", std::vector<float>(17, 1))));
+  c.AddRequestList(1, One(Eager("big", std::vector<float>(17, 1))));
+  list = c.ComputeResponses();
+  ASSERT_EQ(list.responses.size(), 1u);
+  EXPECT_TRUE(list.responses[0].payload.empty());
+
+  // One rank without a payload (HVD_EAGER_BYTES=0 there): the collective runs.
+  c.AddRequestList(0, One(Eager("mixed", {1})));
+  c.AddRequestList(1, One(Req("mixed", CollectiveKind::kAllreduce, {1})));
+  list = c.ComputeResponses();
+  ASSERT_EQ(list.responses.size(), 1u);
+  EXPECT_FALSE(list.responses[0].failed);
+  EXPECT_TRUE(list.responses[0].payload.empty());
 }

@@ -99,3 +99,42 @@ TEST(Message, MalformedBuffersAreRejected) {
   auto resp = Serialize(ResponseList());
   EXPECT_THROW(DeserializeRequestList(resp.data(), resp.size()), EnforceError);
 }
+
+// Eager payloads travel with every entry, cache references included, and
+// are not part of the cache key.
+TEST(Message, PayloadsTravelWithCacheReferencesAndStayOutOfTheKey) {
+  Request q;
+  q.name = "g";
+  q.shape = {2};
+  q.payload = {1, 2, 3, 4, 5, 6, 7, 8};
+  Request ref = q;
+  ref.cache_id = 7;
+  ref.cache_define = false;
+  ref.payload = {9, 9};
+  RequestList rl;
+  rl.requests = {q, ref};
+  auto rb = Serialize(rl);
+  RequestList rback = DeserializeRequestList(rb.data(), rb.size());
+  ASSERT_EQ(rback.requests.size(), 2u);
+  EXPECT_EQ(rback.requests[0].payload, q.payload);
+  EXPECT_EQ(rback.requests[1].payload, ref.payload);
+  Request other = q;
+  other.payload = {0};
+  EXPECT_EQ(CacheKey(other), CacheKey(q));
+
+  Response r;
+  r.names = {"g"};
+  r.counts = {2};
+  r.cache_id = 3;
+  r.cache_define = false;
+  r.payload = {4, 3, 2, 1};
+  ResponseList list;
+  list.responses = {r};
+  auto bytes = Serialize(list);
+  ResponseList back = DeserializeResponseList(bytes.data(), bytes.size());
+  ASSERT_EQ(back.responses.size(), 1u);
+  EXPECT_EQ(back.responses[0].payload, r.payload);
+  Response r2 = r;
+  r2.payload.clear();
+  EXPECT_EQ(CacheKey(r2), CacheKey(r));
+}

@@ -23,12 +23,14 @@ describe('timeline (HOROVOD_TIMELINE)', function () {
       `${HVD}
       hvd.init();
       hvd.allreduceSync(new Float32Array(1024), { name: 'grad/w' });
+      hvd.allreduceSync(new Float32Array(2), { name: 'tiny' });
       require(${JSON.stringify(require.resolve('../../dist/collectives/allreduce'))}).groupedAllreduceUnpackedSync([new Float32Array(8), new Float32Array(8)], { name: 'grads' });
       hvd.allgatherSync(new Int32Array(hvd.rank() + 1), { name: 'gathered' });
       hvd.broadcastSync(new Float64Array(3), 0, { name: 'bcast' });
       hvd.barrierSync({ name: 'fence' });
       hvd.shutdown();`,
-      { env: { HOROVOD_TIMELINE: file, HOROVOD_TIMELINE_MARK_CYCLES: '1' } },
+      // Eager calls only up to 16 bytes: 'tiny' is one, the rest run collectives.
+      { env: { HOROVOD_TIMELINE: file, HOROVOD_TIMELINE_MARK_CYCLES: '1', HVD_EAGER_BYTES: '16' } },
     );
     assert.equal(r.status, 0, r.stderr);
     const events = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -38,6 +40,7 @@ describe('timeline (HOROVOD_TIMELINE)', function () {
     const ar = on('grad/w', 'ALLREDUCE')[0];
     assert.equal(ar.args.bytes, 4096);
     assert.ok(['mpi', 'ring'].includes(ar.args.algorithm));
+    assert.equal(on('tiny', 'ALLREDUCE')[0].args.algorithm, 'eager');
     assert.equal(on('grads.0', 'MEMCPY_IN_FUSION_BUFFER').length, 1);
     assert.equal(on('grads.1', 'SCALE_IN_OUTPUT_BUFFER').length, 1, 'grouped outputs share a buffer: no copy out');
     assert.equal(on('grads.0', 'ALLREDUCE')[0].args.tensors, 2);

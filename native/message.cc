@@ -7,14 +7,17 @@
 namespace hvd::core {
 namespace {
 
-class Writer {
+// Bytes of a message (Buf = std::vector<uint8_t>) or of a cache key
+// (Buf = std::string, written in place: no copy into a string after).
+template <typename Buf>
+class BasicWriter {
  public:
   // One allocation for a typical message (growing from empty took about
   // eight for a 100-byte list).
-  Writer() { out_.reserve(256); }
+  explicit BasicWriter(size_t reserve = 256) { out_.reserve(reserve); }
   template <typename T>
   void Put(T v) {
-    const auto* p = reinterpret_cast<const uint8_t*>(&v);
+    const auto* p = reinterpret_cast<const char*>(&v);
     out_.insert(out_.end(), p, p + sizeof(T));
   }
   void PutString(const std::string& s) {
@@ -30,11 +33,13 @@ class Writer {
     Put<uint32_t>(static_cast<uint32_t>(v.size()));
     for (const T& x : v) Put<T>(x);
   }
-  std::vector<uint8_t> Take() { return std::move(out_); }
+  Buf Take() { return std::move(out_); }
 
  private:
-  std::vector<uint8_t> out_;
+  Buf out_;
 };
+using Writer = BasicWriter<std::vector<uint8_t>>;
+using KeyWriter = BasicWriter<std::string>;
 
 class Reader {
  public:
@@ -86,56 +91,58 @@ std::string Request::Signature() const {
 }
 
 // The fields that describe a collective (everything but per-send bookkeeping).
-static void PutRequestFields(Writer& w, const Request& r) {
+template <typename W>
+static void PutRequestFields(W& w, const Request& r) {
   w.PutString(r.name);
-  w.Put<uint8_t>(static_cast<uint8_t>(r.kind));
-  w.Put<uint8_t>(static_cast<uint8_t>(r.dtype));
-  w.PutVector<int64_t>(r.shape);
-  w.PutVector<int64_t>(r.splits);
-  w.Put<uint8_t>(static_cast<uint8_t>(r.op));
-  w.Put<int32_t>(r.root);
-  w.Put<double>(r.prescale);
-  w.Put<double>(r.postscale);
+  w.Put(static_cast<uint8_t>(r.kind));
+  w.Put(static_cast<uint8_t>(r.dtype));
+  w.PutVector(r.shape);
+  w.PutVector(r.splits);
+  w.Put(static_cast<uint8_t>(r.op));
+  w.Put(static_cast<int32_t>(r.root));
+  w.Put(static_cast<double>(r.prescale));
+  w.Put(static_cast<double>(r.postscale));
   w.PutString(r.group);
-  w.Put<int32_t>(r.group_size);
-  w.Put<int32_t>(r.process_set);
+  w.Put(static_cast<int32_t>(r.group_size));
+  w.Put(static_cast<int32_t>(r.process_set));
 }
 
 std::string CacheKey(const Request& r) {
-  Writer w;
+  KeyWriter w(64 + r.name.size() + r.group.size() + 8 * (r.shape.size() + r.splits.size()));
   PutRequestFields(w, r);
-  auto v = w.Take();
-  return std::string(v.begin(), v.end());
+  return w.Take();
 }
 
 namespace {
-// Everything in a Response but its cache fields.
-void PutResponseFields(Writer& w, const Response& r) {
-  w.Put<uint8_t>(static_cast<uint8_t>(r.kind));
-  w.Put<uint8_t>(r.failed ? 1 : 0);
-  w.Put<int32_t>(r.process_set);
-  w.Put<uint32_t>(static_cast<uint32_t>(r.names.size()));
+// Everything in a Response but its cache fields and payload.
+template <typename W>
+void PutResponseFields(W& w, const Response& r) {
+  w.Put(static_cast<uint8_t>(r.kind));
+  w.Put(static_cast<uint8_t>(r.failed ? 1 : 0));
+  w.Put(static_cast<int32_t>(r.process_set));
+  w.Put(static_cast<uint32_t>(r.names.size()));
   for (const auto& n : r.names) w.PutString(n);
-  w.Put<uint8_t>(static_cast<uint8_t>(r.dtype));
-  w.Put<uint8_t>(static_cast<uint8_t>(r.op));
-  w.Put<int32_t>(r.root);
-  w.Put<double>(r.prescale);
-  w.Put<double>(r.postscale);
-  w.PutVector<int64_t>(r.counts);
-  w.PutVector<int64_t>(r.first_dims);
-  w.PutVector<int32_t>(r.joined);
-  w.Put<int32_t>(r.last_joined);
-  w.Put<uint8_t>(r.algorithm);
+  w.Put(static_cast<uint8_t>(r.dtype));
+  w.Put(static_cast<uint8_t>(r.op));
+  w.Put(static_cast<int32_t>(r.root));
+  w.Put(static_cast<double>(r.prescale));
+  w.Put(static_cast<double>(r.postscale));
+  w.PutVector(r.counts);
+  w.PutVector(r.first_dims);
+  w.PutVector(r.joined);
+  w.Put(static_cast<int32_t>(r.last_joined));
+  w.Put(static_cast<uint8_t>(r.algorithm));
   w.PutString(r.error);
-  w.Put<uint8_t>(static_cast<uint8_t>(r.error_type));
+  w.Put(static_cast<uint8_t>(r.error_type));
 }
 }  // namespace
 
 std::string CacheKey(const Response& r) {
-  Writer w;
+  size_t reserve = 96 + r.error.size() + 8 * (r.counts.size() + r.first_dims.size()) + 4 * r.joined.size();
+  for (const std::string& n : r.names) reserve += 4 + n.size();
+  KeyWriter w(reserve);
   PutResponseFields(w, r);
-  auto v = w.Take();
-  return std::string(v.begin(), v.end());
+  return w.Take();
 }
 
 std::vector<uint8_t> Serialize(const RequestList& list) {

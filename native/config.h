@@ -35,8 +35,11 @@ struct Config {
   // HVD_EAGER_BYTES: an allreduce call whose tensors total at most this many
   // bytes sends its data with its request; the coordinator reduces it and
   // returns the result with the response, so the call is one round trip
-  // to rank 0 and no collective (ops/allreduce_op.cc). 0 disables.
-  int64_t eager_bytes = 4096;
+  // to rank 0 and no collective (ops/allreduce_op.cc). 0 disables. The
+  // default keeps a request with its data under Open MPI's shared-memory
+  // eager limit (4 KiB with headers): past it a message takes a rendezvous
+  // round trip, and 4 KiB calls measured 30.8 us eager against 19.6 us not.
+  int64_t eager_bytes = 2048;
   // HOROVOD_CACHE_CAPACITY: response cache entries; 0 disables.
   int64_t cache_capacity = 1024;
   // HOROVOD_STALL_CHECK_DISABLE / _TIME_SECONDS / _SHUTDOWN_TIME_SECONDS.

@@ -146,7 +146,9 @@ std::string CacheKey(const Response& r) {
 }
 
 std::vector<uint8_t> Serialize(const RequestList& list) {
-  Writer w;
+  size_t payloads = 0;
+  for (const Request& r : list.requests) payloads += r.payload.size();
+  Writer w(256 + payloads);
   w.Put<uint32_t>(kRequestMagic);
   w.Put<uint8_t>(list.shutdown ? 1 : 0);
   w.PutString(list.abort_reason);
@@ -202,7 +204,9 @@ RequestList DeserializeRequestList(const uint8_t* data, size_t size) {
 }
 
 std::vector<uint8_t> Serialize(const ResponseList& list) {
-  Writer w;
+  size_t payloads = 0;
+  for (const Response& r : list.responses) payloads += r.payload.size();
+  Writer w(256 + payloads);
   w.Put<uint32_t>(kResponseMagic);
   w.Put<uint8_t>(list.shutdown ? 1 : 0);
   w.PutString(list.abort_reason);

@@ -188,15 +188,18 @@ Status Engine::Enqueue(int32_t set, std::vector<TensorTableEntry> entries, bool 
 void Engine::AttachEagerPayloads(std::vector<TensorTableEntry>* entries) const {
   const int64_t limit = config_.eager_bytes;
   if (limit <= 0 || entries->empty() || !OpFor(entries->front().request.kind).eager()) return;
+  auto bytes_of = [](const TensorTableEntry& e) {
+    return NumElements(e.request.shape) * static_cast<int64_t>(DataTypeSize(e.request.dtype));
+  };
   int64_t total = 0;
   for (const TensorTableEntry& e : *entries) {
     if (e.input == nullptr) return;
-    total += NumElements(e.request.shape) * static_cast<int64_t>(DataTypeSize(e.request.dtype));
+    total += bytes_of(e);
     if (total > limit) return;
   }
   for (TensorTableEntry& e : *entries) {
     const auto* p = static_cast<const uint8_t*>(e.input);
-    e.request.payload.assign(p, p + NumElements(e.request.shape) * static_cast<int64_t>(DataTypeSize(e.request.dtype)));
+    e.request.payload.assign(p, p + bytes_of(e));
   }
 }
 

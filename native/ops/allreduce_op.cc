@@ -50,8 +50,8 @@ class Allreduce : public Op {
 
  private:
   static void ReduceHere(const Submissions& s, Response* r);
-  static void ExecuteEager(ExecContext& ctx, const Response& r, std::vector<TensorTableEntry>& entries,
-                           const std::vector<bool>& have);
+  void ExecuteEager(ExecContext& ctx, const Response& r, std::vector<TensorTableEntry>& entries,
+                    const std::vector<bool>& have) const;
 };
 
 // The coordinator's reduction of the payloads every rank sent (none
@@ -94,10 +94,9 @@ void Allreduce::ReduceHere(const Submissions& s, Response* r) {
 }
 
 void Allreduce::ExecuteEager(ExecContext& ctx, const Response& r, std::vector<TensorTableEntry>& entries,
-                             const std::vector<bool>& have) {
+                             const std::vector<bool>& have) const {
   const size_t esize = DataTypeSize(r.dtype);
-  size_t total = 0;
-  for (int64_t c : r.counts) total += static_cast<size_t>(c) * esize;
+  const size_t total = static_cast<size_t>(PayloadBytes(r));
   HVD_ENFORCE(r.payload.size() == total, "eager allreduce result of " << r.payload.size() << " bytes for " << total);
   auto t0 = std::chrono::steady_clock::now();
   size_t off = 0;

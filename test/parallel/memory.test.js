@@ -81,6 +81,23 @@ describe('memory: RSS stays flat over repeated 1 MiB collectives (after gc)', fu
       for (let k = 0; k < 100; k++) hvd.allgatherSync(small);
     }, 8 * MIB);
   });
+  it('eager allreduces of 256 bytes, Sync and Promise, many times', async () => {
+    // Each carries its data in its request and its result in the response
+    // (HVD_EAGER_BYTES): per-call buffers that must all be freed. 40,000
+    // calls per form, so leaking the payload (256 bytes a call) would pass
+    // the 8 MiB bound. The first 20,000 warm V8 up: a fresh process grows
+    // about 10 MiB over its first 20,000 small calls, eager or not, then
+    // stays flat.
+    const small = new Float32Array(64).fill(1);
+    for (let k = 0; k < 20000; k++) hvd.allreduceSync(small, { name: 'mem.eager.s' });
+    for (let k = 0; k < 2000; k++) await hvd.allreduce(small, { name: 'mem.eager.p' });
+    await checkFlat('allreduceSync 256 B x200', 256 * 200, () => {
+      for (let k = 0; k < 200; k++) hvd.allreduceSync(small, { name: 'mem.eager.s' });
+    }, 8 * MIB);
+    await checkFlat('allreduce 256 B x200', 256 * 200, async () => {
+      for (let k = 0; k < 200; k++) await hvd.allreduce(small, { name: 'mem.eager.p' });
+    }, 8 * MIB);
+  });
   // The i10 collectives whose op allocates its result (AllocateResult):
   // Sync calls write into JS-heap Buffers as allgatherSync does.
   // Sized by the rank count, so made once the suite runs (hvd.init() comes

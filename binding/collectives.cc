@@ -17,7 +17,14 @@ int32_t GetInt(Napi::Value v, int32_t def) { return v.IsNumber() ? v.As<Napi::Nu
 
 double GetDouble(Napi::Value v, double def) { return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : def; }
 
+// An array of dimensions, or a number: the length of a 1-D shape (the
+// small-call path passes that instead of building an array).
 std::vector<int64_t> GetShape(Napi::Env env, Napi::Value v) {
+  if (v.IsNumber()) {
+    const double x = v.As<Napi::Number>().DoubleValue();
+    if (!(x >= 0) || std::floor(x) != x) throw Napi::RangeError::New(env, "shape must hold non-negative integers");
+    return {static_cast<int64_t>(x)};
+  }
   if (!v.IsArray()) throw Napi::TypeError::New(env, "shape must be an array of integers");
   auto arr = v.As<Napi::Array>();
   std::vector<int64_t> shape(arr.Length());

@@ -103,12 +103,12 @@ export interface NativeBinding {
   /** enqueue of one item, passed positionally (no property reads in the addon: the small-call path). */
   enqueueOne(
     kind: number, blocking: true, name: string, input: ArrayBufferView | null, output: ArrayBufferView | null | undefined,
-    dtype: number, shape: number[], splits: number[] | undefined, op: number | undefined, root: number | undefined,
+    dtype: number, shape: number[] | number, splits: number[] | undefined, op: number | undefined, root: number | undefined,
     prescale: number | undefined, postscale: number | undefined, processSet: number | undefined, group: string | undefined,
   ): NativeResult[];
   enqueueOne(
     kind: number, blocking: false, name: string, input: ArrayBufferView | null, output: ArrayBufferView | null | undefined,
-    dtype: number, shape: number[], splits: number[] | undefined, op: number | undefined, root: number | undefined,
+    dtype: number, shape: number[] | number, splits: number[] | undefined, op: number | undefined, root: number | undefined,
     prescale: number | undefined, postscale: number | undefined, processSet: number | undefined, group: string | undefined,
   ): Promise<NativeResult[]>;
   /** An ArrayBuffer on hvd's pool (zero-filled when `zero`), or an ordinary one when the pool has no room. */

@@ -88,14 +88,21 @@ type CheckedBuffer = ArrayBuffer & { detached?: boolean; resizable?: boolean };
  * the argument's name only when something is wrong.
  */
 export function inspectTyped(x: unknown): TensorSpec | null {
-  if (!ArrayBuffer.isView(x)) return null;
-  const dtype = DTYPE_OF_ARRAY.get(x.constructor);
+  const dtype = plainTypedDtype(x);
   if (dtype === undefined) return null;
-  const buf = x.buffer as CheckedBuffer;
-  if (buf.detached === true || buf.resizable === true || x.byteLength === 0) return null;
-  if (typeof SharedArrayBuffer !== 'undefined' && buf instanceof SharedArrayBuffer) return null;
   const arr = x as HvdTypedArray;
   return { kind: 'typed', dtype, ctor: arr.constructor as TypedArrayCtor, shape: [arr.length], array: arr };
+}
+
+/** inspectTyped's test alone, allocating nothing: `x`'s dtype when hvd accepts it as it is, else undefined. */
+export function plainTypedDtype(x: unknown): DTypeName | undefined {
+  if (!ArrayBuffer.isView(x)) return undefined;
+  const dtype = DTYPE_OF_ARRAY.get(x.constructor);
+  if (dtype === undefined) return undefined;
+  const buf = x.buffer as CheckedBuffer;
+  if (buf.detached === true || buf.resizable === true || x.byteLength === 0) return undefined;
+  if (typeof SharedArrayBuffer !== 'undefined' && buf instanceof SharedArrayBuffer) return undefined;
+  return dtype;
 }
 
 /**

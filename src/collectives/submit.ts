@@ -57,7 +57,12 @@ function duplicate(name: string): HorovodError {
 
 /** Sync calls only need to know they do not collide with a pending Promise call. */
 function checkNotInflight(names: string[]): void {
-  for (const name of names) if (inflight.has(name)) throw duplicate(name);
+  for (const name of names) checkNameNotInflight(name);
+}
+
+/** checkNotInflight for one name (the small-call path: no array). */
+export function checkNameNotInflight(name: string): void {
+  if (inflight.size > 0 && inflight.has(name)) throw duplicate(name);
 }
 
 /** Runs an async body with `names` claimed until it settles. */

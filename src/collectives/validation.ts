@@ -28,7 +28,7 @@ export function checkOptions(opts: unknown, allowed: readonly string[], fn: stri
 export function checkOp(op: unknown, fn: string): ReduceOp {
   if (op === undefined) return 'average';
   if (typeof op !== 'string') throw new TypeError(`${fn}: options.op must be a string; got ${typeof op}`);
-  if (!(op in OP_CODES)) {
+  if (!Object.prototype.hasOwnProperty.call(OP_CODES, op)) {
     throw new RangeError(`${fn}: options.op must be one of 'average', 'sum', 'min', 'max', 'product'; got '${op}'`);
   }
   return op as ReduceOp;

@@ -37,6 +37,13 @@ describe('allreduce', function () {
             assert.notEqual(got.buffer, x.buffer, 'result must be a new buffer');
             const got2 = await hvd.allreduce(x, { op, shape });
             assertEqualArrays(got2, want, `async ${shape}`);
+            if (shape.length === 1 && n > 0) {
+              // No shape option: the small-call path (allreduce.ts smallSync).
+              const got3 = hvd.allreduceSync(x, { op });
+              assert.equal(got3.constructor, TYPED[dtype]);
+              assertEqualArrays(got3, want, `sync without shape ${shape}`);
+              assert.notEqual(got3.buffer, x.buffer, 'result must be a new buffer');
+            }
             assertEqualArrays(x, before, 'input must not be written');
           }
         }
@@ -48,6 +55,28 @@ describe('allreduce', function () {
     const got = hvd.allreduceSync(new Float64Array([hvd.rank(), 10]));
     const mean = ((size() - 1) * size()) / 2 / size();
     assert.deepEqual(Array.from(got), [mean, 10]);
+  });
+
+  it('small calls and general calls agree on auto-names and results, and a refused call consumes no name', function () {
+    // Odd ranks take the small-call path (no options beyond op), even ranks
+    // the general one (a shape option): the same auto-names must come out,
+    // or the ranks would wait for different collectives.
+    const x = new Float32Array([rank() + 1, 2, 3]);
+    const small = rank() % 2 === 1;
+    const want = [(size() * (size() + 1)) / 2, 2 * size(), 3 * size()];
+    for (let i = 0; i < 3; i++) {
+      const got = small ? hvd.allreduceSync(x, { op: 'sum' }) : hvd.allreduceSync(x, { op: 'sum', shape: [3] });
+      assert.deepEqual(Array.from(got), want);
+      // Refused before naming, on every path: the next auto-name is unchanged.
+      assert.throws(() => hvd.allreduceSync(new Int32Array(2)), TypeError);
+      assert.throws(() => hvd.allreduceSync(x, { op: 'sum', prescaleFactor: NaN }), RangeError);
+      assert.throws(() => hvd.allreduceSync(x, { op: 'toString' }), RangeError);
+    }
+    const avg = small ? hvd.allreduceSync(x) : hvd.allreduceSync(x, { shape: [3] });
+    assert.deepEqual(Array.from(avg), want.map((v) => v / size()));
+    // Options the small path does not take (inherited ones included) go the general way.
+    const inherited = Object.create({ op: 'max' });
+    assert.deepEqual(Array.from(hvd.allreduceSync(x, inherited)), [size(), 2, 3]);
   });
 
   it('exports the op constants', function () {

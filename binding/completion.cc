@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "copy.h"
 #include "errors.h"
 #include "pool_buffer.h"
 
@@ -145,7 +146,7 @@ Napi::Value ResultsToJs(Napi::Env env, PendingCall& call) {
           // Handing malloc'd memory to V8 as a Node-API external
           // ArrayBuffer leaks in Sync loops: see completion.h.
           Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(env, size);
-          if (size) std::memcpy(buf.Data(), data, size);
+          core::CopyBytes(buf.Data(), data, size);
           std::free(data);
           ab = buf.ArrayBuffer();
         } else {
@@ -157,7 +158,7 @@ Napi::Value ResultsToJs(Napi::Env env, PendingCall& call) {
           } catch (const Napi::Error&) {
             // Runtimes that forbid external buffers: copy instead.
             Napi::ArrayBuffer copy = Napi::ArrayBuffer::New(env, size);
-            if (size) std::memcpy(copy.Data(), data, size);
+            core::CopyBytes(copy.Data(), data, size);
             std::free(data);
             ab = copy;
           }

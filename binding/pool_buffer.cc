@@ -5,6 +5,7 @@
 #include <cstring>
 #include <memory>
 
+#include "copy.h"
 #include "pool.h"
 
 namespace hvd::binding {
@@ -12,7 +13,7 @@ namespace {
 
 [[maybe_unused]] Napi::ArrayBuffer CopyOut(Napi::Env env, void* data, size_t size) {
   Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, size);
-  if (size) std::memcpy(ab.Data(), data, size);
+  core::CopyBytes(ab.Data(), data, size);
   core::GlobalPool().Free(data);
   return ab;
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "copy.h"
 #include "mpi_context.h"
 #include "ops/reduce.h"
 
@@ -140,7 +141,13 @@ Status MpiCommunicator::Allreduce(const void* send, void* recv, int64_t count, D
   MPI_Op mpi_op = OpOf(dtype, op);
   const size_t esize = DataTypeSize(dtype);
   const int64_t chunk = std::max<int64_t>(1, max_chunk_bytes_ / static_cast<int64_t>(esize));
-  const bool in_place = send == recv || send == nullptr;
+  bool in_place = send == recv || send == nullptr;
+  // MPI copies send into recv with memcpy: where that is glibc's slow case
+  // (copy.h), copy here and reduce in place.
+  if (!in_place && CopyIsAliased(recv, send, static_cast<size_t>(count) * esize)) {
+    CopyBytes(recv, send, static_cast<size_t>(count) * esize);
+    in_place = true;
+  }
   for (int64_t off = 0; off < count; off += chunk) {
     int n = static_cast<int>(std::min(chunk, count - off));
     char* r = static_cast<char*>(recv) + off * esize;
@@ -170,7 +177,7 @@ Status MpiCommunicator::Allgatherv(const void* send, void* recv, const std::vect
   for (size_t r = 0; r < bytes_per_rank.size(); ++r) {
     char* dst = static_cast<char*>(recv) + off;
     if (static_cast<int>(r) == rank_ && bytes_per_rank[r] > 0) {
-      std::memcpy(dst, send, static_cast<size_t>(bytes_per_rank[r]));
+      CopyBytes(dst, send, static_cast<size_t>(bytes_per_rank[r]));
     }
     Status s = Broadcast(dst, bytes_per_rank[r], static_cast<int>(r));
     if (!s.ok()) return s;
@@ -264,7 +271,7 @@ Status MpiCommunicator::ReduceScatter(const void* send, void* recv, const std::v
     int64_t off = 0;
     for (int i = 0; i < size_; ++i) {
       if (piece[i] > 0) {
-        std::memcpy(packed.data() + off * esize, static_cast<const char*>(send) + (start[i] + done[i]) * esize,
+        CopyBytes(packed.data() + off * esize, static_cast<const char*>(send) + (start[i] + done[i]) * esize,
                     static_cast<size_t>(piece[i] * esize));
       }
       off += piece[i];

@@ -235,6 +235,37 @@ function cBenchBinary() {
   return out;
 }
 
+/**
+ * glibc's slow copy on this CPU, if it has one (native/copy.h), and what
+ * hvd's CopyBytes does instead: bench/c/copy_bench.cc, single-threaded, best
+ * of 5 rounds per cell. Null when there is no C++ compiler.
+ */
+function runCopy() {
+  const cxx = which('g++') || which('c++');
+  if (!cxx) return null;
+  const src = path.join(BENCH, 'c', 'copy_bench.cc');
+  const lib = path.join(ROOT, 'native', 'copy.cc');
+  const out = path.join(ROOT, 'build', 'bench', 'copy_bench');
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  const b = childProcess.spawnSync(cxx, ['-O2', '-I', path.join(ROOT, 'native'), src, lib, '-o', out], { stdio: 'inherit' });
+  if (b.status !== 0) throw new Error('building bench/c/copy_bench.cc failed');
+  const r = childProcess.spawnSync(out, [], { encoding: 'utf8', timeout: 120000 });
+  if (r.status !== 0) throw new Error(`bench/c/copy_bench.cc failed: ${r.stderr}`);
+  return jsonLines(r.stdout);
+}
+
+function printCopy(rows) {
+  if (!rows || rows.length === 0) return;
+  console.log('\nmemcpy vs hvd CopyBytes, destination this many bytes past the source modulo 4 KiB (8 and 16: glibc rep movsb slow case, native/copy.h):\n');
+  const offsets = [...new Set(rows.map((r) => r.offset))];
+  const sizes = [...new Set(rows.map((r) => r.bytes))];
+  const cell = (b, off) => {
+    const r = rows.find((x) => x.bytes === b && x.offset === off);
+    return r ? `${fmtUs(r.memcpy_us)} / ${fmtUs(r.hvd_us)}` : '-';
+  };
+  console.log(table(['size', ...offsets.map((o) => `+${o}: memcpy / hvd µs`)], sizes.map((b) => [fmtSize(b), ...offsets.map((o) => cell(b, o))])));
+}
+
 // ---------------------------------------------------------------------------
 // machine info
 // ---------------------------------------------------------------------------
@@ -1174,8 +1205,10 @@ async function main() {
       failures: r.failures,
       seconds: r.seconds,
       loadavg: r.loadavg,
+      copy: runCopy(),
     };
     printAllreduce(allreduce);
+    printCopy(allreduce.copy);
     for (const f of r.failures) console.log(`FAILED: ${f}`);
   }
   if (o.parts.has('memory')) {

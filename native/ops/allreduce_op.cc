@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "../copy.h"
 #include "../fusion_buffer.h"
 #include "../stats.h"
 #include "op.h"
@@ -102,7 +103,7 @@ void Allreduce::ExecuteEager(ExecContext& ctx, const Response& r, std::vector<Te
   size_t off = 0;
   for (size_t i = 0; i < entries.size(); ++i) {
     const size_t bytes = static_cast<size_t>(r.counts[i]) * esize;
-    if (have[i]) std::memcpy(entries[i].output, r.payload.data() + off, bytes);
+    if (have[i]) CopyBytes(entries[i].output, r.payload.data() + off, bytes);
     off += bytes;
   }
   ctx.stats.eager_allreduces++;

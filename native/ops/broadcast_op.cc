@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "../copy.h"
 #include "../stats.h"
 #include "op.h"
 
@@ -35,7 +36,7 @@ class Broadcast : public Op {
     if (have[0]) {
       buf = entries[0].output;
       // In place (options.out is the input): the root's data is already there.
-      if (ctx.comm.rank() == r.root && bytes > 0 && buf != entries[0].input) std::memcpy(buf, entries[0].input, bytes);
+      if (ctx.comm.rank() == r.root && bytes > 0 && buf != entries[0].input) CopyBytes(buf, entries[0].input, bytes);
     } else {
       ctx.scratch.assign(bytes, 0);
       buf = ctx.scratch.data();

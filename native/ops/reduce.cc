@@ -5,6 +5,8 @@
 #include <limits>
 #include <type_traits>
 
+#include "../copy.h"
+
 namespace hvd::core {
 namespace {
 
@@ -162,7 +164,7 @@ void ScaleFromDouble(DataType dtype, void* dst, const double* src, int64_t count
 void ScaleCopy(DataType dtype, void* dst, const void* src, int64_t count, double factor) {
   if (count <= 0) return;  // empty tensors may come with null pointers
   if (factor == 1.0) {
-    if (dst != src) std::memmove(dst, src, static_cast<size_t>(count) * DataTypeSize(dtype));
+    if (dst != src) MoveBytes(dst, src, static_cast<size_t>(count) * DataTypeSize(dtype));
     return;
   }
   switch (dtype) {
@@ -181,7 +183,7 @@ void ScaleCopy(DataType dtype, void* dst, const void* src, int64_t count, double
       return;
     case DataType::kBool:
       // Scaling a boolean has no meaning; TS rejects it before it gets here.
-      if (dst != src) std::memmove(dst, src, static_cast<size_t>(count));
+      if (dst != src) MoveBytes(dst, src, static_cast<size_t>(count));
       return;
   }
 }

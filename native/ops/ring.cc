@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "reduce.h"
+#include "../copy.h"
 
 namespace hvd::core {
 namespace {
@@ -52,7 +53,7 @@ Status ReduceScatterStep(Communicator& comm, int64_t seg, std::vector<char>& tmp
     }
     int64_t e = std::min(seg, recv_len - k * seg);
     char* dst = buf + (recv_off + k * seg) * esize;
-    if (src != buf) std::memcpy(dst, src + (recv_off + k * seg) * esize, static_cast<size_t>(e) * esize);
+    if (src != buf) CopyBytes(dst, src + (recv_off + k * seg) * esize, static_cast<size_t>(e) * esize);
     ReduceInto(dtype, op, dst, tmp.data() + (k % 2) * seg * esize, e);
   }
   return comm.WaitAll(&sends);
@@ -119,7 +120,7 @@ Status RingAllreduce(Communicator& comm, int64_t segment_bytes, const void* send
   const int n = comm.size(), rank = comm.rank();
   if (count == 0) return Status::Ok();
   if (n == 1) {
-    if (src != buf) std::memcpy(buf, src, static_cast<size_t>(count) * esize);
+    if (src != buf) CopyBytes(buf, src, static_cast<size_t>(count) * esize);
     return Status::Ok();
   }
   std::vector<int64_t> off(n + 1, 0);
@@ -150,7 +151,7 @@ Status RingReduceScatter(Communicator& comm, int64_t segment_bytes, void* buf, v
     if (!st.ok()) return st;
   }
   if (counts[rank] > 0 && recv != b + off[rank] * esize) {
-    std::memmove(recv, b + off[rank] * esize, static_cast<size_t>(counts[rank]) * esize);
+    MoveBytes(recv, b + off[rank] * esize, static_cast<size_t>(counts[rank]) * esize);
   }
   return Status::Ok();
 }

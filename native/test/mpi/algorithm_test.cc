@@ -6,6 +6,7 @@
 
 #include <numeric>
 
+#include "copy.h"
 #include "mpi_communicator.h"
 #include "ops/algorithm.h"
 
@@ -78,6 +79,32 @@ TEST(Communicator, AlltoallvPastTheChunkLimit) {
   ASSERT_TRUE(small.Alltoallv(send.data(), send_bytes, recv.data(), recv_bytes).ok());
   size_t off = 0;
   for (int i = 0; i < n; ++i) for (int k = 0; k < recv_bytes[i] / 4; ++k) ASSERT_EQ(recv[off++], i * 100 + me * 10 + k);
+}
+
+// An out-of-place allreduce whose output sits in copy.h's window (16 bytes
+// past the input modulo 4 KiB) is copied by hvd and reduced in place: the
+// result is exact, the input untouched, nothing around the output written.
+TEST(Communicator, AllreduceWithAliasedOutput) {
+  const int n = comm->size(), me = comm->rank();
+  for (int64_t count : {int64_t{1024}, int64_t{16411}}) {
+    const size_t bytes = static_cast<size_t>(count) * sizeof(float);
+    std::vector<unsigned char> mem(2 * bytes + 3 * 4096);
+    const uintptr_t base = (reinterpret_cast<uintptr_t>(mem.data()) + 4095) & ~uintptr_t{4095};
+    auto* in = reinterpret_cast<float*>(base);
+    auto* out = reinterpret_cast<float*>(base + ((bytes + 4095) & ~size_t{4095}) + 4096 + 16);
+    ASSERT_TRUE(CopyIsAliased(out, in, bytes));
+    for (int64_t i = 0; i < count; ++i) in[i] = static_cast<float>(me + 1) * static_cast<float>(i % 977);
+    out[-1] = -3.0f;
+    out[count] = -7.0f;
+    ASSERT_TRUE(comm->Allreduce(in, out, count, DataType::kFloat32, ReduceOp::kSum).ok());
+    const float ranks = static_cast<float>(n * (n + 1) / 2);
+    for (int64_t i = 0; i < count; ++i) {
+      ASSERT_EQ(out[i], ranks * static_cast<float>(i % 977)) << "count " << count << " at " << i;
+      ASSERT_EQ(in[i], static_cast<float>(me + 1) * static_cast<float>(i % 977)) << "input written at " << i;
+    }
+    EXPECT_EQ(out[-1], -3.0f);
+    EXPECT_EQ(out[count], -7.0f);
+  }
 }
 
 int main(int argc, char** argv) {

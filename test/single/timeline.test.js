@@ -58,13 +58,23 @@ describe('timeline (HOROVOD_TIMELINE)', function () {
         hvd.init();
         require('fs').writeFileSync(${JSON.stringify(dir)} + '/pid.' + hvd.rank(), String(process.pid));
         let k = 0;
-        const tick = () => { hvd.allreduceSync(new Float32Array(64), { name: 'loop.' + (k++ % 50) }); setImmediate(tick); };
+        const tick = () => {
+          hvd.allreduceSync(new Float32Array(64), { name: 'loop.' + (k++ % 50) });
+          if (k === 200 && hvd.rank() === 0) require('fs').writeFileSync(${JSON.stringify(dir)} + '/busy', '');
+          setImmediate(tick);
+        };
         tick();`;
       const args = ['--bind-to', 'none', '-np', '2', '-x', 'HOROVOD_TIMELINE', process.execPath, '-e', code];
       if (process.getuid() === 0) args.unshift('--allow-run-as-root');
       const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OMPI_') && !k.startsWith('PMIX_')));
       const child = spawn('mpirun', args, { env: { ...clean, HOROVOD_TIMELINE: file }, stdio: 'ignore' });
-      await new Promise((r) => setTimeout(r, 2500));
+      // Signal once the job has done real work and the timeline has had
+      // time to flush it (a fixed wait failed when mpirun started slowly).
+      const busy = path.join(dir, 'busy');
+      const deadline = Date.now() + 60000;
+      while (!fs.existsSync(busy) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(fs.existsSync(busy), 'the job did not get going within 60 s');
+      await new Promise((r) => setTimeout(r, 1500));
       if (signal === 'SIGKILL') {
         // Kill rank 0 itself, the writer, without any chance to clean up.
         process.kill(Number(fs.readFileSync(path.join(dir, 'pid.0'), 'utf8')), 'SIGKILL');

@@ -22,6 +22,12 @@
 // the samples is reported. Names are fixed per size (as a training loop's
 // gradient names are), so the engine's response cache is in play.
 //
+// Sizes up to 4 KiB of the Sync variants are then also timed one call at a
+// time (--per-call calls, 5000 by default, 0: off): the gap between
+// consecutive calls on rank 0, reported as percall_p50_us and
+// percall_p99_us. The batch means include the VM's preemptions; these show
+// a call's median without them. bench/c/allreduce_bench.c does the same.
+//
 // engineStats() is read around the timed batches; the per-call deltas
 // (fusion copy bytes, responses, negotiation lists, ring allreduces) show
 // copies and the algorithm actually used.
@@ -32,7 +38,7 @@
 // Usage: mpirun -np N node bench/allreduce_hvd.js [--variants sync,async,inplace,grouped]
 //          [--min-bytes 4] [--max-bytes 67108864] [--factor 4] [--sizes B,B,...] [--target-s 0.25]
 //          [--warmup-s 0.03] [--batches 15] [--min-iters 5]
-//          [--grouped-bytes 409600] [--grouped-count 100]
+//          [--grouped-bytes 409600] [--grouped-count 100] [--per-call 5000]
 
 const path = require('path');
 const { performance } = require('perf_hooks');
@@ -59,9 +65,10 @@ function parseArgs(argv) {
     maxIters: 1 << 24,
     groupedBytes: 409600,
     groupedCount: 100,
+    perCall: 5000,
   };
   const num = { 'min-bytes': 'minBytes', 'max-bytes': 'maxBytes', factor: 'factor', 'target-s': 'targetS', 'warmup-s': 'warmupS',
-    batches: 'batches', 'min-iters': 'minIters', 'grouped-bytes': 'groupedBytes', 'grouped-count': 'groupedCount' };
+    batches: 'batches', 'min-iters': 'minIters', 'grouped-bytes': 'groupedBytes', 'grouped-count': 'groupedCount', 'per-call': 'perCall' };
   const options = { variants: { type: 'string' }, sizes: { type: 'string' } };
   for (const k of Object.keys(num)) options[k] = { type: 'string' };
   const { values } = parseCommandLine(argv, options);
@@ -104,7 +111,25 @@ function statsDelta(before, after, calls) {
  * Times `step` (sync or async) as described at the top; `calls` = the number
  * of step() calls. Returns the row (without identification fields).
  */
-async function measure(o, step, isAsync) {
+const PER_CALL_MAX_BYTES = 4096;
+
+/** Sync calls of up to 4 KiB, timed one by one (see the top): p50 and p99 in µs on rank 0. */
+function perCall(o, step) {
+  const n = o.perCall;
+  const t = new Float64Array(n);
+  hvd.barrierSync({ name: 'bench.barrier' });
+  let prev = performance.now();
+  for (let i = 0; i < n; i++) {
+    step();
+    const now = performance.now();
+    t[i] = (now - prev) * 1e3;
+    prev = now;
+  }
+  t.sort();
+  return { percall_n: n, percall_p50_us: t[n >> 1], percall_p99_us: t[Math.floor(0.99 * (n - 1))] };
+}
+
+async function measure(o, step, isAsync, bytes) {
   const runBatch = isAsync
     ? async (k) => {
         const t0 = performance.now();
@@ -144,7 +169,9 @@ async function measure(o, step, isAsync) {
   const stats = statsDelta(before, hvd.engineStats(), k);
   const sum = samples.reduce((s, x) => s + x, 0);
   samples.sort((x, y) => x - y);
+  const pc = !isAsync && o.perCall > 0 && bytes <= PER_CALL_MAX_BYTES ? perCall(o, step) : {};
   return {
+    ...pc,
     warmup_iters: warm,
     iters: b * nb,
     batches: nb,
@@ -230,7 +257,7 @@ async function main() {
         emit({ ...row, error: String((e && e.message) || e).split('\n')[0] });
         continue;
       }
-      emit({ ...row, ...(await measure(o, step, isAsync)) });
+      emit({ ...row, ...(await measure(o, step, isAsync, bytes)) });
     }
   }
 

@@ -411,6 +411,16 @@ async function runAllreduce(o, machine) {
       skipped[rowKey(row)] = row.skipped;
       return;
     }
+    const perCall = (cell, r) => {
+      (cell.percall ||= [])[round] = r.percall_p50_us;
+      (cell.percall99 ||= [])[round] = r.percall_p99_us;
+    };
+    if (row.kind === 'percall') {
+      // The C program's per-call line for a size it also timed in batches.
+      const slot = ((raw[cfg] ||= {})[`c:${row.mode}`] ||= {});
+      perCall((slot[row.bytes] ||= { rounds: [], last: null, errors: [] }), row);
+      return;
+    }
     const key = rowKey(row);
     const slot = ((raw[cfg] ||= {})[key] ||= {});
     const cell = (slot[row.bytes] ||= { rounds: [], last: null, errors: [] });
@@ -418,6 +428,7 @@ async function runAllreduce(o, machine) {
     else {
       cell.rounds[round] = row.median_us;
       cell.last = row;
+      if (row.percall_p50_us !== undefined) perCall(cell, row);
     }
   };
   const t0 = Date.now();
@@ -467,6 +478,10 @@ async function runAllreduce(o, machine) {
           if (us !== null) {
             row.algbw_gbs = algbw(bytes, us);
             row.busbw_gbs = busbw(bytes, us, cfg.np);
+          }
+          if (cell.percall) {
+            row.percall_p50_us = median(cell.percall.filter((x) => x !== undefined));
+            row.percall_p99_us = median(cell.percall99.filter((x) => x !== undefined));
           }
           if (cell.last && cell.last.stats) row.stats = cell.last.stats;
           if (cell.last && cell.last.calls > 1) row.calls = cell.last.calls;
@@ -695,6 +710,22 @@ function evaluateTargets(allreduce, memory, overhead) {
     // (context) what running the loop on the calling thread saves: the same
     // calls handed to the engine thread (HVD_INLINE_SYNC=0); and what eager
     // allreduces save: the same calls with HVD_EAGER_BYTES=0. Same run.
+    // (context) the same one call at a time: medians without the preemptions
+    // that batch means include (allreduce_hvd.js and allreduce_bench.c, --per-call).
+    {
+      let pw = null;
+      const pparts = [];
+      for (const h of cfg.series['hvd:auto:sync'] || []) {
+        const c = lookup(cfg, 'c:out', h.bytes);
+        if (h.bytes > 4 * KiB || !(h.percall_p50_us > 0) || !c || !(c.percall_p50_us > 0)) continue;
+        const extra = h.percall_p50_us - c.percall_p50_us;
+        if (!pw || extra > pw.extra) pw = { bytes: h.bytes, extra };
+        pparts.push(`${fmtSize(h.bytes)} ${fmtUs(h.percall_p50_us)} vs ${fmtUs(c.percall_p50_us)} us, p99 ${fmtUs(h.percall_p99_us)} vs ${fmtUs(c.percall_p99_us)}`);
+      }
+      const ptext = `(context) the same, timed one call at a time: per-call median <= C per-call median + 10 us, ${name} np=2`;
+      if (!pw) na(`lat-percall-${name}`, ptext, 'no data');
+      else targets.push({ id: `lat-percall-${name}`, text: ptext, status: pw.extra <= 10 ? 'PASS' : 'MISS', ratio: +pw.extra.toFixed(2), detail: `worst +${pw.extra.toFixed(1)} us at ${fmtSize(pw.bytes)} (${pparts.join('; ')})` });
+    }
     smallContext(`handoff-${name}`, `(context) 4 B-4 KiB allreduceSync on the calling thread vs handed to the engine thread (HVD_INLINE_SYNC=0), ${name} np=2: >= 1.0x faster`, cfg, 'hvd:handoff:sync');
     smallContext(`eager-${name}`, `(context) 4 B-4 KiB allreduceSync eager (default) vs HVD_EAGER_BYTES=0, ${name} np=2: >= 1.0x faster`, cfg, 'hvd:noeager:sync');
   }

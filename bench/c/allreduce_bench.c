@@ -41,7 +41,7 @@
  *          [--factor 4] [--sizes B,B,...] [--target-s 0.25] [--warmup-s 0.03]
  *          [--batches 15] [--modes out,inplace,out_fresh] [--buffers malloc,huge]
  *          [--fresh-window-bytes 33554432]
- *          [--grouped-bytes 409600] [--grouped-count 100] [--no-grouped]
+ *          [--grouped-bytes 409600] [--grouped-count 100] [--no-grouped] [--per-call 5000]
  * --sizes replaces the min/max/factor series by an explicit list.
  */
 #define _GNU_SOURCE
@@ -63,7 +63,13 @@ typedef struct {
   int use_malloc, use_huge;
   long long sizes[64];
   int nsizes;
+  int per_call; /* sizes up to PER_CALL_MAX_BYTES: also time this many calls one by one */
 } Options;
+
+/* Small sizes are also timed one call at a time (the gap between consecutive
+ * calls on rank 0), for a per-call median and p99 that leave out the
+ * preemptions a batch mean includes. hvd's bench does the same. */
+#define PER_CALL_MAX_BYTES 4096
 
 static int g_rank, g_size;
 
@@ -200,6 +206,26 @@ static void measure(const Options* o, Op* op, const char* mode, long long bytes,
     fflush(stdout);
   }
   free(samples);
+  /* 3. per call (small sizes, one allreduce per unit) */
+  if (o->per_call > 0 && bytes <= PER_CALL_MAX_BYTES && op->calls == 1) {
+    double* t = (double*)malloc(sizeof(double) * (size_t)o->per_call);
+    MPI_Barrier(MPI_COMM_WORLD);
+    double prev = MPI_Wtime();
+    for (int i = 0; i < o->per_call; i++) {
+      run_op(op);
+      double now = MPI_Wtime();
+      t[i] = (now - prev) * 1e6;
+      prev = now;
+    }
+    if (g_rank == 0) {
+      qsort(t, (size_t)o->per_call, sizeof(double), cmp_double);
+      printf("{\"impl\":\"c\",\"kind\":\"percall\",\"mode\":\"%s\",\"bytes\":%lld,\"np\":%d,\"percall_n\":%d,"
+             "\"percall_p50_us\":%.4f,\"percall_p99_us\":%.4f}\n",
+             mode, bytes, g_size, o->per_call, t[o->per_call / 2], t[(int)(0.99 * (o->per_call - 1))]);
+      fflush(stdout);
+    }
+    free(t);
+  }
 }
 
 /* Floats from `count` up to a whole number of 4 KiB pages: out_fresh's buffer spacing. */
@@ -231,6 +257,7 @@ int main(int argc, char** argv) {
   MPI_Comm_size(MPI_COMM_WORLD, &g_size);
 
   Options o = {4, 64LL << 20, 4, 0.25, 0.03, 15, 2, 5, 1 << 24, 1, 1, 1, 1, 32LL << 20, 409600, 100, 1, 0, {0}, 0};
+  o.per_call = 5000;
   const char* hp = getenv("ALLREDUCE_HUGEPAGE");
   if (hp && strcmp(hp, "1") == 0) o.use_malloc = 0, o.use_huge = 1;
   for (int i = 1; i < argc; i++) {
@@ -248,6 +275,7 @@ int main(int argc, char** argv) {
     else if (!strcmp(a, "--warmup-s")) { NEEDV(); o.warmup_s = atof(v); }
     else if (!strcmp(a, "--batches")) { NEEDV(); o.batches = (int)parse_ll(v); }
     else if (!strcmp(a, "--min-iters")) { NEEDV(); o.min_iters = (int)parse_ll(v); }
+    else if (!strcmp(a, "--per-call")) { NEEDV(); o.per_call = (int)parse_ll(v); }
     else if (!strcmp(a, "--grouped-bytes")) { NEEDV(); o.grouped_bytes = parse_ll(v); }
     else if (!strcmp(a, "--grouped-count")) { NEEDV(); o.grouped_count = (int)parse_ll(v); }
     else if (!strcmp(a, "--no-grouped")) { o.do_grouped = 0; }

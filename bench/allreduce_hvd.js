@@ -107,10 +107,6 @@ function statsDelta(before, after, calls) {
   return out;
 }
 
-/**
- * Times `step` (sync or async) as described at the top; `calls` = the number
- * of step() calls. Returns the row (without identification fields).
- */
 const PER_CALL_MAX_BYTES = 4096;
 
 /** Sync calls of up to 4 KiB, timed one by one (see the top): p50 and p99 in µs on rank 0. */
@@ -129,6 +125,11 @@ function perCall(o, step) {
   return { percall_n: n, percall_p50_us: t[n >> 1], percall_p99_us: t[Math.floor(0.99 * (n - 1))] };
 }
 
+/**
+ * Times `step` (sync or async) as described at the top; `calls` = the number
+ * of step() calls. Returns the row (without identification fields); `bytes` up to
+ * PER_CALL_MAX_BYTES of a Sync step also get the per-call figures.
+ */
 async function measure(o, step, isAsync, bytes) {
   const runBatch = isAsync
     ? async (k) => {

@@ -6,14 +6,14 @@ import { checkNotInPlaceTarget } from '../inputs';
 import { fromNative } from '../errors';
 import { NativeBinding, NativeOptions } from '../native';
 import { resolveSet, type ProcessSet } from '../process_sets';
-import { DType, HvdTypedArray, inspect, inspectTyped, isIntegral, plainTypedDtype, TensorInput, TensorSpec, toItem, wrap } from '../tensor';
+import { DType, HvdTypedArray, inspect, inspectTyped, plainTypedDtype, TensorInput, TensorSpec, toItem, wrap } from '../tensor';
 import { outputArray, outputBuffer } from './buffers';
 import { checkOut, namedOutError } from './out';
 import { autoName, nameOf } from './naming';
 import { layoutKey, pack, packBuffer, packLayout, PackLayout, unpack } from './packing';
-import { OP_CODES, ReduceOp, ReductionOptions } from './reduce_op';
+import { isReduceOp, OP_CODES, ReduceOp, ReductionOptions } from './reduce_op';
 import { Call, callSite, checkNameNotInflight, submit, submitSync } from './submit';
-import { checkOptions, checkReducible, checkReduction, checkTensorList, isReducible, reductionOptions } from './validation';
+import { checkOptions, checkReducible, checkReduction, checkTensorList, isReducible, isReducibleAs, reductionOptions } from './validation';
 
 /** Options for {@link allreduce} and {@link allreduceSync}. */
 export interface AllreduceOptions extends ReductionOptions {
@@ -214,21 +214,22 @@ function smallSync(b: NativeBinding, tensor: unknown, options: unknown): HvdType
     for (const key in options) if (!SMALL_KEYS.has(key)) return undefined;
     const o = options as AllreduceOptions;
     if (o.op !== undefined) {
-      if (typeof o.op !== 'string' || !Object.prototype.hasOwnProperty.call(OP_CODES, o.op)) return undefined;
+      if (!isReduceOp(o.op)) return undefined;
       op = o.op;
     }
+    // Number.isFinite is false for anything but a finite number (checkScale's rule).
     if (o.prescaleFactor !== undefined) {
-      if (typeof o.prescaleFactor !== 'number' || !Number.isFinite(o.prescaleFactor)) return undefined;
+      if (!Number.isFinite(o.prescaleFactor)) return undefined;
       pre = o.prescaleFactor;
     }
     if (o.postscaleFactor !== undefined) {
-      if (typeof o.postscaleFactor !== 'number' || !Number.isFinite(o.postscaleFactor)) return undefined;
+      if (!Number.isFinite(o.postscaleFactor)) return undefined;
       post = o.postscaleFactor;
     }
     name = o.name;
     if (name !== undefined && (typeof name !== 'string' || name.length === 0)) return undefined;
   }
-  if ((op === 'average' && isIntegral(dtype)) || (dtype === 'bool' && (pre !== 1 || post !== 1))) return undefined;
+  if (!isReducibleAs(dtype, op, pre, post)) return undefined;
   const input = tensor as HvdTypedArray;
   checkNotInPlaceTarget(input, 'allreduceSync', false);
   const n = (name as string | undefined) ?? autoName('allreduce');

@@ -19,6 +19,11 @@ export const Product: ReduceOp = 'product';
 /** Wire code of each op (native/codes.h, generated into src/codes.ts). */
 export const OP_CODES: Record<ReduceOp, number> = REDUCE_OPS;
 
+/** Whether `op` names a reduction (own keys only: 'toString' is not one). */
+export function isReduceOp(op: unknown): op is ReduceOp {
+  return typeof op === 'string' && Object.prototype.hasOwnProperty.call(OP_CODES, op);
+}
+
 /** What every reduction ({@link allreduce}, {@link reducescatter}) takes. */
 export interface ReductionOptions {
   /** Run on this process set (ranks and roots relative to it). Defaults to the global set. */

@@ -5,8 +5,8 @@
 // src/tensor.ts's inspect().
 import { NativeOptions } from '../native';
 import { globalProcessSet, ProcessSet } from '../process_sets';
-import { isIntegral, TensorSpec } from '../tensor';
-import { OP_CODES, ReduceOp } from './reduce_op';
+import { DTypeName, isIntegral, TensorSpec } from '../tensor';
+import { isReduceOp, OP_CODES, ReduceOp } from './reduce_op';
 
 /**
  * `opts` as a plain record, or a TypeError for a non-object or an unknown
@@ -28,10 +28,10 @@ export function checkOptions(opts: unknown, allowed: readonly string[], fn: stri
 export function checkOp(op: unknown, fn: string): ReduceOp {
   if (op === undefined) return 'average';
   if (typeof op !== 'string') throw new TypeError(`${fn}: options.op must be a string; got ${typeof op}`);
-  if (!Object.prototype.hasOwnProperty.call(OP_CODES, op)) {
+  if (!isReduceOp(op)) {
     throw new RangeError(`${fn}: options.op must be one of 'average', 'sum', 'min', 'max', 'product'; got '${op}'`);
   }
-  return op as ReduceOp;
+  return op;
 }
 
 export function checkScale(v: unknown, what: string, fn: string): number {
@@ -74,11 +74,17 @@ export function reductionOptions(r: Reduction, processSet: number, group?: strin
   return o;
 }
 
-/** Whether `spec` can be reduced with `r` (`arg` names it in the message). */
 /** Whether checkReducible passes (a test that needs no argument name). */
 export function isReducible(spec: TensorSpec, r: Reduction): boolean {
-  return !(r.op === 'average' && isIntegral(spec.dtype)) && !(spec.dtype === 'bool' && (r.pre !== 1 || r.post !== 1));
+  return isReducibleAs(spec.dtype, r.op, r.pre, r.post);
 }
+
+/** isReducible for a dtype and the reduction's parts (the small-call path: no objects). */
+export function isReducibleAs(dtype: DTypeName, op: ReduceOp, pre: number, post: number): boolean {
+  return !(op === 'average' && isIntegral(dtype)) && !(dtype === 'bool' && (pre !== 1 || post !== 1));
+}
+
+/** Throws what isReducible rejects (`arg` names the tensor in the message). */
 
 export function checkReducible(spec: TensorSpec, r: Reduction, arg: string, fn: string): void {
   if (r.op === 'average' && isIntegral(spec.dtype)) {

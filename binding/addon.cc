@@ -151,6 +151,7 @@ Napi::Value HvdAddon::JsStats(const Napi::CallbackInfo& info) {
   o.Set("controlBytes", static_cast<double>(s.control_bytes.load()));
   o.Set("inlineCalls", static_cast<double>(s.inline_calls.load()));
   o.Set("eagerAllreduces", static_cast<double>(s.eager_allreduces.load()));
+  o.Set("directAllreduces", static_cast<double>(s.direct_allreduces.load()));
   const core::PoolStats p = core::GlobalPool().stats();
   o.Set("poolInUseBytes", static_cast<double>(p.in_use_bytes));
   o.Set("poolCachedBytes", static_cast<double>(p.cached_bytes));

@@ -39,6 +39,7 @@ Config Config::FromEnv() {
   GetInt("HOROVOD_CACHE_CAPACITY", &c.cache_capacity);
   GetInt("HVD_EAGER_BYTES", &c.eager_bytes);
   if (c.eager_bytes < 0) c.eager_bytes = 0;
+  GetInt("HVD_EAGER_DIRECT_MAX_RANKS", &c.eager_direct_max_ranks);
   int64_t disable = 0;
   if (GetInt("HOROVOD_STALL_CHECK_DISABLE", &disable)) c.stall_check = disable <= 0;
   GetDouble("HOROVOD_STALL_CHECK_TIME_SECONDS", &c.stall_warning_s);

@@ -1,5 +1,7 @@
 #include "controller.h"
 
+#include "direct_exchange.h"
+#include "logging.h"
 #include "ops/op.h"
 
 #include <algorithm>
@@ -11,6 +13,7 @@ namespace {
 
 constexpr int kRequestTag = 101;
 constexpr int kResponseTag = 102;
+constexpr int kDirectTag = 103;  // direct requests, rank to rank (direct_exchange.h)
 
 Response ErrorResponse(const std::string& name, CollectiveKind kind, StatusType type, std::string message) {
   Response r;
@@ -20,6 +23,15 @@ Response ErrorResponse(const std::string& name, CollectiveKind kind, StatusType 
   r.error_type = type;
   r.error = std::move(message);
   return r;
+}
+
+// The ranks whose request for a name was direct (Response::direct_ranks).
+std::vector<int32_t> DirectRanks(const std::vector<Request>& by_rank, const std::vector<bool>& have) {
+  std::vector<int32_t> out;
+  for (size_t r = 0; r < by_rank.size(); ++r) {
+    if (have[r] && by_rank[r].direct) out.push_back(static_cast<int32_t>(r));
+  }
+  return out;
 }
 
 }  // namespace
@@ -131,6 +143,8 @@ int Coordinator::FailStalled(double seconds, const std::string& why) {
     forced_.push_back(ErrorResponse(s.name, s.kind, StatusType::kAborted,
                                     s.signature + " stalled for " + std::to_string(static_cast<int>(s.seconds)) +
                                         " s: rank(s) " + missing + " never submitted it. " + why));
+    auto it = table_.find(s.name);
+    if (it != table_.end()) forced_.back().direct_ranks = DirectRanks(it->second.by_rank, it->second.have);
     table_.erase(s.name);
     decided_.erase(std::remove(decided_.begin(), decided_.end(), s.name), decided_.end());
     ++failed;
@@ -239,38 +253,25 @@ void Coordinator::FailGroups(const std::string& name, const Pending& p) {
       }
     }
     forced_.push_back(ErrorResponse(m.second, kind, StatusType::kPrecondition, msg));
+    forced_.back().direct_ranks = DirectRanks(q.by_rank, q.have);
     decided_.erase(std::remove(decided_.begin(), decided_.end(), m.second), decided_.end());
     table_.erase(m.second);
   }
   for (const std::string& k : keys) groups_.erase(k);
 }
 
-Response Coordinator::BuildResponse(const std::string& name, const Pending& p, bool eager) const {
-  Submissions subs{name, p.by_rank, p.have};
-  subs.size = size_;
-  subs.last_joined = last_joined_;
-  subs.eager = eager;
-  std::vector<int> gone, left_pending;
-  for (int r = 0; r < size_; ++r) {
-    if (p.have[r]) subs.submitted.push_back(r);
-    if (shut_down_[r]) (p.have[r] ? left_pending : gone).push_back(r);
-    else if (!p.have[r]) subs.joined.push_back(r);
-  }
+// The decision for a name from what its submitters sent (none of them shut
+// down): an error when they disagree or the op's precondition fails,
+// otherwise the response the op builds. Shared with the direct path
+// (direct_exchange.h), which must reach the same verdict on every rank.
+Response Decide(const Submissions& subs) {
+  const std::string& name = subs.name;
   const Request& first = subs.first();
-  if (!gone.empty() || !left_pending.empty()) {
-    std::string who = !gone.empty() ? RankList(gone) + " shut down (hvd.shutdown() or process exit) before submitting it"
-                                     : RankList(left_pending) + " shut down (hvd.shutdown() or process exit) while it was pending";
-    return ErrorResponse(name, first.kind, StatusType::kShutDown,
-                         first.Signature() + " cannot complete: " + who +
-                             ". If that was not expected, look for the first error on any rank; run mpirun with "
-                             "--tag-output to see which rank printed what.");
-  }
-
   // Fast path: compare the fields directly; format messages only on a mismatch.
   const Op& op = OpFor(first.kind);
   bool same = true;
   for (int rk : subs.submitted) {
-    const Request& q = p.by_rank[rk];
+    const Request& q = subs.by_rank[rk];
     same = q.kind == first.kind && q.dtype == first.dtype && q.group == first.group && op.Agrees(first, q);
     if (!same) break;
   }
@@ -302,18 +303,44 @@ Response Coordinator::BuildResponse(const std::string& name, const Pending& p, b
   return r;
 }
 
+Response Coordinator::BuildResponse(const std::string& name, const Pending& p, bool eager) const {
+  Submissions subs{name, p.by_rank, p.have};
+  subs.size = size_;
+  subs.last_joined = last_joined_;
+  subs.eager = eager;
+  std::vector<int> gone, left_pending;
+  for (int r = 0; r < size_; ++r) {
+    if (p.have[r]) subs.submitted.push_back(r);
+    if (shut_down_[r]) (p.have[r] ? left_pending : gone).push_back(r);
+    else if (!p.have[r]) subs.joined.push_back(r);
+  }
+  const Request& first = subs.first();
+  if (!gone.empty() || !left_pending.empty()) {
+    std::string who = !gone.empty() ? RankList(gone) + " shut down (hvd.shutdown() or process exit) before submitting it"
+                                     : RankList(left_pending) + " shut down (hvd.shutdown() or process exit) while it was pending";
+    return ErrorResponse(name, first.kind, StatusType::kShutDown,
+                         first.Signature() + " cannot complete: " + who +
+                             ". If that was not expected, look for the first error on any rank; run mpirun with "
+                             "--tag-output to see which rank printed what.");
+  }
+
+  return Decide(subs);
+}
+
 void Coordinator::Fuse(std::vector<Response>* responses, std::vector<int64_t>* bytes) const {
   if (responses->size() < 2) return;
   std::vector<Response> out;
   std::vector<int64_t> out_bytes;
   for (size_t i = 0; i < responses->size(); ++i) {
     Response& r = (*responses)[i];
-    if (!r.failed && fusion_threshold_ > 0) {
+    // A response that consumed direct requests is not fused: every rank
+    // reads its direct_ranks per name.
+    if (!r.failed && fusion_threshold_ > 0 && r.direct_ranks.empty()) {
       const Op& op = OpFor(r.kind);
       bool merged = false;
       for (size_t j = 0; j < out.size() && !merged; ++j) {
         Response& b = out[j];
-        if (!b.failed && b.kind == r.kind && out_bytes[j] + (*bytes)[i] <= fusion_threshold_ && op.CanFuse(b, r)) {
+        if (!b.failed && b.direct_ranks.empty() && b.kind == r.kind && out_bytes[j] + (*bytes)[i] <= fusion_threshold_ && op.CanFuse(b, r)) {
           b.names.insert(b.names.end(), r.names.begin(), r.names.end());
           b.counts.insert(b.counts.end(), r.counts.begin(), r.counts.end());
           b.first_dims.insert(b.first_dims.end(), r.first_dims.begin(), r.first_dims.end());
@@ -341,6 +368,26 @@ ResponseList Coordinator::ComputeResponses() {
   }
   list.responses.swap(forced_);
   if (decided_.empty()) return list;
+  // The direct path: a name every rank sent direct was decided by every
+  // rank itself, with DirectDecision on these same requests; it gets no
+  // response. (A rank that has shut down since still sent it: its peers
+  // completed it.)
+  decided_.erase(std::remove_if(decided_.begin(), decided_.end(),
+                                [this](const std::string& name) {
+                                  auto it = table_.find(name);
+                                  if (it == table_.end()) return false;
+                                  const Pending& p = it->second;
+                                  for (int r = 0; r < size_; ++r) {
+                                    if (!p.have[r] || !p.by_rank[r].direct) return false;
+                                  }
+                                  Response decided;
+                                  if (!DirectDecision(name, p.by_rank, &decided)) return false;
+                                  ++direct_decided_;
+                                  Retire(it);
+                                  return true;
+                                }),
+                 decided_.end());
+  if (decided_.empty()) return list;
   std::vector<int64_t> bytes(list.responses.size(), 0);
   bool join_done = false;
   // Eager: the ops compute results here only while the decided names'
@@ -366,6 +413,7 @@ ResponseList Coordinator::ComputeResponses() {
     auto it = table_.find(name);
     if (it == table_.end()) continue;
     Response r = BuildResponse(name, it->second, eager);
+    r.direct_ranks = DirectRanks(it->second.by_rank, it->second.have);
     const Op& op = OpFor(r.kind);
     if (!r.failed && op.is_join()) join_done = true;
     bytes.push_back(r.failed ? 0 : op.PayloadBytes(r));
@@ -431,7 +479,8 @@ std::vector<Coordinator::Stalled> Coordinator::PendingOlderThan(double seconds) 
 MpiController::MpiController(MpiContext* ctx, const Config& config)
     : ctx_(ctx),
       request_encoder_(static_cast<int>(std::min<int64_t>(config.cache_capacity, 1 << 20))),
-      response_encoder_(static_cast<int>(std::min<int64_t>(config.cache_capacity, 1 << 20))) {
+      response_encoder_(static_cast<int>(std::min<int64_t>(config.cache_capacity, 1 << 20))),
+      direct_encoder_(static_cast<int>(std::min<int64_t>(config.cache_capacity, 1 << 20))) {
   config_ = config;
   if (ctx_->rank() == 0) {
     std::vector<int> all(static_cast<size_t>(ctx_->size()));
@@ -521,7 +570,10 @@ ResponseList MpiController::ComputeAll() {
 }
 
 void MpiController::ResolveRequests(int rank, RequestList* list) {
-  CacheDecoder<Request>& dict = request_decoders_[static_cast<size_t>(rank)];
+  ResolveRequests(request_decoders_[static_cast<size_t>(rank)], rank, list);
+}
+
+void MpiController::ResolveRequests(CacheDecoder<Request>& dict, int rank, RequestList* list) {
   for (Request& r : list->requests) {
     if (r.cache_id < 0) continue;
     // The payload is per call: the dictionary keeps none.
@@ -534,9 +586,11 @@ void MpiController::ResolveRequests(int rank, RequestList* list) {
     const Request* stored = dict.Lookup(r.cache_id);
     HVD_ENFORCE(stored != nullptr, "request cache id " << r.cache_id << " from rank " << rank << " is undefined");
     uint64_t seq = r.seq, hash = r.running_hash;
+    const bool direct = r.direct;
     r = *stored;
     r.seq = seq;
     r.running_hash = hash;
+    r.direct = direct;
     r.payload = std::move(payload);
   }
 }
@@ -552,8 +606,10 @@ void MpiController::ResolveResponses(ResponseList* list) {
     }
     const Response* stored = response_decoder_.Lookup(r.cache_id);
     HVD_ENFORCE(stored != nullptr, "response cache id " << r.cache_id << " is undefined");
+    std::vector<int32_t> direct_ranks = std::move(r.direct_ranks);
     r = *stored;
     r.payload = std::move(payload);
+    r.direct_ranks = std::move(direct_ranks);
   }
 }
 
@@ -622,7 +678,32 @@ Status MpiController::SendRequestList(RequestList list) {
   return Isend(std::make_shared<std::vector<uint8_t>>(Serialize(list)), 0, kRequestTag);
 }
 
-Status MpiController::Poll(std::vector<ResponseList>* out, bool* progressed) {
+Status MpiController::SendDirect(RequestList* list) {
+  if (list->requests.empty() || ctx_->size() < 2) return Status::Ok();
+  // Rank 0 has a worker's requests from its RequestList already.
+  const int first = 1, me = ctx_->rank();
+  if (ctx_->size() == 2 && me != 0) return Status::Ok();
+  // One encoder for every destination: each receives the same stream of
+  // messages from this rank, in order, and decodes it with its own
+  // dictionary for this sender.
+  if (direct_encoder_.enabled()) {
+    for (Request& r : list->requests) {
+      auto [id, define] = direct_encoder_.Encode(CacheKey(r));
+      r.cache_id = id;
+      r.cache_define = define;
+      if (!define) ++cache_hits_;
+    }
+  }
+  auto bytes = std::make_shared<std::vector<uint8_t>>(Serialize(*list));
+  for (int r = first; r < ctx_->size(); ++r) {
+    if (r == me) continue;
+    Status s = Isend(bytes, r, kDirectTag);
+    if (!s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Status MpiController::Poll(std::vector<ResponseList>* out, std::vector<Request>* direct_in, bool* progressed) {
   std::vector<std::pair<int, std::vector<uint8_t>>> received;
   if (is_coordinator()) {
     Status s = ReceiveAll(MPI_ANY_SOURCE, kRequestTag, &received);
@@ -630,6 +711,11 @@ Status MpiController::Poll(std::vector<ResponseList>* out, bool* progressed) {
     for (auto& [src, bytes] : received) {
       RequestList rl = DeserializeRequestList(bytes.data(), bytes.size());
       ResolveRequests(src, &rl);
+      for (const Request& r : rl.requests) {
+        if (!r.direct) continue;
+        direct_in->push_back(r);
+        direct_in->back().rank = src;
+      }
       Route(src, rl);
     }
     ResponseList list = ComputeAll();
@@ -654,12 +740,42 @@ Status MpiController::Poll(std::vector<ResponseList>* out, bool* progressed) {
       }
     }
     if (any) out->push_back(std::move(list));
-  } else {
+  } else if (!direct_) {
     Status s = ReceiveAll(0, kResponseTag, &received);
     if (!s.ok()) return s;
     for (auto& [src, bytes] : received) {
       out->push_back(DeserializeResponseList(bytes.data(), bytes.size()));
       ResolveResponses(&out->back());
+    }
+  } else {
+    // A worker on the direct path gets rank 0's responses and every rank's
+    // direct requests: one probe for both (a probe is a progress call, a
+    // poll(2) over TCP). Rank 0's messages still match in the order it sent them.
+    for (;;) {
+      int flag = 0;
+      MPI_Status st;
+      int rc = MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, ctx_->control_comm(), &flag, &st);
+      if (rc != MPI_SUCCESS) return MpiStatus(rc, "MPI_Iprobe");
+      if (!flag) break;
+      int count = 0;
+      MPI_Get_count(&st, MPI_BYTE, &count);
+      std::vector<uint8_t> buf(static_cast<size_t>(count));
+      rc = MPI_Recv(buf.data(), count, MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG, ctx_->control_comm(), MPI_STATUS_IGNORE);
+      if (rc != MPI_SUCCESS) return MpiStatus(rc, "MPI_Recv");
+      *progressed = true;
+      if (st.MPI_TAG == kResponseTag && st.MPI_SOURCE == 0) {
+        out->push_back(DeserializeResponseList(buf.data(), buf.size()));
+        ResolveResponses(&out->back());
+      } else if (st.MPI_TAG == kDirectTag) {
+        RequestList rl = DeserializeRequestList(buf.data(), buf.size());
+        ResolveRequests(direct_decoders_[static_cast<size_t>(st.MPI_SOURCE)], st.MPI_SOURCE, &rl);
+        for (Request& r : rl.requests) {
+          r.rank = st.MPI_SOURCE;
+          direct_in->push_back(std::move(r));
+        }
+      } else {
+        HVD_LOG(kWarning, "ignored a control message with tag " << st.MPI_TAG << " from rank " << st.MPI_SOURCE);
+      }
     }
   }
   if (!received.empty() || !out->empty()) *progressed = true;

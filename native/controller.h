@@ -47,6 +47,10 @@
 
 namespace hvd::core {
 
+struct Submissions;
+// The decision for one name from what its submitters sent (controller.cc).
+Response Decide(const Submissions& subs);
+
 // The coordinator's bookkeeping: pure logic with no MPI in it, so it can be
 // unit-tested by feeding it RequestLists.
 class Coordinator {
@@ -65,6 +69,10 @@ class Coordinator {
   ResponseList ComputeResponses();
 
   bool AllShutDown() const;
+
+  // Names every rank sent direct and decided themselves (direct_exchange.h):
+  // retired without a response.
+  uint64_t direct_decided() const { return direct_decided_; }
 
   // The job-wide fatal error, once one rank reported one (first wins); it
   // is sent to every rank with the next ResponseList.
@@ -135,6 +143,7 @@ class Coordinator {
   };
   std::vector<std::deque<Submitted>> submitted_;
   std::vector<std::string> arrival_;  // names in first-seen order, for rechecks
+  uint64_t direct_decided_ = 0;
 };
 
 // Moves RequestLists and ResponseLists over MPI point-to-point on the
@@ -151,8 +160,19 @@ class MpiController {
 
   // Worker: receives ResponseLists that have arrived. Coordinator: receives
   // worker RequestLists, computes responses, sends them to every worker and
-  // returns them for local execution. Sets *progressed if anything moved.
-  Status Poll(std::vector<ResponseList>* out, bool* progressed);
+  // returns them for local execution. Either way, the other ranks' direct
+  // requests that arrived go to *direct_in (direct_exchange.h). Sets
+  // *progressed if anything moved.
+  Status Poll(std::vector<ResponseList>* out, std::vector<Request>* direct_in, bool* progressed);
+
+  // The direct path (direct_exchange.h): sends this rank's direct requests
+  // to every other rank that needs them (rank 0 gets a worker's in its
+  // RequestList). set_direct(true) makes a worker listen for them.
+  Status SendDirect(RequestList* list);
+  void set_direct(bool on) {
+    direct_ = on;
+    direct_decoders_.resize(on ? static_cast<size_t>(ctx_->size()) : 0);
+  }
 
   // Coordinator only: after every rank has shut down, tells every worker
   // the job is over.
@@ -193,6 +213,7 @@ class MpiController {
   Status ReceiveAll(int source, int tag, std::vector<std::pair<int, std::vector<uint8_t>>>* out);
 
   void ResolveRequests(int rank, RequestList* list);
+  void ResolveRequests(CacheDecoder<Request>& dict, int rank, RequestList* list);
   void ResolveResponses(ResponseList* list);
 
   MpiContext* ctx_;
@@ -211,8 +232,11 @@ class MpiController {
   std::vector<CacheDecoder<Request>> request_decoders_;   // rank 0: one per worker
   CacheEncoder response_encoder_;                         // rank 0 -> all workers
   CacheDecoder<Response> response_decoder_;               // worker
+  CacheEncoder direct_encoder_;                           // this rank -> its direct peers
+  std::vector<CacheDecoder<Request>> direct_decoders_;    // worker: one per sender
   uint64_t cache_hits_ = 0;
   uint64_t control_bytes_sent_ = 0;
+  bool direct_ = false;
 };
 
 }  // namespace hvd::core

@@ -260,6 +260,21 @@ void Engine::ThreadMain() {
       config_.ring_threshold_bytes = mpi_->cross_size() > 1 ? (int64_t{4} << 20) : (int64_t{16} << 20);
     }
     controller_ = std::make_unique<MpiController>(mpi_.get(), config_);
+    // The direct path runs only where every rank has it on (each rank's
+    // environment is its own): one MIN over the control communicator, the
+    // only collective at init. Off where rank 0 may fail a name early
+    // (HOROVOD_STALL_SHUTDOWN_TIME_SECONDS; see direct_exchange.h).
+    if (mpi_->size() > 1) {
+      const bool stall_fails = config_.stall_check && config_.stall_shutdown_s > 0 &&
+                               config_.stall_shutdown_s > config_.stall_warning_s;
+      int direct = mpi_->size() <= config_.eager_direct_max_ranks && config_.eager_bytes > 0 && !stall_fails ? 1 : 0;
+      int rc = MPI_Allreduce(MPI_IN_PLACE, &direct, 1, MPI_INT, MPI_MIN, mpi_->control_comm());
+      if (rc != MPI_SUCCESS) direct = 0;
+      if (direct) {
+        direct_ = std::make_unique<DirectExchange>(mpi_->rank(), mpi_->size());
+        controller_->set_direct(true);
+      }
+    }
     fusion_ = std::make_unique<FusionBuffer>();
     global_->ranks.resize(static_cast<size_t>(mpi_->size()));
     for (int r = 0; r < mpi_->size(); ++r) global_->ranks[static_cast<size_t>(r)] = r;
@@ -300,6 +315,7 @@ Engine::CycleResult Engine::Cycle() {
   const bool coordinator = mpi_->rank() == 0;
   bool progressed = false;
   RequestList outgoing;
+  RequestList direct_out;
   // The sets change only in responses this loop executes: a copy of the
   // list is kept and refreshed when it changes (copying it every step was
   // an allocation and a lock per spin).
@@ -333,6 +349,16 @@ Engine::CycleResult Engine::Cycle() {
         timeline_.Complete(r.name, "QUEUE", r.enqueued, now);
         negotiating_since_[TimelineKey(r.process_set, r.name)] = now;
       }
+      // The direct path (direct_exchange.h): which of these go to every rank.
+      if (direct_ && r.process_set == 0) {
+        const Op& op = OpFor(r.kind);
+        if (op.is_join()) {
+          join_pending_ = true;
+        } else if (!join_pending_ && op.eager() && !r.payload.empty() && r.group.empty()) {
+          r.direct = true;
+          direct_out.requests.push_back(r);
+        }
+      }
     }
   }
   bool sending_abort = false;
@@ -348,17 +374,22 @@ Engine::CycleResult Engine::Cycle() {
     loop_.sent_shutdown = true;
   }
   if (!outgoing.requests.empty() || outgoing.shutdown || sending_abort) {
-    Status s = controller_->SendRequestList(std::move(outgoing));
+    // Peers first: rank 0 may answer a worker before the worker's copy has
+    // reached the other workers, and they would wait on it.
+    Status s = controller_->SendDirect(&direct_out);
+    if (s.ok()) s = controller_->SendRequestList(std::move(outgoing));
     if (!s.ok()) {
       HVD_LOG(kError, "negotiation failed: " << s.reason());
       FailAllPending(s);
       return CycleResult::kStop;
     }
     progressed = true;
+    for (const Request& r : direct_out.requests) direct_->AddOwn(r);
   }
 
   std::vector<ResponseList> lists;
-  Status s = controller_->Poll(&lists, &progressed);
+  direct_in_.clear();
+  Status s = controller_->Poll(&lists, &direct_in_, &progressed);
   if (!s.ok()) {
     HVD_LOG(kError, "negotiation failed: " << s.reason());
     FailAllPending(s);
@@ -370,6 +401,15 @@ Engine::CycleResult Engine::Cycle() {
     stats_.negotiation_lists++;
     Execute(list);
     if (list.shutdown) loop_.final_received = true;
+  }
+  if (direct_) {
+    for (Request& r : direct_in_) direct_->AddPeer(std::move(r));
+    std::vector<Response>& fired = direct_->fired();
+    if (!fired.empty()) {
+      progressed = true;
+      for (const Response& r : fired) PerformDirect(r);
+      fired.clear();
+    }
   }
   if (sending_abort) {
     controller_->FlushSends();
@@ -614,15 +654,24 @@ void Engine::Trace(const std::vector<std::string>& names, const char* phase,
   for (const std::string& n : names) timeline_.Complete(n, phase, start, end, args);
 }
 
+void Engine::EndNegotiation(const Response& r) {
+  if (!timeline_.enabled()) return;
+  auto now = std::chrono::steady_clock::now();
+  for (const std::string& n : r.names) {
+    auto it = negotiating_since_.find(TimelineKey(r.process_set, n));
+    if (it == negotiating_since_.end()) continue;
+    timeline_.Complete(n, r.failed ? "NEGOTIATE_ERROR" : "NEGOTIATE", it->second, now);
+    negotiating_since_.erase(it);
+  }
+}
+
 void Engine::PerformResponse(const Response& r) {
-  if (timeline_.enabled()) {
-    auto now = std::chrono::steady_clock::now();
-    for (const std::string& n : r.names) {
-      auto it = negotiating_since_.find(TimelineKey(r.process_set, n));
-      if (it == negotiating_since_.end()) continue;
-      timeline_.Complete(n, r.failed ? "NEGOTIATE_ERROR" : "NEGOTIATE", it->second, now);
-      negotiating_since_.erase(it);
+  EndNegotiation(r);
+  if (r.process_set == 0 && direct_) {
+    if (!r.direct_ranks.empty()) {
+      for (const std::string& n : r.names) direct_->Consumed(n, r.direct_ranks);
     }
+    if (OpFor(r.kind).is_join()) join_pending_ = false;
   }
   // Members only; a set this rank is not in (or no longer has) is skipped.
   std::shared_ptr<ProcessSet> ps = FindSet(r.process_set);
@@ -638,7 +687,25 @@ void Engine::PerformResponse(const Response& r) {
     }
     return;
   }
-  ExecContext ctx{*ps->comm, config_, stats_, *fusion_, scratch_,
+  ExecuteOp(*ps, r, entries, have);
+}
+
+// A decision of the direct path: this rank's own request, completed with the
+// result every rank computed alike. Rank 0's timeline shows it as a
+// negotiation that ended here.
+void Engine::PerformDirect(const Response& r) {
+  EndNegotiation(r);
+  std::vector<TensorTableEntry> entries(1);
+  std::vector<bool> have(1, global_->queue.Take(r.names[0], &entries[0]));
+  if (!have[0]) return;
+  stats_.responses++;
+  stats_.direct_allreduces++;
+  ExecuteOp(*global_, r, entries, have);
+}
+
+void Engine::ExecuteOp(ProcessSet& ps, const Response& r, std::vector<TensorTableEntry>& entries,
+                       const std::vector<bool>& have) {
+  ExecContext ctx{*ps.comm, config_, stats_, *fusion_, scratch_,
                   [this](const std::vector<std::string>& names, const char* phase,
                          std::chrono::steady_clock::time_point start,
                          const std::string& args) { Trace(names, phase, start, args); },

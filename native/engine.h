@@ -21,6 +21,7 @@
 
 #include "common.h"
 #include "config.h"
+#include "direct_exchange.h"
 #include "stats.h"
 #include "ops/op.h"
 #include "process_set.h"
@@ -117,6 +118,14 @@ class Engine : public ProcessSetHost {
   bool AnyPending() const;
   void Execute(const ResponseList& list);
   void PerformResponse(const Response& r);
+  // Completes this rank's own request with a decision the direct path made
+  // (direct_exchange.h).
+  void PerformDirect(const Response& r);
+  // Runs a decided response's op over `entries` (those this rank has).
+  void ExecuteOp(ProcessSet& ps, const Response& r, std::vector<TensorTableEntry>& entries,
+                 const std::vector<bool>& have);
+  // Timeline: the names' negotiation ended (rank 0).
+  void EndNegotiation(const Response& r);
   void FailAllPending(const Status& status);
   void CheckStalls();
 
@@ -160,6 +169,12 @@ class Engine : public ProcessSetHost {
   std::unique_ptr<MpiController> controller_;
   std::unique_ptr<FusionBuffer> fusion_;
   std::vector<uint8_t> scratch_;
+  // The direct path (direct_exchange.h); null when off (agreed by every
+  // rank at init). join_pending_: this rank's join on the global set is in
+  // flight, so its requests go the negotiated way.
+  std::unique_ptr<DirectExchange> direct_;
+  bool join_pending_ = false;
+  std::vector<Request> direct_in_;  // peers' direct requests, per cycle (capacity reused)
 
   // Abort: requested by the JS thread, sent by the engine thread.
   std::mutex abort_mu_;

@@ -159,6 +159,7 @@ std::vector<uint8_t> Serialize(const RequestList& list) {
     w.Put<uint8_t>(kind);
     w.Put<uint64_t>(r.seq);
     w.Put<uint64_t>(r.running_hash);
+    w.Put<uint8_t>(r.direct ? 1 : 0);
     if (kind != 0) w.Put<int32_t>(r.cache_id);
     w.PutBytes(r.payload);
     if (kind == 2) continue;
@@ -180,6 +181,7 @@ RequestList DeserializeRequestList(const uint8_t* data, size_t size) {
     uint8_t kind = rd.Get<uint8_t>();
     r.seq = rd.Get<uint64_t>();
     r.running_hash = rd.Get<uint64_t>();
+    r.direct = rd.Get<uint8_t>() != 0;
     if (kind != 0) r.cache_id = rd.Get<int32_t>();
     r.cache_define = kind == 1;
     rd.GetBytes(&r.payload);
@@ -216,6 +218,7 @@ std::vector<uint8_t> Serialize(const ResponseList& list) {
     w.Put<uint8_t>(kind);
     if (kind != 0) w.Put<int32_t>(r.cache_id);
     w.PutBytes(r.payload);
+    w.PutVector(r.direct_ranks);
     if (kind == 2) continue;
     PutResponseFields(w, r);
   }
@@ -235,6 +238,7 @@ ResponseList DeserializeResponseList(const uint8_t* data, size_t size) {
     if (kind != 0) r.cache_id = rd.Get<int32_t>();
     r.cache_define = kind == 1;
     rd.GetBytes(&r.payload);
+    r.direct_ranks = rd.GetVector<int32_t>();
     if (kind == 2) continue;
     r.kind = static_cast<CollectiveKind>(rd.Get<uint8_t>());
     HVD_ENFORCE(static_cast<int>(r.kind) < kNumCollectiveKinds, "bad collective kind");

@@ -46,6 +46,10 @@ struct Request {
   // coordinator to compute the result from. Per call: not part of the
   // cache key.
   std::vector<uint8_t> payload;
+  // The direct path (direct_exchange.h): this eager request was also sent
+  // to every other rank, which compute the result themselves. Per call,
+  // like the payload.
+  bool direct = false;
   // When the JS thread submitted it (local only, not sent; for the timeline).
   std::chrono::steady_clock::time_point enqueued{};
 
@@ -94,6 +98,11 @@ struct Response {
   // payloads (every name's, back to back in `names` order): the ranks copy
   // it out instead of running the collective. Not part of the cache key.
   std::vector<uint8_t> payload;
+  // The ranks whose request for this name was direct (Request::direct):
+  // the response consumed their copies, and every rank drops the copy it
+  // holds or will receive (direct_exchange.h). Per call; a response with
+  // any does not fuse.
+  std::vector<int32_t> direct_ranks;
 };
 
 // What identifies a request or response for the cache: every field that is

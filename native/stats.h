@@ -16,6 +16,7 @@ struct EngineStats {
   std::atomic<uint64_t> negotiation_lists{0}; // ResponseLists received/produced
   std::atomic<uint64_t> ring_allreduces{0};   // allreduce responses run by hvd's ring
   std::atomic<uint64_t> eager_allreduces{0};  // allreduce responses the coordinator computed (HVD_EAGER_BYTES)
+  std::atomic<uint64_t> direct_allreduces{0}; // of those, computed by this rank itself (direct_exchange.h)
   std::atomic<uint64_t> cache_hits{0};        // requests/responses sent as a cache reference
   std::atomic<uint64_t> control_bytes{0};     // negotiation bytes this rank sent
   std::atomic<uint64_t> inline_calls{0};      // *Sync calls that ran the loop on their own thread (DriveSync)

@@ -49,13 +49,15 @@ const CONFIGS = {
 // handoff: allreduceSync with HVD_INLINE_SYNC=0 at the small sizes, i.e. every call handed
 // to the engine thread as before Engine::DriveSync: the latency that saves, in the same run.
 // noeager: the same with HVD_EAGER_BYTES=0, every small call negotiated and then run as a
-// collective: what eager allreduces save.
+// collective: what eager allreduces save. viarank0: the same with HVD_EAGER_DIRECT_MAX_RANKS=0,
+// eager results computed by rank 0 and sent back: what the direct path saves.
 const HVD_RUNS = [
   { algorithm: 'auto', variants: 'sync,async,inplace,owned,grouped' },
   { algorithm: 'ring', variants: { shm: 'inplace', tcp: 'sync,inplace' }, full: true },
   { algorithm: 'mpi', variants: { shm: 'inplace', tcp: 'sync,inplace' }, full: true },
   { algorithm: 'auto', label: 'handoff', env: { HVD_INLINE_SYNC: '0' }, variants: { shm: 'sync', tcp: 'sync' }, maxBytes: 4096 },
   { algorithm: 'auto', label: 'noeager', env: { HVD_EAGER_BYTES: '0' }, variants: { shm: 'sync', tcp: 'sync' }, maxBytes: 4096 },
+  { algorithm: 'auto', label: 'viarank0', env: { HVD_EAGER_DIRECT_MAX_RANKS: '0' }, variants: { shm: 'sync', tcp: 'sync', np4: 'sync' }, maxBytes: 4096 },
 ];
 
 /** Table rows: each hvd variant against its C counterpart. */
@@ -72,6 +74,7 @@ const COMPARISONS = [
   { key: 'hvd:mpi:inplace', label: 'mpi inPlace', c: 'c:inplace' },
   { key: 'hvd:handoff:sync', label: 'sync, handed off', c: 'c:out', maxBytes: 4096 },
   { key: 'hvd:noeager:sync', label: 'sync, no eager', c: 'c:out', maxBytes: 4096 },
+  { key: 'hvd:viarank0:sync', label: 'sync, eager via rank 0', c: 'c:out', maxBytes: 4096 },
 ];
 
 const KiB = 1024;
@@ -723,6 +726,14 @@ function evaluateTargets(allreduce, memory, overhead) {
     // allreduces save: the same calls with HVD_EAGER_BYTES=0. Same run.
     smallContext(`handoff-${name}`, `(context) 4 B-4 KiB allreduceSync on the calling thread vs handed to the engine thread (HVD_INLINE_SYNC=0), ${name} np=2: >= 1.0x faster`, cfg, 'hvd:handoff:sync');
     smallContext(`eager-${name}`, `(context) 4 B-4 KiB allreduceSync eager (default) vs HVD_EAGER_BYTES=0, ${name} np=2: >= 1.0x faster`, cfg, 'hvd:noeager:sync');
+  }
+  // (context) what the direct path saves: eager results computed by every
+  // rank (default) against rank 0 computing and sending them
+  // (HVD_EAGER_DIRECT_MAX_RANKS=0). Same run; np=4 too.
+  for (const name of allreduce ? ['shm', 'tcp', 'np4'] : []) {
+    const cfg = cfgOf(name);
+    if (!cfg) continue;
+    smallContext(`direct-${name}`, `(context) 4 B-4 KiB allreduceSync direct (default) vs eager via rank 0 (HVD_EAGER_DIRECT_MAX_RANKS=0), ${CONFIGS[name].label}: >= 1.0x faster`, cfg, 'hvd:viarank0:sync');
   }
   // 5. training memory against plain tfjs, and the np=1 overhead
   if (memory) {

@@ -35,6 +35,8 @@ export interface EngineStats {
   ringAllreduces: number;
   /** Allreduce responses the coordinator computed from the data the requests carried (calls of at most HVD_EAGER_BYTES): no collective ran. */
   eagerAllreduces: number;
+  /** Of those, the ones this rank computed itself from every rank's data, which each rank sends to every other (the direct path, HVD_EAGER_DIRECT_MAX_RANKS): one message hop, no response from rank 0. */
+  directAllreduces: number;
   /** Negotiation entries this rank sent as a response-cache reference instead of in full. */
   cacheHits: number;
   /** Bytes of negotiation messages this rank sent. */

@@ -1,0 +1,217 @@
+// The direct path's bookkeeping without MPI (direct_exchange.h): a rank
+// fires exactly when rank 0's Coordinator, given the same requests, retires
+// the name without a response; the result is the coordinator's eager result
+// byte for byte; and when rank 0 answers instead, every copy it consumed is
+// dropped, whether it arrived before the response or after, so a later call
+// of the same name never pairs with a stale copy.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "controller.h"
+#include "direct_exchange.h"
+#include "message.h"
+
+using namespace hvd::core;
+
+namespace {
+Request Direct(const std::string& name, int rank, std::vector<float> values, bool direct = true) {
+  Request r;
+  r.name = name;
+  r.kind = CollectiveKind::kAllreduce;
+  r.dtype = DataType::kFloat32;
+  r.shape = {static_cast<int64_t>(values.size())};
+  r.op = ReduceOp::kSum;
+  r.rank = rank;
+  r.direct = direct;
+  r.payload.resize(values.size() * sizeof(float));
+  std::memcpy(r.payload.data(), values.data(), r.payload.size());
+  return r;
+}
+std::vector<float> Floats(const std::vector<uint8_t>& bytes) {
+  std::vector<float> out(bytes.size() / sizeof(float));
+  std::memcpy(out.data(), bytes.data(), bytes.size());
+  return out;
+}
+RequestList One(Request r) {
+  RequestList l;
+  l.requests.push_back(std::move(r));
+  return l;
+}
+Config Cfg() {
+  Config c;
+  c.ring_threshold_bytes = 1 << 20;
+  return c;
+}
+}  // namespace
+
+TEST(DirectExchange, FiresOnceItHoldsEveryRanksRequestInAnyOrder) {
+  // Rank 1 of 3: its own request between the peers', then the reverse.
+  for (int order = 0; order < 2; ++order) {
+    DirectExchange d(1, 3);
+    if (order == 0) d.AddPeer(Direct("g", 2, {4, 5}));
+    else d.AddOwn(Direct("g", 1, {2, 3}));
+    EXPECT_TRUE(d.fired().empty());
+    if (order == 0) d.AddOwn(Direct("g", 1, {2, 3}));
+    else d.AddPeer(Direct("g", 2, {4, 5}));
+    EXPECT_TRUE(d.fired().empty()) << "rank 0's copy is still missing";
+    d.AddPeer(Direct("g", 0, {0.5f, 1}));
+    ASSERT_EQ(d.fired().size(), 1u);
+    const Response& r = d.fired()[0];
+    EXPECT_FALSE(r.failed);
+    EXPECT_EQ(r.names, std::vector<std::string>({"g"}));
+    EXPECT_EQ(Floats(r.payload), std::vector<float>({6.5f, 9}));
+    EXPECT_EQ(d.held(), 0u) << "nothing outlives the call";
+  }
+}
+
+TEST(DirectExchange, SameVerdictAndBytesAsTheCoordinator) {
+  // Values whose float sum depends on the order: every rank and rank 0
+  // reduce in rank order, so the bytes agree.
+  std::vector<std::vector<float>> in = {{1e8f, 1, -3}, {1, 1e-3f, 7}, {-1e8f, 2.5f, 0.25f}};
+  Coordinator c(3, Cfg());
+  for (int r = 0; r < 3; ++r) c.AddRequestList(r, One(Direct("v", r, in[r])));
+  EXPECT_TRUE(c.ComputeResponses().responses.empty()) << "a name every rank sent direct gets no response";
+  EXPECT_EQ(c.direct_decided(), 1u);
+
+  Coordinator eager(3, Cfg());  // the negotiated path's eager result
+  for (int r = 0; r < 3; ++r) eager.AddRequestList(r, One(Direct("v", r, in[r], false)));
+  auto list = eager.ComputeResponses();
+  ASSERT_EQ(list.responses.size(), 1u);
+  ASSERT_FALSE(list.responses[0].payload.empty());
+
+  for (int me = 0; me < 3; ++me) {
+    DirectExchange d(me, 3);
+    for (int r = 0; r < 3; ++r) {
+      if (r == me) d.AddOwn(Direct("v", r, in[r]));
+      else d.AddPeer(Direct("v", r, in[r]));
+    }
+    ASSERT_EQ(d.fired().size(), 1u) << "rank " << me;
+    EXPECT_EQ(d.fired()[0].payload, list.responses[0].payload) << "rank " << me;
+  }
+}
+
+TEST(DirectExchange, AMismatchIsLeftToRankZerosErrorWhichDropsEveryCopy) {
+  Coordinator c(2, Cfg());
+  c.AddRequestList(0, One(Direct("m", 0, {1, 2})));
+  c.AddRequestList(1, One(Direct("m", 1, {1, 2, 3})));
+  auto list = c.ComputeResponses();
+  ASSERT_EQ(list.responses.size(), 1u);
+  const Response& e = list.responses[0];
+  EXPECT_TRUE(e.failed);
+  EXPECT_NE(e.error.find("'m'"), std::string::npos) << e.error;
+  EXPECT_EQ(e.direct_ranks, std::vector<int32_t>({0, 1}));
+  EXPECT_EQ(c.direct_decided(), 0u);
+
+  for (int me = 0; me < 2; ++me) {
+    DirectExchange d(me, 2);
+    d.AddOwn(Direct("m", me, me == 0 ? std::vector<float>{1, 2} : std::vector<float>{1, 2, 3}));
+    d.AddPeer(Direct("m", 1 - me, me == 0 ? std::vector<float>{1, 2, 3} : std::vector<float>{1, 2}));
+    EXPECT_TRUE(d.fired().empty()) << "rank " << me << " must not fire on a mismatch";
+    d.Consumed("m", e.direct_ranks);
+    EXPECT_EQ(d.held(), 0u);
+  }
+}
+
+TEST(DirectExchange, ACopyThatArrivesAfterRankZerosResponseIsDropped) {
+  // Rank 2 had a join pending and sent "s" the negotiated way; ranks 0 and 1
+  // sent it direct. Rank 0 answers and names 0 and 1.
+  Coordinator c(3, Cfg());
+  c.AddRequestList(0, One(Direct("s", 0, {1})));
+  c.AddRequestList(1, One(Direct("s", 1, {2})));
+  c.AddRequestList(2, One(Direct("s", 2, {3}, false)));
+  auto list = c.ComputeResponses();
+  ASSERT_EQ(list.responses.size(), 1u);
+  EXPECT_FALSE(list.responses[0].failed);
+  EXPECT_EQ(list.responses[0].direct_ranks, std::vector<int32_t>({0, 1}));
+
+  // Rank 2 reads the response before rank 1's copy arrives (different
+  // senders: no order between them); rank 0's copy came first.
+  DirectExchange d(2, 3);
+  d.AddPeer(Direct("s", 0, {1}));
+  d.Consumed("s", list.responses[0].direct_ranks);
+  EXPECT_EQ(d.held(), 1u) << "a tombstone waits for rank 1's copy";
+  d.AddPeer(Direct("s", 1, {2}));
+  EXPECT_EQ(d.held(), 0u) << "the late copy met its tombstone";
+
+  // The next "s", all direct: pairs with the fresh copies only.
+  d.AddPeer(Direct("s", 1, {20}));
+  d.AddOwn(Direct("s", 2, {30}));
+  d.AddPeer(Direct("s", 0, {10}));
+  ASSERT_EQ(d.fired().size(), 1u);
+  EXPECT_EQ(Floats(d.fired()[0].payload), std::vector<float>({60}));
+  EXPECT_EQ(d.held(), 0u);
+}
+
+TEST(DirectExchange, APeersNextCopyWaitsBehindItsCurrentOne) {
+  // Rank 0 of 2 completes "r" (first call) and its peer, already done,
+  // has sent its copy for the second call: copies pair in the order sent.
+  DirectExchange d(0, 2);
+  d.AddPeer(Direct("r", 1, {1}));
+  d.AddPeer(Direct("r", 1, {100}));
+  d.AddOwn(Direct("r", 0, {2}));
+  ASSERT_EQ(d.fired().size(), 1u);
+  EXPECT_EQ(Floats(d.fired()[0].payload), std::vector<float>({3}));
+  d.fired().clear();
+  EXPECT_EQ(d.held(), 1u);
+  d.AddOwn(Direct("r", 0, {200}));
+  ASSERT_EQ(d.fired().size(), 1u);
+  EXPECT_EQ(Floats(d.fired()[0].payload), std::vector<float>({300}));
+  EXPECT_EQ(d.held(), 0u);
+}
+
+TEST(DirectExchange, AJoinedRankIsDecidedByRankZero) {
+  Coordinator c(3, Cfg());
+  Request join;
+  join.name = "join.noname.0";
+  join.kind = CollectiveKind::kJoin;
+  c.AddRequestList(2, One(join));
+  c.AddRequestList(0, One(Direct("j", 0, {1})));
+  c.AddRequestList(1, One(Direct("j", 1, {2})));
+  auto list = c.ComputeResponses();
+  ASSERT_EQ(list.responses.size(), 1u);
+  EXPECT_FALSE(list.responses[0].failed);
+  EXPECT_EQ(list.responses[0].joined, std::vector<int32_t>({2}));
+  EXPECT_EQ(list.responses[0].direct_ranks, std::vector<int32_t>({0, 1}));
+  EXPECT_EQ(c.direct_decided(), 0u);
+}
+
+TEST(DirectExchange, ResponsesThatConsumedDirectRequestsDoNotFuse) {
+  Coordinator c(2, Cfg());
+  RequestList l0, l1;
+  for (const char* n : {"f.a", "f.b"}) {
+    l0.requests.push_back(Direct(n, 0, {1}));
+    l1.requests.push_back(Direct(n, 1, {1}, false));
+  }
+  c.AddRequestList(0, l0);
+  c.AddRequestList(1, l1);
+  auto list = c.ComputeResponses();
+  ASSERT_EQ(list.responses.size(), 2u);
+  for (const Response& r : list.responses) {
+    EXPECT_EQ(r.names.size(), 1u);
+    EXPECT_EQ(r.direct_ranks, std::vector<int32_t>({0}));
+  }
+}
+
+TEST(DirectExchange, TheFlagsTravelPerCall) {
+  RequestList rl;
+  rl.requests.push_back(Direct("w", 1, {1, 2}));
+  rl.requests.back().cache_id = 3;
+  rl.requests.back().cache_define = false;
+  auto bytes = Serialize(rl);
+  RequestList back = DeserializeRequestList(bytes.data(), bytes.size());
+  ASSERT_EQ(back.requests.size(), 1u);
+  EXPECT_TRUE(back.requests[0].direct) << "sent with a cache reference, the flag still travels";
+
+  ResponseList list;
+  Response r;
+  r.names = {"w"};
+  r.direct_ranks = {0, 2};
+  r.cache_id = 5;
+  r.cache_define = false;
+  list.responses.push_back(r);
+  auto rb = Serialize(list);
+  ResponseList rback = DeserializeResponseList(rb.data(), rb.size());
+  ASSERT_EQ(rback.responses.size(), 1u);
+  EXPECT_EQ(rback.responses[0].direct_ranks, std::vector<int32_t>({0, 2}));
+}

@@ -711,12 +711,13 @@ Status MpiController::Poll(std::vector<ResponseList>* out, std::vector<Request>*
     for (auto& [src, bytes] : received) {
       RequestList rl = DeserializeRequestList(bytes.data(), bytes.size());
       ResolveRequests(src, &rl);
-      for (const Request& r : rl.requests) {
-        if (!r.direct) continue;
-        direct_in->push_back(r);
-        direct_in->back().rank = src;
-      }
       Route(src, rl);
+      // The coordinator has its copies: the direct ones move on.
+      for (Request& r : rl.requests) {
+        if (!r.direct) continue;
+        r.rank = src;
+        direct_in->push_back(std::move(r));
+      }
     }
     ResponseList list = ComputeAll();
     const bool any = !list.responses.empty() || !list.abort_reason.empty();

@@ -44,10 +44,10 @@ void DirectExchange::MaybeRelease(Table::iterator it) {
   else slots_.erase(it);
 }
 
-void DirectExchange::AddOwn(const Request& r) {
+void DirectExchange::AddOwn(Request r) {
   auto it = Find(r.name);
   it->second.have_own = true;
-  it->second.own = r;
+  it->second.own = std::move(r);
   it->second.own.rank = rank_;
   TryFire(it);
 }

@@ -62,7 +62,7 @@ class DirectExchange {
   DirectExchange(int rank, int size);
 
   // This rank's own direct request, once it has been sent to the peers.
-  void AddOwn(const Request& r);
+  void AddOwn(Request r);
   // A peer's direct request (r.rank is the sender).
   void AddPeer(Request r);
   // A response rank 0 made for `name` on the global set: it consumed the

@@ -384,7 +384,7 @@ Engine::CycleResult Engine::Cycle() {
       return CycleResult::kStop;
     }
     progressed = true;
-    for (const Request& r : direct_out.requests) direct_->AddOwn(r);
+    for (Request& r : direct_out.requests) direct_->AddOwn(std::move(r));
   }
 
   std::vector<ResponseList> lists;

@@ -55,15 +55,7 @@ void Coordinator::AddRequestList(int rank, const RequestList& list) {
       last_joined_ = rank;
       joined_now = true;
     }
-    auto it = table_.find(req.name);
-    if (it == table_.end()) it = NewPending(req.name);
-    Pending& p = it->second;
-    if (!p.have[rank]) {
-      p.have[rank] = true;
-      p.by_rank[rank] = req;
-      p.by_rank[rank].rank = rank;
-      ++p.count;
-    }
+    AddRequest(rank, req);
   }
   // Decide only once the whole list is in the table: a group's members
   // travel in one list, and FailGroups must see all of them.
@@ -71,6 +63,26 @@ void Coordinator::AddRequestList(int rank, const RequestList& list) {
   // A rank that joined no longer holds anything up: recheck what waits on it.
   if (joined_now) RecheckAll();
   if (list.shutdown && !shut_down_[rank]) OnRankGone(rank);
+}
+
+// A rank's request goes into its name's entry; if that entry already holds
+// one from this rank, this is the rank's next call of the name, which it
+// could make before this coordinator computed the last one's decision: on
+// the direct path a rank completes a call without waiting for rank 0
+// (direct_exchange.h), and two of its lists can arrive in one poll. It waits
+// (early_) until that decision is computed, then takes the fresh entry.
+void Coordinator::AddRequest(int rank, const Request& req) {
+  auto it = table_.find(req.name);
+  if (it == table_.end()) it = NewPending(req.name);
+  Pending& p = it->second;
+  if (p.have[rank]) {
+    early_.emplace_back(rank, req);
+    return;
+  }
+  p.have[rank] = true;
+  p.by_rank[rank] = req;
+  p.by_rank[rank].rank = rank;
+  ++p.count;
 }
 
 // A table entry for a name seen for the first time. Entries of decided
@@ -359,6 +371,23 @@ void Coordinator::Fuse(std::vector<Response>* responses, std::vector<int64_t>* b
 }
 
 ResponseList Coordinator::ComputeResponses() {
+  ResponseList list = ComputeDecided();
+  // Calls that came early (AddRequest) take their entries now that the
+  // decisions before them are made; what that decides goes after them.
+  while (!early_.empty() && list.abort_reason.empty()) {
+    std::vector<std::pair<int, Request>> early;
+    early.swap(early_);
+    for (const auto& [rank, req] : early) AddRequest(rank, req);
+    for (const auto& [rank, req] : early) CheckDecided(req.name);
+    if (decided_.empty()) break;
+    ResponseList more = ComputeDecided();
+    for (Response& r : more.responses) list.responses.push_back(std::move(r));
+    if (!more.abort_reason.empty()) list.abort_reason = more.abort_reason;
+  }
+  return list;
+}
+
+ResponseList Coordinator::ComputeDecided() {
   ResponseList list;
   if (!abort_reason_.empty()) {
     if (abort_sent_) return list;

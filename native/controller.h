@@ -111,6 +111,8 @@ class Coordinator {
   // Removes a decided entry, keeping it for reuse.
   void Retire(Table::iterator it);
 
+  void AddRequest(int rank, const Request& req);
+  ResponseList ComputeDecided();
   void OnRankGone(int rank);
   void RecheckAll();
   void CheckDivergence(int rank, const Request& req);
@@ -144,6 +146,9 @@ class Coordinator {
   std::vector<std::deque<Submitted>> submitted_;
   std::vector<std::string> arrival_;  // names in first-seen order, for rechecks
   uint64_t direct_decided_ = 0;
+  // Requests for a name whose entry still holds one from the same rank
+  // (AddRequest), in arrival order.
+  std::vector<std::pair<int, Request>> early_;
 };
 
 // Moves RequestLists and ResponseLists over MPI point-to-point on the

@@ -215,3 +215,29 @@ TEST(DirectExchange, TheFlagsTravelPerCall) {
   ASSERT_EQ(rback.responses.size(), 1u);
   EXPECT_EQ(rback.responses[0].direct_ranks, std::vector<int32_t>({0, 2}));
 }
+
+TEST(DirectExchange, ARanksNextCallOfANameCanReachRankZeroBeforeTheLastIsDecided) {
+  // Rank 1 completed "x" directly and sent its next "x" before rank 0 polled:
+  // both of its lists arrive in one poll. Each pairs with rank 0's call of
+  // the same step.
+  for (bool direct : {false, true}) {
+    Coordinator c(2, Cfg());
+    c.AddRequestList(0, One(Direct("x", 0, {1}, direct)));
+    c.AddRequestList(1, One(Direct("x", 1, {10}, direct)));
+    c.AddRequestList(1, One(Direct("x", 1, {20}, direct)));
+    auto first = c.ComputeResponses();
+    c.AddRequestList(0, One(Direct("x", 0, {2}, direct)));
+    auto second = c.ComputeResponses();
+    if (direct) {
+      EXPECT_TRUE(first.responses.empty());
+      EXPECT_TRUE(second.responses.empty());
+      EXPECT_EQ(c.direct_decided(), 2u) << "the second call was decided too";
+    } else {
+      ASSERT_EQ(first.responses.size(), 1u);
+      ASSERT_EQ(second.responses.size(), 1u);
+      EXPECT_EQ(Floats(first.responses[0].payload), std::vector<float>({11}));
+      EXPECT_EQ(Floats(second.responses[0].payload), std::vector<float>({22}));
+    }
+    EXPECT_TRUE(c.PendingOlderThan(0).empty());
+  }
+}

@@ -52,6 +52,9 @@ struct Config {
   bool stall_check = true;
   double stall_warning_s = 60.0;
   double stall_shutdown_s = 0.0;
+  // Whether the stall inspector fails stalled collectives (a shutdown time
+  // longer than the warning time).
+  bool stall_fails() const { return stall_check && stall_shutdown_s > 0 && stall_shutdown_s > stall_warning_s; }
   // HOROVOD_MPI_THREADS_DISABLE: request MPI_THREAD_SINGLE instead of MULTIPLE.
   bool mpi_threads_disable = false;
   // HVD_MPI_MAX_CHUNK_BYTES: largest single MPI message; larger transfers are

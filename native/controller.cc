@@ -673,8 +673,7 @@ Status MpiController::FlushSends() {
   return Status::Ok();
 }
 
-Status MpiController::ReceiveAll(int source, int tag,
-                                 std::vector<std::pair<int, std::vector<uint8_t>>>* out) {
+Status MpiController::ReceiveAll(int source, int tag, std::vector<Received>* out) {
   for (;;) {
     int flag = 0;
     MPI_Status st;
@@ -684,10 +683,9 @@ Status MpiController::ReceiveAll(int source, int tag,
     int count = 0;
     MPI_Get_count(&st, MPI_BYTE, &count);
     std::vector<uint8_t> buf(static_cast<size_t>(count));
-    rc = MPI_Recv(buf.data(), count, MPI_BYTE, st.MPI_SOURCE, tag, ctx_->control_comm(),
-                  MPI_STATUS_IGNORE);
+    rc = MPI_Recv(buf.data(), count, MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG, ctx_->control_comm(), MPI_STATUS_IGNORE);
     if (rc != MPI_SUCCESS) return MpiStatus(rc, "MPI_Recv");
-    out->emplace_back(st.MPI_SOURCE, std::move(buf));
+    out->push_back({st.MPI_SOURCE, st.MPI_TAG, std::move(buf)});
   }
 }
 
@@ -733,11 +731,11 @@ Status MpiController::SendDirect(RequestList* list) {
 }
 
 Status MpiController::Poll(std::vector<ResponseList>* out, std::vector<Request>* direct_in, bool* progressed) {
-  std::vector<std::pair<int, std::vector<uint8_t>>> received;
+  std::vector<Received> received;
   if (is_coordinator()) {
     Status s = ReceiveAll(MPI_ANY_SOURCE, kRequestTag, &received);
     if (!s.ok()) return s;
-    for (auto& [src, bytes] : received) {
+    for (auto& [src, tag, bytes] : received) {
       RequestList rl = DeserializeRequestList(bytes.data(), bytes.size());
       ResolveRequests(src, &rl);
       Route(src, rl);
@@ -770,41 +768,25 @@ Status MpiController::Poll(std::vector<ResponseList>* out, std::vector<Request>*
       }
     }
     if (any) out->push_back(std::move(list));
-  } else if (!direct_) {
-    Status s = ReceiveAll(0, kResponseTag, &received);
-    if (!s.ok()) return s;
-    for (auto& [src, bytes] : received) {
-      out->push_back(DeserializeResponseList(bytes.data(), bytes.size()));
-      ResolveResponses(&out->back());
-    }
   } else {
     // A worker on the direct path gets rank 0's responses and every rank's
     // direct requests: one probe for both (a probe is a progress call, a
     // poll(2) over TCP). Rank 0's messages still match in the order it sent them.
-    for (;;) {
-      int flag = 0;
-      MPI_Status st;
-      int rc = MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, ctx_->control_comm(), &flag, &st);
-      if (rc != MPI_SUCCESS) return MpiStatus(rc, "MPI_Iprobe");
-      if (!flag) break;
-      int count = 0;
-      MPI_Get_count(&st, MPI_BYTE, &count);
-      std::vector<uint8_t> buf(static_cast<size_t>(count));
-      rc = MPI_Recv(buf.data(), count, MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG, ctx_->control_comm(), MPI_STATUS_IGNORE);
-      if (rc != MPI_SUCCESS) return MpiStatus(rc, "MPI_Recv");
-      *progressed = true;
-      if (st.MPI_TAG == kResponseTag && st.MPI_SOURCE == 0) {
-        out->push_back(DeserializeResponseList(buf.data(), buf.size()));
+    Status s = direct_ ? ReceiveAll(MPI_ANY_SOURCE, MPI_ANY_TAG, &received) : ReceiveAll(0, kResponseTag, &received);
+    if (!s.ok()) return s;
+    for (auto& [src, tag, bytes] : received) {
+      if (tag == kResponseTag && src == 0) {
+        out->push_back(DeserializeResponseList(bytes.data(), bytes.size()));
         ResolveResponses(&out->back());
-      } else if (st.MPI_TAG == kDirectTag) {
-        RequestList rl = DeserializeRequestList(buf.data(), buf.size());
-        ResolveRequests(direct_decoders_[static_cast<size_t>(st.MPI_SOURCE)], st.MPI_SOURCE, &rl);
+      } else if (tag == kDirectTag) {
+        RequestList rl = DeserializeRequestList(bytes.data(), bytes.size());
+        ResolveRequests(direct_decoders_[static_cast<size_t>(src)], src, &rl);
         for (Request& r : rl.requests) {
-          r.rank = st.MPI_SOURCE;
+          r.rank = src;
           direct_in->push_back(std::move(r));
         }
       } else {
-        HVD_LOG(kWarning, "ignored a control message with tag " << st.MPI_TAG << " from rank " << st.MPI_SOURCE);
+        HVD_LOG(kWarning, "ignored a control message with tag " << tag << " from rank " << src);
       }
     }
   }

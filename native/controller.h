@@ -215,7 +215,14 @@ class MpiController {
   };
   Status Isend(std::shared_ptr<std::vector<uint8_t>> bytes, int dest, int tag);
   Status TestSends();
-  Status ReceiveAll(int source, int tag, std::vector<std::pair<int, std::vector<uint8_t>>>* out);
+  struct Received {
+    int source;
+    int tag;
+    std::vector<uint8_t> bytes;
+  };
+  // Receives every message that has arrived from `source` with `tag` (either
+  // may be MPI_ANY_*), in arrival order.
+  Status ReceiveAll(int source, int tag, std::vector<Received>* out);
 
   void ResolveRequests(int rank, RequestList* list);
   void ResolveRequests(CacheDecoder<Request>& dict, int rank, RequestList* list);

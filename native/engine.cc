@@ -265,9 +265,7 @@ void Engine::ThreadMain() {
     // only collective at init. Off where rank 0 may fail a name early
     // (HOROVOD_STALL_SHUTDOWN_TIME_SECONDS; see direct_exchange.h).
     if (mpi_->size() > 1) {
-      const bool stall_fails = config_.stall_check && config_.stall_shutdown_s > 0 &&
-                               config_.stall_shutdown_s > config_.stall_warning_s;
-      int direct = mpi_->size() <= config_.eager_direct_max_ranks && config_.eager_bytes > 0 && !stall_fails ? 1 : 0;
+      int direct = mpi_->size() <= config_.eager_direct_max_ranks && config_.eager_bytes > 0 && !config_.stall_fails() ? 1 : 0;
       int rc = MPI_Allreduce(MPI_IN_PLACE, &direct, 1, MPI_INT, MPI_MIN, mpi_->control_comm());
       if (rc != MPI_SUCCESS) direct = 0;
       if (direct) {
@@ -637,7 +635,7 @@ void Engine::CheckStalls() {
                              "control flow skipped the collective or ran a different number of steps:"
                           << lines << hint.str() << "\n  Next report in " << next_in << " s if still stalled.");
   }
-  if (kill > 0 && kill > warn) {
+  if (config_.stall_fails()) {
     int n = 0;
     for (const auto& [set, coord] : coordinators) {
       n += coord->FailStalled(kill, "Failed after HOROVOD_STALL_SHUTDOWN_TIME_SECONDS=" +

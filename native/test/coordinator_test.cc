@@ -8,9 +8,12 @@
 #include <cstring>
 
 #include "controller.h"
+#include "requests.h"
 #include "ops/algorithm.h"
 
 using namespace hvd::core;
+using hvd::core::testing::Cfg;
+using hvd::core::testing::One;
 
 namespace {
 Request Req(const std::string& name, CollectiveKind kind, std::vector<int64_t> shape,
@@ -21,16 +24,6 @@ Request Req(const std::string& name, CollectiveKind kind, std::vector<int64_t> s
   r.shape = std::move(shape);
   r.dtype = dtype;
   return r;
-}
-RequestList One(Request r) {
-  RequestList l;
-  l.requests.push_back(std::move(r));
-  return l;
-}
-Config Cfg() {
-  Config c;
-  c.ring_threshold_bytes = 1 << 20;
-  return c;
 }
 }  // namespace
 

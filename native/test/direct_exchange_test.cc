@@ -9,10 +9,13 @@
 #include <cstring>
 
 #include "controller.h"
+#include "requests.h"
 #include "direct_exchange.h"
 #include "message.h"
 
 using namespace hvd::core;
+using hvd::core::testing::Cfg;
+using hvd::core::testing::One;
 
 namespace {
 Request Direct(const std::string& name, int rank, std::vector<float> values, bool direct = true) {
@@ -32,16 +35,6 @@ std::vector<float> Floats(const std::vector<uint8_t>& bytes) {
   std::vector<float> out(bytes.size() / sizeof(float));
   std::memcpy(out.data(), bytes.data(), bytes.size());
   return out;
-}
-RequestList One(Request r) {
-  RequestList l;
-  l.requests.push_back(std::move(r));
-  return l;
-}
-Config Cfg() {
-  Config c;
-  c.ring_threshold_bytes = 1 << 20;
-  return c;
 }
 }  // namespace
 

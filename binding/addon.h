@@ -42,11 +42,16 @@ class HvdAddon : public Napi::Addon<HvdAddon> {
   };
   Napi::Value Submit(Napi::Env env, Napi::Value kind, const std::vector<ItemArgs>& items, const CallArgs& opts,
                      bool blocking);
+  std::shared_ptr<PendingCall> NewCall(size_t n, bool blocking);
   Napi::Value JsAllocBuffer(const Napi::CallbackInfo& info);
   Napi::Value JsFloat32ToFloat16(const Napi::CallbackInfo& info);
   Napi::Value JsFloat16ToFloat32(const Napi::CallbackInfo& info);
 
   std::unique_ptr<CompletionQueue> completion_;
+  // The last Sync call's PendingCall, for the next to reuse (NewCall).
+  std::shared_ptr<PendingCall> spare_sync_;
+  // A Sync call's result when its one entry returns nothing (frozen).
+  Napi::Reference<Napi::Array> none_result_;
   Napi::FunctionReference error_constructor_;
   // enqueue()'s property names, made once and kept in an array (Node-API
   // before 10 cannot reference a string itself): a Get by a kept string

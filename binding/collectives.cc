@@ -1,6 +1,7 @@
 // JsEnqueue: the single entry point for every collective. The TypeScript
 // layer has already validated and normalized the arguments; the checks here
 // only keep a bad call from reaching the engine with dangling pointers.
+#include <atomic>
 #include <cmath>
 #include <thread>
 
@@ -13,15 +14,39 @@
 namespace hvd::binding {
 namespace {
 
-int32_t GetInt(Napi::Value v, int32_t def) { return v.IsNumber() ? v.As<Napi::Number>().Int32Value() : def; }
+// A number argument, or `def` for anything else. One Node-API call: the
+// read itself says when the value is not a number (a typeof check first
+// was a second call per argument, a dozen per collective).
+int32_t GetInt(Napi::Value v, int32_t def) {
+  int32_t x = 0;
+  return napi_get_value_int32(v.Env(), v, &x) == napi_ok ? x : def;
+}
 
-double GetDouble(Napi::Value v, double def) { return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : def; }
+double GetDouble(Napi::Value v, double def) {
+  double x = 0;
+  return napi_get_value_double(v.Env(), v, &x) == napi_ok ? x : def;
+}
+
+// A string argument as UTF-8 (names: one call for the usual short one).
+bool GetString(Napi::Value v, std::string* out) {
+  char buf[128];
+  size_t len = 0;
+  if (napi_get_value_string_utf8(v.Env(), v, buf, sizeof(buf), &len) != napi_ok) return false;
+  if (len + 1 < sizeof(buf)) {
+    out->assign(buf, len);
+    return true;
+  }
+  napi_get_value_string_utf8(v.Env(), v, nullptr, 0, &len);
+  out->resize(len);
+  napi_get_value_string_utf8(v.Env(), v, out->data(), len + 1, &len);
+  return true;
+}
 
 // An array of dimensions, or a number: the length of a 1-D shape (the
 // small-call path passes that instead of building an array).
 std::vector<int64_t> GetShape(Napi::Env env, Napi::Value v) {
-  if (v.IsNumber()) {
-    const double x = v.As<Napi::Number>().DoubleValue();
+  double x = 0;
+  if (napi_get_value_double(env, v, &x) == napi_ok) {
     if (!(x >= 0) || std::floor(x) != x) throw Napi::RangeError::New(env, "shape must hold non-negative integers");
     return {static_cast<int64_t>(x)};
   }
@@ -104,8 +129,7 @@ Napi::Value HvdAddon::Submit(Napi::Env env, Napi::Value kind_arg, const std::vec
   const size_t n = items.size();
   if (n == 0) throw Napi::RangeError::New(env, "enqueue: no tensors");
 
-  auto call = std::make_shared<PendingCall>(n, blocking);
-  call->queue = completion_.get();
+  std::shared_ptr<PendingCall> call = NewCall(n, blocking);
   std::unique_ptr<JsHandles> js;
   if (!blocking) js = std::make_unique<JsHandles>(env);
 
@@ -123,9 +147,7 @@ Napi::Value HvdAddon::Submit(Napi::Env env, Napi::Value kind_arg, const std::vec
   for (size_t i = 0; i < n; ++i) {
     const ItemArgs& item = items[i];
     core::TensorTableEntry& e = entries[i];
-    Napi::Value name = item.name;
-    if (!name.IsString()) throw Napi::TypeError::New(env, "name must be a string");
-    e.request.name = name.As<Napi::String>().Utf8Value();
+    if (!GetString(item.name, &e.request.name)) throw Napi::TypeError::New(env, "name must be a string");
     e.request.kind = kind;
     e.request.dtype = static_cast<core::DataType>(GetInt(item.dtype, 8));
     if (static_cast<int>(e.request.dtype) >= core::kNumDataTypes) {
@@ -181,8 +203,12 @@ Napi::Value HvdAddon::Submit(Napi::Env env, Napi::Value kind_arg, const std::vec
       PendingCall* c = call.get();
       e.allocate_output = [c, i](size_t bytes) { return c->AllocateOutput(i, bytes); };
     }
-    e.done = [call, i](const core::Status& s, core::CollectiveResult&& r) {
-      call->Finish(i, s, std::move(r));
+    // The entry owns the call; the callback holds a plain pointer (no
+    // allocation for std::function: a shared_ptr capture is not trivially
+    // copyable, so it would be stored on the heap).
+    e.owner = call;
+    e.done = [c = call.get(), i](const core::Status& s, core::CollectiveResult&& r) {
+      c->Finish(i, s, std::move(r));
     };
   }
 
@@ -208,7 +234,41 @@ Napi::Value HvdAddon::Submit(Napi::Env env, Napi::Value kind_arg, const std::vec
   if (!call->done.load(std::memory_order_acquire)) call->Wait(env);
   if (!call->status.ok()) throw StatusToJsError(env, call->status);
   if (!call->OutputError().empty()) throw Napi::RangeError::New(env, call->OutputError());
-  return ResultsToJs(env, *call);
+  Napi::Value results;
+  if (call->results.size() == 1 && call->results[0].kind == core::CollectiveResult::Kind::kNone) {
+    // Most Sync calls (allreduce, broadcast) return nothing: one frozen
+    // [undefined], made once, instead of a new array per call.
+    if (none_result_.IsEmpty()) {
+      Napi::Array a = Napi::Array::New(env, 1);
+      a.Set(0u, env.Undefined());
+      napi_object_freeze(env, a);
+      none_result_ = Napi::Persistent(a);
+    }
+    results = none_result_.Value();
+  } else {
+    results = ResultsToJs(env, *call);
+  }
+  spare_sync_ = std::move(call);
+  return results;
+}
+
+// A Sync call's PendingCall, reused by the next one once nothing else holds
+// it (the engine drops its entries, and with them their references, after
+// running their callbacks): a Sync call on this thread cannot start while
+// another is in progress. Promise calls live until their settlement.
+std::shared_ptr<PendingCall> HvdAddon::NewCall(size_t n, bool blocking) {
+  std::shared_ptr<PendingCall> call;
+  if (blocking && spare_sync_ && spare_sync_.use_count() == 1) {
+    // use_count() is a relaxed read: order it after the engine thread's
+    // release of its last reference, and with it every write it made.
+    std::atomic_thread_fence(std::memory_order_acquire);
+    call = std::move(spare_sync_);
+    call->Reset(n);
+  } else {
+    call = std::make_shared<PendingCall>(n, blocking);
+  }
+  call->queue = completion_.get();
+  return call;
 }
 
 }  // namespace hvd::binding

@@ -12,6 +12,22 @@
 
 namespace hvd::binding {
 
+void PendingCall::Reset(size_t n) {
+  remaining.store(static_cast<int>(n), std::memory_order_relaxed);
+  status = core::Status::Ok();
+  results.clear();
+  results.resize(n);
+  done.store(false, std::memory_order_relaxed);
+  alloc_requested = false;
+  alloc_granted = false;
+  alloc_index = 0;
+  alloc_bytes = 0;
+  alloc_data = nullptr;
+  sync_outputs.clear();
+  waiter = std::thread::id();
+  js.reset();
+}
+
 void PendingCall::Finish(size_t index, const core::Status& st, core::CollectiveResult&& result) {
   {
     std::lock_guard<std::mutex> lock(mu);

@@ -61,6 +61,10 @@ struct JsHandles {
 struct PendingCall : std::enable_shared_from_this<PendingCall> {
   explicit PendingCall(size_t n, bool blocking) : remaining(static_cast<int>(n)), results(n), blocking(blocking) {}
 
+  // A finished Sync call made ready for the next one of `n` entries
+  // (HvdAddon::NewCall); only when nothing else references it.
+  void Reset(size_t n);
+
   // Called on the engine thread once per entry.
   void Finish(size_t index, const core::Status& status, core::CollectiveResult&& result);
   // Sync calls: blocks the JS thread until every entry finished, serving

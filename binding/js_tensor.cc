@@ -21,19 +21,43 @@ bool Compatible(napi_typedarray_type t, core::DataType d) {
   return false;
 }
 
+size_t ElementBytes(napi_typedarray_type t) {
+  switch (t) {
+    case napi_int8_array:
+    case napi_uint8_array:
+    case napi_uint8_clamped_array: return 1;
+    case napi_int16_array:
+    case napi_uint16_array: return 2;
+    case napi_int32_array:
+    case napi_uint32_array:
+    case napi_float32_array: return 4;
+    case napi_float64_array:
+    case napi_bigint64_array:
+    case napi_biguint64_array: return 8;
+  }
+  return 1;
+}
+
 }  // namespace
 
 JsTensor ToJsTensor(Napi::Env env, Napi::Value value, core::DataType dtype, const char* arg) {
-  if (!value.IsTypedArray()) {
+  bool is_typed = false;
+  napi_is_typedarray(env, value, &is_typed);
+  if (!is_typed) {
     throw Napi::TypeError::New(env, std::string(arg) + " must be a TypedArray");
   }
-  auto ta = value.As<Napi::TypedArray>();
-  if (!Compatible(ta.TypedArrayType(), dtype)) {
+  // One query for everything (each Napi::TypedArray accessor is a call of
+  // its own; this runs twice per small collective).
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  napi_value buffer_value = nullptr;
+  size_t byte_offset = 0;
+  napi_get_typedarray_info(env, value, &type, &length, &data, &buffer_value, &byte_offset);
+  if (!Compatible(type, dtype)) {
     throw Napi::TypeError::New(env, std::string(arg) + " does not hold " +
                                         core::DataTypeName(dtype) + " elements");
   }
-  napi_value buffer_value = nullptr;
-  napi_get_typedarray_info(env, ta, nullptr, nullptr, nullptr, &buffer_value, nullptr);
   bool is_ab = false;
   napi_is_arraybuffer(env, buffer_value, &is_ab);
   if (!is_ab) {
@@ -41,15 +65,16 @@ JsTensor ToJsTensor(Napi::Env env, Napi::Value value, core::DataType dtype, cons
                                         " is backed by a SharedArrayBuffer; hvd needs memory "
                                         "no other thread writes while the collective runs");
   }
-  Napi::ArrayBuffer ab(env, buffer_value);
-  if (ab.IsDetached()) {
+  bool detached = false;
+  napi_is_detached_arraybuffer(env, buffer_value, &detached);
+  if (detached) {
     throw Napi::TypeError::New(env, std::string(arg) + " is backed by a detached ArrayBuffer");
   }
   JsTensor t;
   t.dtype = dtype;
-  t.length = ta.ElementLength();
-  t.byte_length = ta.ByteLength();
-  t.data = static_cast<uint8_t*>(ab.Data()) + ta.ByteOffset();
+  t.length = length;
+  t.byte_length = length * ElementBytes(type);
+  t.data = data;  // napi_get_typedarray_info adds the byte offset
   return t;
 }
 

@@ -181,9 +181,13 @@ void Coordinator::CheckDecided(const std::string& name) {
   for (int r = 0; r < size_; ++r) {
     if (!p.have[r]) continue;
     is_join = is_join || OpFor(p.by_rank[r].kind).is_join();
-    submitter_gone = submitter_gone || shut_down_[r];
+    submitter_gone = submitter_gone || (shut_down_[r] && !p.by_rank[r].direct);
   }
-  // A rank that shut down fails everything it had pending, at once.
+  // A rank that shut down fails everything it had pending, at once; except
+  // what it sent direct (direct_exchange.h): its peers hold its copy and
+  // may already have completed the call with it, so that call completes or
+  // fails like any other, on every rank alike. The rank's engine still runs
+  // (it waits for every rank to shut down) and completes it either way.
   if (!submitter_gone) {
     for (int r = 0; r < size_; ++r) {
       if (!p.have[r] && !shut_down_[r] && (is_join || !joined_[r])) return;
@@ -276,8 +280,7 @@ void Coordinator::FailGroups(const std::string& name, const Pending& p) {
 // down): an error when they disagree or the op's precondition fails,
 // otherwise the response the op builds. Shared with the direct path
 // (direct_exchange.h), which must reach the same verdict on every rank.
-Response Decide(const Submissions& subs) {
-  const std::string& name = subs.name;
+std::string Check(const Submissions& subs) {
   const Request& first = subs.first();
   // Fast path: compare the fields directly; format messages only on a mismatch.
   const Op& op = OpFor(first.kind);
@@ -300,7 +303,15 @@ Response Decide(const Submissions& subs) {
     if (err.empty()) err = op.Disagreement(d);
   }
   if (err.empty()) err = op.Precondition(subs);
+  return err;
+}
+
+Response Decide(const Submissions& subs) {
+  const std::string& name = subs.name;
+  const Request& first = subs.first();
+  std::string err = Check(subs);
   if (!err.empty()) return ErrorResponse(name, first.kind, StatusType::kPrecondition, err);
+  const Op& op = OpFor(first.kind);
 
   Response r;
   r.kind = first.kind;
@@ -323,8 +334,13 @@ Response Coordinator::BuildResponse(const std::string& name, const Pending& p, b
   std::vector<int> gone, left_pending;
   for (int r = 0; r < size_; ++r) {
     if (p.have[r]) subs.submitted.push_back(r);
-    if (shut_down_[r]) (p.have[r] ? left_pending : gone).push_back(r);
-    else if (!p.have[r]) subs.joined.push_back(r);
+    if (shut_down_[r]) {
+      // A direct request outlives its rank's shutdown (CheckDecided).
+      if (!p.have[r]) gone.push_back(r);
+      else if (!p.by_rank[r].direct) left_pending.push_back(r);
+    } else if (!p.have[r]) {
+      subs.joined.push_back(r);
+    }
   }
   const Request& first = subs.first();
   if (!gone.empty() || !left_pending.empty()) {
@@ -409,8 +425,7 @@ ResponseList Coordinator::ComputeDecided() {
                                   for (int r = 0; r < size_; ++r) {
                                     if (!p.have[r] || !p.by_rank[r].direct) return false;
                                   }
-                                  Response decided;
-                                  if (!DirectDecision(name, p.by_rank, &decided)) return false;
+                                  if (!DirectFires(name, p.by_rank)) return false;
                                   ++direct_decided_;
                                   Retire(it);
                                   return true;
@@ -689,20 +704,31 @@ Status MpiController::ReceiveAll(int source, int tag, std::vector<Received>* out
   }
 }
 
-Status MpiController::SendRequestList(RequestList list) {
+Status MpiController::SendRequestList(RequestList* list) {
   if (is_coordinator()) {
-    Route(0, list);
+    Route(0, *list);
     return Status::Ok();
   }
   if (request_encoder_.enabled()) {
-    for (Request& r : list.requests) {
+    for (Request& r : list->requests) {
       auto [id, define] = request_encoder_.Encode(CacheKey(r));
       r.cache_id = id;
       r.cache_define = define;
       if (!define) ++cache_hits_;
     }
   }
-  return Isend(std::make_shared<std::vector<uint8_t>>(Serialize(list)), 0, kRequestTag);
+  Status s = Isend(std::make_shared<std::vector<uint8_t>>(Serialize(*list)), 0, kRequestTag);
+  ClearCacheFields(list);
+  return s;
+}
+
+// The encoders' marks are per channel and per message: cleared once the
+// list is serialized (the engine keeps its direct requests).
+void MpiController::ClearCacheFields(RequestList* list) {
+  for (Request& r : list->requests) {
+    r.cache_id = -1;
+    r.cache_define = false;
+  }
 }
 
 Status MpiController::SendDirect(RequestList* list) {
@@ -715,13 +741,15 @@ Status MpiController::SendDirect(RequestList* list) {
   // dictionary for this sender.
   if (direct_encoder_.enabled()) {
     for (Request& r : list->requests) {
+      if (!r.direct) continue;
       auto [id, define] = direct_encoder_.Encode(CacheKey(r));
       r.cache_id = id;
       r.cache_define = define;
       if (!define) ++cache_hits_;
     }
   }
-  auto bytes = std::make_shared<std::vector<uint8_t>>(Serialize(*list));
+  auto bytes = std::make_shared<std::vector<uint8_t>>(Serialize(*list, /*direct_only=*/true));
+  ClearCacheFields(list);
   for (int r = first; r < ctx_->size(); ++r) {
     if (r == me) continue;
     Status s = Isend(bytes, r, kDirectTag);

@@ -50,6 +50,9 @@ namespace hvd::core {
 struct Submissions;
 // The decision for one name from what its submitters sent (controller.cc).
 Response Decide(const Submissions& subs);
+// Decide's verdict alone: "" when the submitters agree and the op's
+// precondition holds, otherwise the error message Decide reports.
+std::string Check(const Submissions& subs);
 
 // The coordinator's bookkeeping: pure logic with no MPI in it, so it can be
 // unit-tested by feeding it RequestLists.
@@ -160,8 +163,9 @@ class MpiController {
   bool is_coordinator() const { return ctx_->rank() == 0; }
 
   // Worker: queues an MPI_Isend of the list to rank 0. Coordinator: records
-  // the list directly.
-  Status SendRequestList(RequestList list);
+  // the list directly. The list is left as it was (the engine then moves
+  // its direct requests into the exchange).
+  Status SendRequestList(RequestList* list);
 
   // Worker: receives ResponseLists that have arrived. Coordinator: receives
   // worker RequestLists, computes responses, sends them to every worker and
@@ -170,10 +174,12 @@ class MpiController {
   // *progressed if anything moved.
   Status Poll(std::vector<ResponseList>* out, std::vector<Request>* direct_in, bool* progressed);
 
-  // The direct path (direct_exchange.h): sends this rank's direct requests
-  // to every other rank that needs them (rank 0 gets a worker's in its
+  // The direct path (direct_exchange.h): sends the list's requests marked
+  // direct to every other rank that needs them (rank 0 gets a worker's in its
   // RequestList). set_direct(true) makes a worker listen for them.
   Status SendDirect(RequestList* list);
+  // Clears the cache marks an encoder set on a list's requests.
+  static void ClearCacheFields(RequestList* list);
   void set_direct(bool on) {
     direct_ = on;
     direct_decoders_.resize(on ? static_cast<size_t>(ctx_->size()) : 0);

@@ -56,6 +56,9 @@ namespace hvd::core {
 // the op computes it from their payloads; false when the negotiated path
 // must decide instead. `by_rank` is in rank order, one request per rank.
 bool DirectDecision(const std::string& name, const std::vector<Request>& by_rank, Response* out);
+// Its verdict alone, without computing the result: what rank 0's
+// Coordinator needs to retire a name every rank decided itself.
+bool DirectFires(const std::string& name, const std::vector<Request>& by_rank);
 
 class DirectExchange {
  public:
@@ -78,23 +81,28 @@ class DirectExchange {
   size_t held() const { return slots_.size(); }
 
  private:
+  // Each rank's request for the name's next decision sits at its rank in
+  // `current` (this rank's own at rank_), already in the order
+  // DirectDecision takes; a peer's copies for the decisions after that wait
+  // in `later`, in arrival order.
   struct Slot {
-    bool have_own = false;
-    Request own;
-    std::vector<Request> peers;      // arrival order; a peer's first one is its current
+    std::vector<Request> current;     // by rank, valid where have[r]
+    std::vector<uint8_t> have;        // by rank
+    int count = 0;                    // ranks with a current request
+    std::vector<Request> later;       // peers' further copies, arrival order
     std::vector<int32_t> tombstones;  // per rank: copies to drop on arrival
   };
   using Table = std::unordered_map<std::string, Slot>;
   Table::iterator Find(const std::string& name);
   void TryFire(Table::iterator it);
   void MaybeRelease(Table::iterator it);
+  // Drops rank r's current request and moves up its next copy, if any.
+  void Advance(Slot& s, int r);
 
   int rank_;
   int size_;
   Table slots_;
   std::vector<Table::node_type> spare_;  // released slots, reused (no allocation per call)
-  std::vector<Request> scratch_;          // by_rank for DirectDecision
-  std::vector<size_t> pick_;              // per rank: index of its copy in Slot::peers
   std::vector<Response> fired_;
 };
 

@@ -312,8 +312,13 @@ void Engine::ThreadMain() {
 Engine::CycleResult Engine::Cycle() {
   const bool coordinator = mpi_->rank() == 0;
   bool progressed = false;
-  RequestList outgoing;
-  RequestList direct_out;
+  // Kept across cycles, so neither it nor the queue's list (the two swap
+  // their vectors) allocates per call.
+  RequestList& outgoing = loop_.outgoing;
+  outgoing.requests.clear();
+  outgoing.shutdown = false;
+  outgoing.abort_reason.clear();
+  bool any_direct = false;
   // The sets change only in responses this loop executes: a copy of the
   // list is kept and refreshed when it changes (copying it every step was
   // an allocation and a lock per spin).
@@ -354,7 +359,7 @@ Engine::CycleResult Engine::Cycle() {
           join_pending_ = true;
         } else if (!join_pending_ && op.eager() && !r.payload.empty() && r.group.empty()) {
           r.direct = true;
-          direct_out.requests.push_back(r);
+          any_direct = true;
         }
       }
     }
@@ -374,15 +379,20 @@ Engine::CycleResult Engine::Cycle() {
   if (!outgoing.requests.empty() || outgoing.shutdown || sending_abort) {
     // Peers first: rank 0 may answer a worker before the worker's copy has
     // reached the other workers, and they would wait on it.
-    Status s = controller_->SendDirect(&direct_out);
-    if (s.ok()) s = controller_->SendRequestList(std::move(outgoing));
+    Status s = any_direct ? controller_->SendDirect(&outgoing) : Status::Ok();
+    if (s.ok()) s = controller_->SendRequestList(&outgoing);
     if (!s.ok()) {
       HVD_LOG(kError, "negotiation failed: " << s.reason());
       FailAllPending(s);
       return CycleResult::kStop;
     }
     progressed = true;
-    for (Request& r : direct_out.requests) direct_->AddOwn(std::move(r));
+    // Sent (rank 0's coordinator keeps copies): the exchange takes them.
+    if (any_direct) {
+      for (Request& r : outgoing.requests) {
+        if (r.direct) direct_->AddOwn(std::move(r));
+      }
+    }
   }
 
   std::vector<ResponseList> lists;

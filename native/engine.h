@@ -150,6 +150,7 @@ class Engine : public ProcessSetHost {
     bool stopped = false;         // the loop has ended: the engine thread finalizes
     std::vector<std::shared_ptr<ProcessSet>> sets;  // sets_ as of sets_version
     uint64_t sets_version = ~uint64_t{0};
+    RequestList outgoing;  // Cycle's list, reused
   } loop_;
   bool inline_sync_ = false;  // DriveSync allowed (set at init)
   int cpus_ = 1;                // CPUs this process may run on

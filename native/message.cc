@@ -145,15 +145,20 @@ std::string CacheKey(const Response& r) {
   return w.Take();
 }
 
-std::vector<uint8_t> Serialize(const RequestList& list) {
-  size_t payloads = 0;
-  for (const Request& r : list.requests) payloads += r.payload.size();
+std::vector<uint8_t> Serialize(const RequestList& list, bool direct_only) {
+  size_t payloads = 0, count = 0;
+  for (const Request& r : list.requests) {
+    if (direct_only && !r.direct) continue;
+    payloads += r.payload.size();
+    ++count;
+  }
   Writer w(256 + payloads);
   w.Put<uint32_t>(kRequestMagic);
-  w.Put<uint8_t>(list.shutdown ? 1 : 0);
-  w.PutString(list.abort_reason);
-  w.Put<uint32_t>(static_cast<uint32_t>(list.requests.size()));
+  w.Put<uint8_t>(list.shutdown && !direct_only ? 1 : 0);
+  w.PutString(direct_only ? std::string() : list.abort_reason);
+  w.Put<uint32_t>(static_cast<uint32_t>(count));
   for (const Request& r : list.requests) {
+    if (direct_only && !r.direct) continue;
     // 0: full, uncached; 1: full, defines cache_id; 2: reference to cache_id.
     uint8_t kind = r.cache_id < 0 ? 0 : (r.cache_define ? 1 : 2);
     w.Put<uint8_t>(kind);

@@ -116,7 +116,9 @@ struct ResponseList {
   std::string abort_reason;      // why (names the rank), reported by every rank
 };
 
-std::vector<uint8_t> Serialize(const RequestList& list);
+// direct_only: only the requests marked direct, with no shutdown or abort
+// (what the direct path sends to peers).
+std::vector<uint8_t> Serialize(const RequestList& list, bool direct_only = false);
 std::vector<uint8_t> Serialize(const ResponseList& list);
 // Throw EnforceError on a malformed buffer.
 RequestList DeserializeRequestList(const uint8_t* data, size_t size);

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -45,6 +46,10 @@ struct TensorTableEntry {
   // into memory the JavaScript heap owns (see binding/completion.h).
   std::function<void*(size_t bytes)> allocate_output;
   DoneCallback done;
+  // Whatever `done` needs alive, held for as long as the entry is (the
+  // binding's call: `done` then captures a plain pointer and an index,
+  // which std::function stores without allocating).
+  std::shared_ptr<void> owner;
 };
 
 class TensorQueue {

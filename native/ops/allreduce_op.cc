@@ -33,7 +33,18 @@ class Allreduce : public Op {
   std::string Disagreement(const Disagree& d) const override { return ReductionDisagreement(d); }
   void Build(const Submissions& s, Response* r) const override {
     r->counts = {NumElements(s.first().shape)};
-    if (s.eager && r->joined.empty()) ReduceHere(s, r);
+    if (EagerComputes(s)) ReduceHere(s, r);
+  }
+  // Every rank sent exactly the tensor's bytes, and none has joined.
+  bool EagerComputes(const Submissions& s) const override {
+    if (!s.eager || !s.joined.empty() || s.submitted.empty()) return false;
+    const Request& first = s.first();
+    const size_t bytes = static_cast<size_t>(NumElements(first.shape)) * DataTypeSize(first.dtype);
+    if (bytes == 0) return false;
+    for (int rk : s.submitted) {
+      if (s.by_rank[rk].payload.size() != bytes) return false;
+    }
+    return true;
   }
   int64_t PayloadBytes(const Response& r) const override {
     int64_t n = 0;
@@ -58,15 +69,11 @@ class Allreduce : public Op {
 // The coordinator's reduction of the payloads every rank sent (none
 // joined): prescale, reduce in rank order, postscale (average: / ranks),
 // with integers scaled in double and rounded once, as the collective path
-// does. Leaves r->payload empty (the collective runs) unless every rank
-// sent exactly the tensor's bytes.
+// does. Only when EagerComputes (otherwise r->payload stays empty and the
+// collective runs).
 void Allreduce::ReduceHere(const Submissions& s, Response* r) {
   const int64_t n = r->counts[0];
   const size_t bytes = static_cast<size_t>(n) * DataTypeSize(r->dtype);
-  if (bytes == 0 || s.submitted.empty()) return;
-  for (int rk : s.submitted) {
-    if (s.by_rank[rk].payload.size() != bytes) return;
-  }
   double post = r->postscale;
   if (r->op == ReduceOp::kAverage) post /= static_cast<double>(s.submitted.size());
   std::vector<uint8_t>& out = r->payload;

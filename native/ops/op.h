@@ -133,6 +133,9 @@ class Op {
   // Fills the op's fields of a response whose common fields (kind, names,
   // dtype, op, root, scales, joined) are set.
   virtual void Build(const Submissions& s, Response* r) const {}
+  // Eager ops: whether Build computes the result (Response::payload) from
+  // these submissions, which agree; without computing it.
+  virtual bool EagerComputes(const Submissions& s) const { return false; }
   // Bytes each rank contributes, for fusion and algorithm choice.
   virtual int64_t PayloadBytes(const Response& r) const { return 0; }
   // Whether `r` may travel fused into `into` (both of this kind). The

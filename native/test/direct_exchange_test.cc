@@ -234,3 +234,102 @@ TEST(DirectExchange, ARanksNextCallOfANameCanReachRankZeroBeforeTheLastIsDecided
     EXPECT_TRUE(c.PendingOlderThan(0).empty());
   }
 }
+
+TEST(DirectExchange, TheCoordinatorsVerdictAloneMatchesTheFullDecision) {
+  // Rank 0's Coordinator retires a name with DirectFires (no result
+  // computed); every rank fires with DirectDecision. They must agree on
+  // every kind of submission, or rank 0 would answer a name the others
+  // completed (or the reverse).
+  auto agree = [] { return std::vector<Request>{Direct("x", 0, {1, 2}), Direct("x", 1, {3, 4})}; };
+  std::vector<std::pair<const char*, std::vector<Request>>> cases;
+  cases.push_back({"agreeing", agree()});
+  {
+    auto v = agree();
+    v[1].shape = {3};
+    v[1].payload.resize(12);
+    cases.push_back({"different shapes", v});
+  }
+  {
+    auto v = agree();
+    v[1].op = ReduceOp::kMax;
+    cases.push_back({"different ops", v});
+  }
+  {
+    auto v = agree();
+    v[0].prescale = 2;
+    cases.push_back({"different scale factors", v});
+  }
+  {
+    auto v = agree();
+    v[1].dtype = DataType::kInt32;
+    cases.push_back({"different dtypes", v});
+  }
+  {
+    auto v = agree();
+    v[1].payload.resize(4);
+    cases.push_back({"a payload of the wrong size", v});
+  }
+  {
+    auto v = agree();
+    v[0].payload.clear();
+    cases.push_back({"a rank without a payload", v});
+  }
+  {
+    auto v = agree();
+    for (Request& r : v) {
+      r.shape = {0};
+      r.payload.clear();
+    }
+    cases.push_back({"empty tensors", v});
+  }
+  {
+    auto v = agree();
+    v[1].kind = CollectiveKind::kBroadcast;
+    cases.push_back({"different kinds", v});
+  }
+  for (const auto& [what, reqs] : cases) {
+    Response r;
+    const bool full = DirectDecision("x", reqs, &r);
+    EXPECT_EQ(DirectFires("x", reqs), full) << what;
+  }
+  Response r;
+  EXPECT_TRUE(DirectDecision("x", cases[0].second, &r)) << "the agreeing case fires";
+  EXPECT_FALSE(DirectDecision("x", cases[1].second, &r)) << "a mismatch does not";
+}
+
+TEST(DirectExchange, ARanksDirectCallOutlivesItsShutdownAndEndsAlikeEverywhere) {
+  // Rank 0 sends "x" direct, then shuts down. Rank 1 holds its copy and
+  // completes "x" as soon as it submits it, so rank 0's coordinator must
+  // not fail "x" for the shutdown: every rank decides it itself.
+  Coordinator c(2, Cfg());
+  RequestList l0 = One(Direct("x", 0, {1}));
+  l0.shutdown = true;
+  c.AddRequestList(0, l0);
+  EXPECT_TRUE(c.ComputeResponses().responses.empty()) << "not failed while rank 1 may still submit it";
+  c.AddRequestList(1, One(Direct("x", 1, {2})));
+  EXPECT_TRUE(c.ComputeResponses().responses.empty()) << "decided by every rank itself";
+  EXPECT_EQ(c.direct_decided(), 1u);
+
+  // When the other rank shuts down without it instead, it fails, and every
+  // rank drops the shut-down rank's copy.
+  Coordinator d(2, Cfg());
+  d.AddRequestList(0, l0);
+  EXPECT_TRUE(d.ComputeResponses().responses.empty());
+  RequestList bye;
+  bye.shutdown = true;
+  d.AddRequestList(1, bye);
+  auto list = d.ComputeResponses();
+  ASSERT_EQ(list.responses.size(), 1u);
+  EXPECT_TRUE(list.responses[0].failed);
+  EXPECT_EQ(list.responses[0].error_type, StatusType::kShutDown);
+  EXPECT_EQ(list.responses[0].direct_ranks, std::vector<int32_t>({0}));
+
+  // A request sent the usual way still fails at once when its rank shuts down.
+  Coordinator e(2, Cfg());
+  RequestList usual = One(Direct("y", 0, {1}, /*direct=*/false));
+  usual.shutdown = true;
+  e.AddRequestList(0, usual);
+  auto failed = e.ComputeResponses();
+  ASSERT_EQ(failed.responses.size(), 1u);
+  EXPECT_TRUE(failed.responses[0].failed);
+}

@@ -234,13 +234,29 @@ function smallSync(b: NativeBinding, tensor: unknown, options: unknown): HvdType
   checkNotInPlaceTarget(input, 'allreduceSync', false);
   const n = (name as string | undefined) ?? autoName('allreduce');
   checkNameNotInflight(n);
-  const output = outputArray(input.constructor as TensorSpec['ctor'], input.length);
+  const ctor = input.constructor as TensorSpec['ctor'];
+  // A result small enough for V8 to keep inside its heap object (64 bytes)
+  // is written into a scratch array and then copied into one by slice():
+  // the addon cannot write into such an array without first moving its
+  // contents out of the heap, an allocation and a copy per call.
+  const scratch = input.byteLength <= SCRATCH_BYTES;
+  const output = scratch
+    ? new (ctor as unknown as new (b: ArrayBuffer, o: number, l: number) => HvdTypedArray)(scratchBuffer(), 0, input.length)
+    : outputArray(ctor, input.length);
   try {
     b.enqueueOne(KINDS.allreduce, true, n, input, output, DType[dtype], input.length, undefined, OP_CODES[op], 0, pre, post, 0, undefined);
   } catch (e) {
     throw namedOutError(fromNative(e), 'allreduceSync');
   }
-  return output;
+  return scratch ? output.slice() : output;
+}
+
+// V8's typed_array_max_size_in_heap: up to this size `new Float32Array(n)`
+// and slice() keep their elements inside the object.
+const SCRATCH_BYTES = 64;
+let scratchAb: ArrayBuffer | undefined;
+function scratchBuffer(): ArrayBuffer {
+  return (scratchAb ??= new ArrayBuffer(SCRATCH_BYTES));
 }
 
 /**

@@ -79,6 +79,25 @@ describe('allreduce', function () {
     assert.deepEqual(Array.from(hvd.allreduceSync(x, inherited)), [size(), 2, 3]);
   });
 
+  it('small Sync results are arrays of their own: a later call never changes an earlier result', function () {
+    // Results up to 64 bytes are written into one scratch array and copied
+    // out (allreduce.ts smallSync): each must be a fresh, unshared array.
+    for (const [ctor, n] of [[Float32Array, 1], [Float64Array, 8], [Int8Array, 64], [BigInt64Array, 3], [Float32Array, 17]]) {
+      const results = [];
+      for (let i = 0; i < 4; i++) {
+        const x = new ctor(n);
+        for (let k = 0; k < n; k++) x[k] = ctor === BigInt64Array ? BigInt(i + k) : i + k;
+        results.push(hvd.allreduceSync(x, { op: 'max', name: `ar.fresh.${ctor.name}.${n}` }));
+      }
+      results.forEach((got, i) => {
+        assert.equal(got.constructor, ctor);
+        assert.equal(got.length, n);
+        for (let k = 0; k < n; k++) assert.equal(got[k], ctor === BigInt64Array ? BigInt(i + k) : i + k, `${ctor.name}[${n}] call ${i}`);
+        for (let j = 0; j < i; j++) assert.notEqual(got.buffer, results[j].buffer, 'each result has its own buffer');
+      });
+    }
+  });
+
   it('exports the op constants', function () {
     assert.equal(hvd.Average, 'average');
     assert.equal(hvd.Sum, 'sum');

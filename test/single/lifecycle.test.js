@@ -75,22 +75,47 @@ describe('lifecycle (child processes)', function () {
   });
 
   it('under mpirun: shutdown() with a Promise in flight rejects it with HVD_SHUT_DOWN', function () {
+    // 4 KiB: past HVD_EAGER_BYTES, so negotiated (the direct path's case is the next test).
     const r = runMpi(2, `${HVD}
       hvd.init();
+      const x = new Float32Array(1024).fill(1);
       if (hvd.rank() === 0) {
-        const p = hvd.allreduce(new Float32Array([1]), { name: 'inflight' });
+        const p = hvd.allreduce(x, { name: 'inflight' });
         p.then(() => console.log('rank0 unexpected success'), (e) => console.log('rank0 rejected ' + e.code));
         hvd.shutdown();
         console.log('rank0 shut down');
       } else {
         setTimeout(() => {
-          hvd.allreduce(new Float32Array([1]), { name: 'inflight' }).then(() => console.log('rank1 unexpected success'),
+          hvd.allreduce(x, { name: 'inflight' }).then(() => console.log('rank1 unexpected success'),
             (e) => { console.log('rank1 rejected ' + e.code); hvd.shutdown(); });
         }, 300);
       }`);
     assert.equal(r.status, 0, r.stderr + r.stdout);
     assert.match(r.stdout, /rank0 rejected HVD_SHUT_DOWN/);
     assert.match(r.stdout, /rank1 rejected HVD_SHUT_DOWN/);
+  });
+
+  it('under mpirun: a small call sent direct before shutdown() ends alike on every rank', function () {
+    // Sent direct, its data already reached the peer, which may complete
+    // the call with it at once: so it completes wherever the others submit
+    // it (here: both ranks, with the sum), and fails on every rank when one
+    // of them shuts down without it (the test before the last).
+    const r = runMpi(2, `${HVD}
+      hvd.init();
+      if (hvd.rank() === 0) {
+        const p = hvd.allreduce(new Float32Array([1]), { name: 'inflight', op: 'sum' });
+        p.then((v) => console.log('rank0 got ' + v[0]), (e) => console.log('rank0 rejected ' + e.code));
+        hvd.shutdown();
+        console.log('rank0 shut down');
+      } else {
+        setTimeout(() => {
+          hvd.allreduce(new Float32Array([2]), { name: 'inflight', op: 'sum' }).then((v) => { console.log('rank1 got ' + v[0]); hvd.shutdown(); },
+            (e) => { console.log('rank1 rejected ' + e.code); hvd.shutdown(); });
+        }, 300);
+      }`);
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /rank0 got 3/);
+    assert.match(r.stdout, /rank1 got 3/);
   });
 
   it('under mpirun: ranks that exit without shutdown() leave cleanly', function () {

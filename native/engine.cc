@@ -703,12 +703,15 @@ void Engine::PerformResponse(const Response& r) {
 // negotiation that ended here.
 void Engine::PerformDirect(const Response& r) {
   EndNegotiation(r);
-  std::vector<TensorTableEntry> entries(1);
-  std::vector<bool> have(1, global_->queue.Take(r.names[0], &entries[0]));
-  if (!have[0]) return;
+  // One entry, in vectors kept for it (two allocations per call otherwise).
+  std::vector<TensorTableEntry>& entries = loop_.direct_entries;
+  entries.resize(1);
+  if (!global_->queue.Take(r.names[0], &entries[0])) return;
   stats_.responses++;
   stats_.direct_allreduces++;
-  ExecuteOp(*global_, r, entries, have);
+  loop_.direct_have.assign(1, true);
+  ExecuteOp(*global_, r, entries, loop_.direct_have);
+  entries[0] = TensorTableEntry();  // drops what it held (the binding's call) now
 }
 
 void Engine::ExecuteOp(ProcessSet& ps, const Response& r, std::vector<TensorTableEntry>& entries,

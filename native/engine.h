@@ -151,6 +151,8 @@ class Engine : public ProcessSetHost {
     std::vector<std::shared_ptr<ProcessSet>> sets;  // sets_ as of sets_version
     uint64_t sets_version = ~uint64_t{0};
     RequestList outgoing;  // Cycle's list, reused
+    std::vector<TensorTableEntry> direct_entries;  // PerformDirect's, reused
+    std::vector<bool> direct_have;
   } loop_;
   bool inline_sync_ = false;  // DriveSync allowed (set at init)
   int cpus_ = 1;                // CPUs this process may run on

@@ -1,6 +1,7 @@
 #include "message.h"
 
 #include <cstring>
+#include <type_traits>
 
 #include "ops/op.h"
 
@@ -17,16 +18,15 @@ class BasicWriter {
   explicit BasicWriter(size_t reserve = 256) { out_.reserve(reserve); }
   template <typename T>
   void Put(T v) {
-    const auto* p = reinterpret_cast<const char*>(&v);
-    out_.insert(out_.end(), p, p + sizeof(T));
+    Append(reinterpret_cast<const char*>(&v), sizeof(T));
   }
   void PutString(const std::string& s) {
     Put<uint32_t>(static_cast<uint32_t>(s.size()));
-    out_.insert(out_.end(), s.begin(), s.end());
+    Append(s.data(), s.size());
   }
   void PutBytes(const std::vector<uint8_t>& b) {
     Put<uint32_t>(static_cast<uint32_t>(b.size()));
-    out_.insert(out_.end(), b.begin(), b.end());
+    Append(reinterpret_cast<const char*>(b.data()), b.size());
   }
   template <typename T>
   void PutVector(const std::vector<T>& v) {
@@ -36,6 +36,17 @@ class BasicWriter {
   Buf Take() { return std::move(out_); }
 
  private:
+  // std::string's insert(iterator, first, last) is its general replace (a
+  // function call per field, about a third of a cache key's cost); append
+  // is the plain copy.
+  void Append(const char* p, size_t n) {
+    if constexpr (std::is_same_v<Buf, std::string>) {
+      out_.append(p, n);
+    } else {
+      const auto* b = reinterpret_cast<const uint8_t*>(p);
+      out_.insert(out_.end(), b, b + n);
+    }
+  }
   Buf out_;
 };
 using Writer = BasicWriter<std::vector<uint8_t>>;

@@ -2,13 +2,13 @@
 // rank's tensor.
 import { running } from '../basics';
 import { KINDS } from '../codes';
-import { checkNotInPlaceTarget } from '../inputs';
+import { checkNotInPlaceTarget, isInPlaceTarget } from '../inputs';
 import { fromNative } from '../errors';
 import { NativeBinding, NativeOptions } from '../native';
 import { resolveSet, type ProcessSet } from '../process_sets';
 import { DType, HvdTypedArray, inspect, inspectTyped, plainTypedDtype, TensorInput, TensorSpec, toItem, wrap } from '../tensor';
 import { outputArray, outputBuffer } from './buffers';
-import { checkOut, namedOutError } from './out';
+import { checkOut, namedOutError, overlap } from './out';
 import { autoName, nameOf } from './naming';
 import { layoutKey, pack, packBuffer, packLayout, PackLayout, unpack } from './packing';
 import { isReduceOp, OP_CODES, ReduceOp, ReductionOptions } from './reduce_op';
@@ -192,7 +192,7 @@ function allreduceCall(p: Prepared): Call<HvdTypedArray[]> {
 }
 
 // The common call, `allreduceSync(typedArray, {op, name, prescaleFactor,
-// postscaleFactor})` on the global set, made without the general path's
+// postscaleFactor, out})` on the global set, made without the general path's
 // spec, Prepared and Call objects and their arrays and closures: those were
 // about 1.4 KB of garbage per call (V8's sampling heap profiler, 4-byte
 // calls), a young-generation collection every ~1,400 calls, which stalls the
@@ -200,7 +200,7 @@ function allreduceCall(p: Prepared): Call<HvdTypedArray[]> {
 // options, Tensors, a value the general path would reject) returns
 // undefined before naming the call, and the general path then runs (and
 // throws the error). Results are the general path's: the same request.
-const SMALL_KEYS = new Set(['op', 'name', 'prescaleFactor', 'postscaleFactor']);
+const SMALL_KEYS = new Set(['op', 'name', 'prescaleFactor', 'postscaleFactor', 'out']);
 
 function smallSync(b: NativeBinding, tensor: unknown, options: unknown): HvdTypedArray | undefined {
   const dtype = plainTypedDtype(tensor);
@@ -209,6 +209,7 @@ function smallSync(b: NativeBinding, tensor: unknown, options: unknown): HvdType
   let pre = 1;
   let post = 1;
   let name: unknown;
+  let out: unknown;
   if (options !== undefined) {
     if (typeof options !== 'object' || options === null || Array.isArray(options)) return undefined;
     for (const key in options) if (!SMALL_KEYS.has(key)) return undefined;
@@ -228,12 +229,29 @@ function smallSync(b: NativeBinding, tensor: unknown, options: unknown): HvdType
     }
     name = o.name;
     if (name !== undefined && (typeof name !== 'string' || name.length === 0)) return undefined;
+    out = o.out;
   }
   if (!isReducibleAs(dtype, op, pre, post)) return undefined;
   const input = tensor as HvdTypedArray;
+  // `out` as checkOut accepts it, other than the input itself (in place):
+  // the same type and length, no shared memory with the input, not a
+  // target in flight. Anything else goes the general way.
+  if (out !== undefined) {
+    const o = out as HvdTypedArray;
+    if (plainTypedDtype(o) !== dtype || o.constructor !== input.constructor || o.length !== input.length) return undefined;
+    if (overlap(o, input) || isInPlaceTarget(o)) return undefined;
+  }
   checkNotInPlaceTarget(input, 'allreduceSync', false);
   const n = (name as string | undefined) ?? autoName('allreduce');
   checkNameNotInflight(n);
+  if (out !== undefined) {
+    try {
+      b.enqueueOne(KINDS.allreduce, true, n, input, out as HvdTypedArray, DType[dtype], input.length, undefined, OP_CODES[op], 0, pre, post, 0, undefined);
+    } catch (e) {
+      throw namedOutError(fromNative(e), 'allreduceSync');
+    }
+    return out as HvdTypedArray;
+  }
   const ctor = input.constructor as TensorSpec['ctor'];
   // A result small enough for V8 to keep inside its heap object (64 bytes)
   // is written into a scratch array and then copied into one by slice():

@@ -98,6 +98,27 @@ describe('allreduce', function () {
     }
   });
 
+  it('a small Sync call with out writes there and returns it; an out the general path refuses is refused alike', async function () {
+    const x = new Float64Array([rank(), 1, 2]);
+    const out = new Float64Array(3);
+    const before = hvd.engineStats();
+    assert.equal(hvd.allreduceSync(x, { op: 'sum', name: 'ar.out.small', out }), out);
+    assert.deepEqual(Array.from(out), [((size() - 1) * size()) / 2, size(), 2 * size()]);
+    assert.deepEqual(Array.from(x), [rank(), 1, 2], 'input unchanged');
+    assert.equal(hvd.engineStats().tensors - before.tensors, 1);
+    // The target of an in-place call in flight: refused, naming it.
+    const y = new Float64Array(3).fill(1);
+    const pending = hvd.allreduce(y, { op: 'sum', inPlace: true, name: 'ar.out.inflight' });
+    assert.throws(() => hvd.allreduceSync(x, { op: 'sum', out: y }), { name: 'TypeError', message: /in-place allreduce 'ar.out.inflight'/ });
+    await pending;
+    assert.deepEqual(Array.from(y), [size(), size(), size()]);
+    // Sharing memory with the input, a shorter array, another type: refused as before.
+    const both = new Float64Array(6);
+    assert.throws(() => hvd.allreduceSync(both.subarray(0, 3), { out: both.subarray(2, 5) }), { name: 'TypeError', message: /options.out overlaps the input/ });
+    assert.throws(() => hvd.allreduceSync(x, { out: new Float64Array(2) }), RangeError);
+    assert.throws(() => hvd.allreduceSync(x, { out: new Float32Array(3) }), TypeError);
+  });
+
   it('exports the op constants', function () {
     assert.equal(hvd.Average, 'average');
     assert.equal(hvd.Sum, 'sum');

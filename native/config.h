@@ -39,7 +39,7 @@ struct Config {
   // default keeps a request with its data under Open MPI's shared-memory
   // eager limit (4 KiB with headers): past it a message takes a rendezvous
   // round trip, and 4 KiB calls measured 30.8 us eager against 19.6 us not.
-  int64_t eager_bytes = 2048;
+  int64_t eager_bytes = 4096;
   // HVD_EAGER_DIRECT_MAX_RANKS: in jobs of at most this many ranks, eager
   // calls also go to every rank, which compute the result themselves
   // (direct_exchange.h): one message hop instead of two, but np - 1

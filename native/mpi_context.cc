@@ -1,5 +1,6 @@
 #include "mpi_context.h"
 
+#include <cstdlib>
 #include <vector>
 
 namespace hvd::core {
@@ -24,7 +25,19 @@ Status MpiContext::Initialize(bool request_multiple_threads) {
   MPI_Initialized(&initialized);
   if (!initialized) {
     int required = request_multiple_threads ? MPI_THREAD_MULTIPLE : MPI_THREAD_SINGLE;
+#if defined(OPEN_MPI)
+    // An eager call's request carries up to HVD_EAGER_BYTES (4 KiB) of data
+    // plus its header: past Open MPI's shared-memory eager limit (4 KiB,
+    // header included) every such message took a rendezvous round trip.
+    // Raised for this process's MPI only, and only when neither the
+    // environment nor mpirun's --mca sets it; the environment is restored.
+    const bool set_vader = std::getenv("OMPI_MCA_btl_vader_eager_limit") == nullptr;
+    if (set_vader) setenv("OMPI_MCA_btl_vader_eager_limit", "8192", 0);
+#endif
     int rc = MPI_Init_thread(nullptr, nullptr, required, &thread_level_);
+#if defined(OPEN_MPI)
+    if (set_vader) unsetenv("OMPI_MCA_btl_vader_eager_limit");
+#endif
     if (rc != MPI_SUCCESS) return MpiStatus(rc, "MPI_Init_thread");
     owns_mpi_ = true;
   } else {

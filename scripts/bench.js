@@ -733,8 +733,8 @@ function evaluateTargets(allreduce, memory, overhead) {
   for (const name of allreduce ? ['shm', 'tcp', 'np4'] : []) {
     const cfg = cfgOf(name);
     if (!cfg) continue;
-    // Only the sizes that are eager (HVD_EAGER_BYTES, 2 KiB): 4 KiB takes the same path in both.
-    smallContext(`direct-${name}`, `(context) 4 B-1 KiB allreduceSync direct (default) vs eager via rank 0 (HVD_EAGER_DIRECT_MAX_RANKS=0), ${CONFIGS[name].label}: >= 1.0x faster`, cfg, 'hvd:viarank0:sync', 2 * KiB);
+    // Every size here is eager (HVD_EAGER_BYTES, 4 KiB).
+    smallContext(`direct-${name}`, `(context) 4 B-4 KiB allreduceSync direct (default) vs eager via rank 0 (HVD_EAGER_DIRECT_MAX_RANKS=0), ${CONFIGS[name].label}: >= 1.0x faster`, cfg, 'hvd:viarank0:sync', 4 * KiB);
   }
   // 5. training memory against plain tfjs, and the np=1 overhead
   if (memory) {

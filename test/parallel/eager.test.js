@@ -1,5 +1,5 @@
 'use strict';
-// Eager allreduces (HVD_EAGER_BYTES, 2048 by default): a call whose tensors
+// Eager allreduces (HVD_EAGER_BYTES, 4096 by default): a call whose tensors
 // total at most that many bytes sends its data with its request, rank 0
 // reduces it while it builds the response, and every rank copies the result
 // out of the response; no collective runs. These tests check that the path
@@ -11,7 +11,7 @@ const hvd = require('../..');
 const { groupedAllreduceUnpackedSync } = require('../../dist/collectives/allreduce');
 const { TYPED, FLOAT, BIG, makeArray, expectedReduce, arraysEqual } = require('../support/util');
 
-const LIMIT = process.env.HVD_EAGER_BYTES === undefined ? 2048 : Number(process.env.HVD_EAGER_BYTES);
+const LIMIT = process.env.HVD_EAGER_BYTES === undefined ? 4096 : Number(process.env.HVD_EAGER_BYTES);
 
 function eagerDelta(fn) {
   const before = hvd.engineStats().eagerAllreduces;

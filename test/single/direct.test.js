@@ -75,9 +75,9 @@ const stats0 = hvd.engineStats();
   if (after[0] !== (size * (size - 1)) / 2) fail('after.join: ' + after[0]);
   // Over HVD_EAGER_BYTES: the collective, never direct.
   const d0 = hvd.engineStats().directAllreduces;
-  const big = hvd.allreduceSync(new Float32Array(1024).fill(rank), { op: 'sum', name: 'big' });
-  if (big[1023] !== (size * (size - 1)) / 2) fail('big: ' + big[1023]);
-  if (hvd.engineStats().directAllreduces !== d0) fail('a 4 KiB call counted as direct');
+  const big = hvd.allreduceSync(new Float32Array(2048).fill(rank), { op: 'sum', name: 'big' });
+  if (big[2047] !== (size * (size - 1)) / 2) fail('big: ' + big[2047]);
+  if (hvd.engineStats().directAllreduces !== d0) fail('an 8 KiB call counted as direct');
 
   const s = hvd.engineStats();
   // Twelve names per round in a different shuffled order on every rank, with
@@ -130,7 +130,7 @@ for (const np of [2, 3]) {
     it('computes small allreduces on every rank, with the same bytes everywhere', function () {
       on = run(np, {});
       // 200 + 200 + 5 + 1 calls, each eager and direct; the mismatch, the
-      // joined call and the 4 KiB call are not.
+      // joined call and the 8 KiB call are not.
       const calls = 200 + 10 * 20 + 5 + 1;
       for (const r of on) {
         assert.equal(r.direct, calls, `rank ${r.rank}: direct allreduces`);

@@ -75,10 +75,10 @@ describe('lifecycle (child processes)', function () {
   });
 
   it('under mpirun: shutdown() with a Promise in flight rejects it with HVD_SHUT_DOWN', function () {
-    // 4 KiB: past HVD_EAGER_BYTES, so negotiated (the direct path's case is the next test).
+    // 8 KiB: past HVD_EAGER_BYTES, so negotiated (the direct path's case is the next test).
     const r = runMpi(2, `${HVD}
       hvd.init();
-      const x = new Float32Array(1024).fill(1);
+      const x = new Float32Array(2048).fill(1);
       if (hvd.rank() === 0) {
         const p = hvd.allreduce(x, { name: 'inflight' });
         p.then(() => console.log('rank0 unexpected success'), (e) => console.log('rank0 rejected ' + e.code));

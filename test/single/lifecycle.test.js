@@ -118,6 +118,23 @@ describe('lifecycle (child processes)', function () {
     assert.match(r.stdout, /rank1 got 3/);
   });
 
+  it('under mpirun: init() leaves the environment as it found it (Open MPI eager limit set for its own MPI_Init only)', function () {
+    const code = `${HVD}
+      hvd.init();
+      const r = hvd.allreduceSync(new Float32Array(1024).fill(1), { op: 'sum', name: 'four.kib' });
+      console.log(hvd.rank() + ' env=' + process.env.OMPI_MCA_btl_vader_eager_limit + ' sum=' + r[1023] + ' direct=' + hvd.engineStats().directAllreduces);
+      hvd.shutdown();`;
+    const plain = runMpi(2, code);
+    assert.equal(plain.status, 0, plain.stderr + plain.stdout);
+    assert.match(plain.stdout, /0 env=undefined sum=2 direct=1/);
+    assert.match(plain.stdout, /1 env=undefined sum=2 direct=1/);
+    // A value the user set is theirs: left in place (and used by Open MPI).
+    const set = runMpi(2, code, { env: { OMPI_MCA_btl_vader_eager_limit: '4096' } });
+    assert.equal(set.status, 0, set.stderr + set.stdout);
+    assert.match(set.stdout, /0 env=4096 sum=2 direct=1/);
+    assert.match(set.stdout, /1 env=4096 sum=2 direct=1/);
+  });
+
   it('under mpirun: ranks that exit without shutdown() leave cleanly', function () {
     const r = runMpi(3, `${HVD}
       hvd.init();

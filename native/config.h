@@ -35,10 +35,11 @@ struct Config {
   // HVD_EAGER_BYTES: an allreduce call whose tensors total at most this many
   // bytes sends its data with its request; the coordinator reduces it and
   // returns the result with the response, so the call is one round trip
-  // to rank 0 and no collective (ops/allreduce_op.cc). 0 disables. The
-  // default keeps a request with its data under Open MPI's shared-memory
-  // eager limit (4 KiB with headers): past it a message takes a rendezvous
-  // round trip, and 4 KiB calls measured 30.8 us eager against 19.6 us not.
+  // to rank 0 and no collective (ops/allreduce_op.cc). 0 disables. A
+  // request with its data must stay under Open MPI's shared-memory eager
+  // limit, or each message takes a rendezvous round trip (4 KiB calls
+  // measured 30.8 us eager against 19.6 us not, at Open MPI's default of
+  // 4 KiB with headers): MpiContext::Initialize raises that limit to 8 KiB.
   int64_t eager_bytes = 4096;
   // HVD_EAGER_DIRECT_MAX_RANKS: in jobs of at most this many ranks, eager
   // calls also go to every rank, which compute the result themselves

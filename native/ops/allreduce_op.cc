@@ -5,7 +5,7 @@
 // ranks contribute zeros and an average divides by the ranks that did
 // contribute.
 //
-// Eager (HVD_EAGER_BYTES, 2 KiB by default): a small call's requests carry
+// Eager (HVD_EAGER_BYTES, 4 KiB by default): a small call's requests carry
 // each rank's data, the coordinator reduces it while it builds the
 // response (rank order, the same kernels and scaling rules as below), and
 // every rank copies the result out of the response. That is one round trip

@@ -21,23 +21,6 @@ bool Compatible(napi_typedarray_type t, core::DataType d) {
   return false;
 }
 
-size_t ElementBytes(napi_typedarray_type t) {
-  switch (t) {
-    case napi_int8_array:
-    case napi_uint8_array:
-    case napi_uint8_clamped_array: return 1;
-    case napi_int16_array:
-    case napi_uint16_array: return 2;
-    case napi_int32_array:
-    case napi_uint32_array:
-    case napi_float32_array: return 4;
-    case napi_float64_array:
-    case napi_bigint64_array:
-    case napi_biguint64_array: return 8;
-  }
-  return 1;
-}
-
 }  // namespace
 
 JsTensor ToJsTensor(Napi::Env env, Napi::Value value, core::DataType dtype, const char* arg) {
@@ -73,7 +56,7 @@ JsTensor ToJsTensor(Napi::Env env, Napi::Value value, core::DataType dtype, cons
   JsTensor t;
   t.dtype = dtype;
   t.length = length;
-  t.byte_length = length * ElementBytes(type);
+  t.byte_length = length * core::DataTypeSize(dtype);  // Compatible: the element size is the dtype's
   t.data = data;  // napi_get_typedarray_info adds the byte offset
   return t;
 }

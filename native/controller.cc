@@ -172,6 +172,12 @@ void Coordinator::OnRankGone(int rank) {
   for (const auto& n : names) CheckDecided(n.second);
 }
 
+// Rank r shut down with its request for p pending, which therefore fails;
+// except a request it sent direct (CheckDecided).
+bool Coordinator::FailsAtShutdown(const Pending& p, int r) const {
+  return shut_down_[r] && p.have[r] && !p.by_rank[r].direct;
+}
+
 void Coordinator::CheckDecided(const std::string& name) {
   auto it = table_.find(name);
   if (it == table_.end()) return;
@@ -181,7 +187,7 @@ void Coordinator::CheckDecided(const std::string& name) {
   for (int r = 0; r < size_; ++r) {
     if (!p.have[r]) continue;
     is_join = is_join || OpFor(p.by_rank[r].kind).is_join();
-    submitter_gone = submitter_gone || (shut_down_[r] && !p.by_rank[r].direct);
+    submitter_gone = submitter_gone || FailsAtShutdown(p, r);
   }
   // A rank that shut down fails everything it had pending, at once; except
   // what it sent direct (direct_exchange.h): its peers hold its copy and
@@ -335,9 +341,8 @@ Response Coordinator::BuildResponse(const std::string& name, const Pending& p, b
   for (int r = 0; r < size_; ++r) {
     if (p.have[r]) subs.submitted.push_back(r);
     if (shut_down_[r]) {
-      // A direct request outlives its rank's shutdown (CheckDecided).
       if (!p.have[r]) gone.push_back(r);
-      else if (!p.by_rank[r].direct) left_pending.push_back(r);
+      else if (FailsAtShutdown(p, r)) left_pending.push_back(r);
     } else if (!p.have[r]) {
       subs.joined.push_back(r);
     }

@@ -120,6 +120,7 @@ class Coordinator {
   void RecheckAll();
   void CheckDivergence(int rank, const Request& req);
   void CheckDecided(const std::string& name);
+  bool FailsAtShutdown(const Pending& p, int r) const;
   void FailGroups(const std::string& name, const Pending& p);
   // eager: the op may compute the result here (Submissions::eager).
   Response BuildResponse(const std::string& name, const Pending& p, bool eager) const;

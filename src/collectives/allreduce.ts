@@ -244,23 +244,17 @@ function smallSync(b: NativeBinding, tensor: unknown, options: unknown): HvdType
   checkNotInPlaceTarget(input, 'allreduceSync', false);
   const n = (name as string | undefined) ?? autoName('allreduce');
   checkNameNotInflight(n);
-  if (out !== undefined) {
-    try {
-      b.enqueueOne(KINDS.allreduce, true, n, input, out as HvdTypedArray, DType[dtype], input.length, undefined, OP_CODES[op], 0, pre, post, 0, undefined);
-    } catch (e) {
-      throw namedOutError(fromNative(e), 'allreduceSync');
-    }
-    return out as HvdTypedArray;
-  }
   const ctor = input.constructor as TensorSpec['ctor'];
-  // A result small enough for V8 to keep inside its heap object (64 bytes)
-  // is written into a scratch array and then copied into one by slice():
-  // the addon cannot write into such an array without first moving its
-  // contents out of the heap, an allocation and a copy per call.
-  const scratch = input.byteLength <= SCRATCH_BYTES;
-  const output = scratch
-    ? new (ctor as unknown as new (b: ArrayBuffer, o: number, l: number) => HvdTypedArray)(scratchBuffer(), 0, input.length)
-    : outputArray(ctor, input.length);
+  // Without `out`, a result small enough for V8 to keep inside its heap
+  // object (64 bytes) is written into a scratch array and then copied into
+  // one by slice(): the addon cannot write into such an array without first
+  // moving its contents out of the heap, an allocation and a copy per call.
+  const scratch = out === undefined && input.byteLength <= SCRATCH_BYTES;
+  const output = out !== undefined
+    ? (out as HvdTypedArray)
+    : scratch
+      ? new (ctor as unknown as new (b: ArrayBuffer, o: number, l: number) => HvdTypedArray)(scratchBuffer(), 0, input.length)
+      : outputArray(ctor, input.length);
   try {
     b.enqueueOne(KINDS.allreduce, true, n, input, output, DType[dtype], input.length, undefined, OP_CODES[op], 0, pre, post, 0, undefined);
   } catch (e) {

@@ -72,7 +72,11 @@ function parseArgs(argv) {
   const options = { variants: { type: 'string' }, sizes: { type: 'string' } };
   for (const k of Object.keys(num)) options[k] = { type: 'string' };
   const { values } = parseCommandLine(argv, options);
-  for (const [k, field] of Object.entries(num)) if (values[k] !== undefined) o[field] = numberOption(k, values[k]);
+  for (const [k, field] of Object.entries(num)) {
+    if (values[k] === undefined) continue;
+    // --per-call 0 turns the per-call timing off (the header's usage).
+    o[field] = k === 'per-call' ? numberOption(k, values[k], (n) => Number.isInteger(n) && n >= 0, 'a whole number (0: off)') : numberOption(k, values[k]);
+  }
   if (values.variants !== undefined) o.variants = listOption('variants', [values.variants], VARIANTS);
   if (values.sizes !== undefined) o.sizes = listOption('sizes', [values.sizes]).map((b) => numberOption('sizes', b, (n) => Number.isInteger(n) && n >= 4 && n % 4 === 0, 'multiples of 4 bytes'));
   if (!o.sizes) {
@@ -96,7 +100,26 @@ function fromRoot(x) {
   return hvd.broadcastSync(new Float64Array([x]), 0, { name: 'bench.calibrate' })[0];
 }
 
-const STAT_KEYS = ['responses', 'tensors', 'fusedResponses', 'fusionCopyBytes', 'allreduceBytes', 'negotiationLists', 'ringAllreduces'];
+const STAT_KEYS = ['responses', 'tensors', 'fusedResponses', 'fusionCopyBytes', 'allreduceBytes', 'negotiationLists', 'ringAllreduces', 'poolMisses', 'poolFallbacks'];
+
+/** This rank's pool misses so far (0 on a build without the pool counters). */
+function poolMisses() {
+  const m = hvd.engineStats().poolMisses;
+  return typeof m === 'number' ? m : 0;
+}
+
+// The longest the warm-up waits for the pool to stop growing, in seconds.
+const POOL_WARMUP_MAX_S = 5;
+
+/**
+ * Whether any rank took a new pool block since `before` (its own count), and
+ * the warm-up has time left: every rank gets the same answer, so every rank
+ * makes the same number of calls.
+ */
+async function poolStillGrowing(before, spent) {
+  const grew = hvd.allreduceSync(new Int32Array([poolMisses() - before > 0 ? 1 : 0]), { op: 'max', name: 'bench.poolwarm' })[0];
+  return grew > 0 && spent < POOL_WARMUP_MAX_S;
+}
 
 function statsDelta(before, after, calls) {
   const out = {};
@@ -145,14 +168,23 @@ async function measure(o, step, isAsync, bytes) {
   let est = 0;
   let spent = 0;
   let warm = 0;
+  const misses0 = poolMisses();
   for (let k = 1; ; k *= 2) {
     hvd.barrierSync({ name: 'bench.barrier' });
+    const m = poolMisses();
     const dt = fromRoot(await runBatch(k));
     est = dt / k;
     spent += dt;
     warm += k;
-    if ((spent >= o.warmupS && warm >= o.minWarmup) || k >= 1 << 20) break;
+    if (k >= 1 << 20) break;
+    if (spent < o.warmupS || warm < o.minWarmup) continue;
+    // Steady state also means hvd's pool is warm: a batch in which no rank
+    // took a new block (poolStillGrowing). The C program's buffers are
+    // allocated and touched before its warm-up; a new huge-page block costs
+    // this VM about 5 ms per MiB on first touch (bench/README.md, Method).
+    if (!(await poolStillGrowing(m, spent))) break;
   }
+  const warmMisses = poolMisses() - misses0;
   let total = Math.floor(o.targetS / (est > 0 ? est : 1e-9));
   total = Math.min(o.maxIters, Math.max(o.minIters, total));
   const nb = Math.min(total, o.batches);
@@ -174,6 +206,8 @@ async function measure(o, step, isAsync, bytes) {
   return {
     ...pc,
     warmup_iters: warm,
+    warmup_ms: +(spent * 1e3).toFixed(1),
+    warmup_pool_misses: warmMisses,
     iters: b * nb,
     batches: nb,
     batch_len: b,

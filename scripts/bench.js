@@ -694,10 +694,10 @@ function evaluateTargets(allreduce, memory, overhead) {
    * row field `field` (µs): PASS when the worst size is within C + 10 µs.
    * `more(h, c)` adds to each size's detail.
    */
-  function latencyTarget(id, text, cfg, field, more = () => '') {
+  function latencyTarget(id, text, cfg, field, more = () => '', key = 'hvd:auto:sync') {
     let worst = null;
     const parts = [];
-    for (const h of cfg.series['hvd:auto:sync'] || []) {
+    for (const h of cfg.series[key] || []) {
       const c = lookup(cfg, 'c:out', h.bytes);
       if (h.bytes > 4 * KiB || !(h[field] > 0) || !c || !(c[field] > 0)) continue;
       const extra = h[field] - c[field];
@@ -721,6 +721,12 @@ function evaluateTargets(allreduce, memory, overhead) {
     // that batch means include (allreduce_hvd.js and allreduce_bench.c, --per-call).
     latencyTarget(`lat-percall-${name}`, `(context) the same, timed one call at a time: per-call median <= C per-call median + 10 us, ${name} np=2`, cfg,
       'percall_p50_us', (h, c) => `, p99 ${fmtUs(h.percall_p99_us)} vs ${fmtUs(c.percall_p99_us)}`);
+    // (context) the same with `out`: the owned variant, whose arrays below
+    // 64 KiB are ordinary ones allocated once, so the call writes into a
+    // reused result array as C writes into its reused recvbuf. The default
+    // form's fresh result costs V8 1-4 us above 64 bytes (README).
+    latencyTarget(`lat-out-${name}`, `(context) the same with {out} (a reused result array, like C's recvbuf): median <= C + 10 us, ${name} np=2`, cfg,
+      'median_us', () => '', 'hvd:auto:owned');
     // (context) what running the loop on the calling thread saves: the same
     // calls handed to the engine thread (HVD_INLINE_SYNC=0); and what eager
     // allreduces save: the same calls with HVD_EAGER_BYTES=0. Same run.

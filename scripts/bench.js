@@ -487,6 +487,11 @@ async function runAllreduce(o, machine) {
             row.percall_p99_us = median(cell.percall99.filter((x) => x !== undefined));
           }
           if (cell.last && cell.last.stats) row.stats = cell.last.stats;
+          // hvd's warm-up (bench/README.md, Method, step 1), from the last round.
+          if (cell.last && cell.last.warmup_pool_misses !== undefined) {
+            row.warmup_ms = cell.last.warmup_ms;
+            row.warmup_pool_misses = cell.last.warmup_pool_misses;
+          }
           if (cell.last && cell.last.calls > 1) row.calls = cell.last.calls;
           if (cell.last && cell.last.count) row.count = cell.last.count;
           if (us === null && cell.errors.length) row.error = cell.errors[0];

@@ -116,7 +116,7 @@ const POOL_WARMUP_MAX_S = 5;
  * the warm-up has time left: every rank gets the same answer, so every rank
  * makes the same number of calls.
  */
-async function poolStillGrowing(before, spent) {
+function poolStillGrowing(before, spent) {
   const grew = hvd.allreduceSync(new Int32Array([poolMisses() - before > 0 ? 1 : 0]), { op: 'max', name: 'bench.poolwarm' })[0];
   return grew > 0 && spent < POOL_WARMUP_MAX_S;
 }
@@ -182,7 +182,7 @@ async function measure(o, step, isAsync, bytes) {
     // took a new block (poolStillGrowing). The C program's buffers are
     // allocated and touched before its warm-up; a new huge-page block costs
     // this VM about 5 ms per MiB on first touch (bench/README.md, Method).
-    if (!(await poolStillGrowing(m, spent))) break;
+    if (!poolStillGrowing(m, spent)) break;
   }
   const warmMisses = poolMisses() - misses0;
   let total = Math.floor(o.targetS / (est > 0 ? est : 1e-9));

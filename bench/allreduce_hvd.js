@@ -108,17 +108,34 @@ function poolMisses() {
   return typeof m === 'number' ? m : 0;
 }
 
-// The longest the warm-up waits for the pool to stop growing, in seconds.
-const POOL_WARMUP_MAX_S = 5;
+// The longest the warm-up waits for the pool to stop growing and the
+// algorithm choice to settle, in seconds.
+const WARMUP_MAX_S = 5;
 
 /**
- * Whether any rank took a new pool block since `before` (its own count), and
- * the warm-up has time left: every rank gets the same answer, so every rank
- * makes the same number of calls.
+ * Rank 0's measured algorithm choice for the size class of `bytes`
+ * (engineStats().algorithmChoices): { algorithm, usPerMiB } with algorithm
+ * null while still measuring, or undefined where nothing is measured (other
+ * ranks, a forced algorithm, HVD_RING_THRESHOLD_BYTES set, small sizes).
  */
-function poolStillGrowing(before, spent) {
-  const grew = hvd.allreduceSync(new Int32Array([poolMisses() - before > 0 ? 1 : 0]), { op: 'max', name: 'bench.poolwarm' })[0];
-  return grew > 0 && spent < POOL_WARMUP_MAX_S;
+function algorithmChoice(bytes) {
+  if (!(bytes > 0)) return undefined;
+  const choices = hvd.engineStats().algorithmChoices;
+  if (!Array.isArray(choices)) return undefined;
+  return choices.find((c) => c.processSet === 0 && c.minBytes <= bytes && bytes < c.maxBytes);
+}
+
+/**
+ * Whether the warm-up must go on, with the same answer on every rank (so
+ * every rank makes the same number of calls): some rank took a new pool
+ * block since `before` (its own count), or rank 0 is still measuring the
+ * algorithm for `bytes`; and there is time left.
+ */
+function warmupUnfinished(before, spent, bytes) {
+  const c = algorithmChoice(bytes);
+  const busy = poolMisses() - before > 0 || (c !== undefined && c.algorithm === null) ? 1 : 0;
+  const any = hvd.allreduceSync(new Int32Array([busy]), { op: 'max', name: 'bench.warm' })[0];
+  return any > 0 && spent < WARMUP_MAX_S;
 }
 
 function statsDelta(before, after, calls) {
@@ -179,10 +196,12 @@ async function measure(o, step, isAsync, bytes) {
     if (k >= 1 << 20) break;
     if (spent < o.warmupS || warm < o.minWarmup) continue;
     // Steady state also means hvd's pool is warm: a batch in which no rank
-    // took a new block (poolStillGrowing). The C program's buffers are
-    // allocated and touched before its warm-up; a new huge-page block costs
-    // this VM about 5 ms per MiB on first touch (bench/README.md, Method).
-    if (!poolStillGrowing(m, spent)) break;
+    // took a new block. The C program's buffers are allocated and touched
+    // before its warm-up; a new huge-page block costs this VM about 5 ms per
+    // MiB on first touch (bench/README.md, Method). And it means rank 0 has
+    // settled the algorithm for this size (it alternates ring and MPI on the
+    // first calls of a size class, native/ops/algorithm.h).
+    if (!warmupUnfinished(m, spent, bytes)) break;
   }
   const warmMisses = poolMisses() - misses0;
   let total = Math.floor(o.targetS / (est > 0 ? est : 1e-9));
@@ -203,8 +222,10 @@ async function measure(o, step, isAsync, bytes) {
   const sum = samples.reduce((s, x) => s + x, 0);
   samples.sort((x, y) => x - y);
   const pc = !isAsync && o.perCall > 0 && bytes <= PER_CALL_MAX_BYTES ? perCall(o, step) : {};
+  const choice = algorithmChoice(bytes);
   return {
     ...pc,
+    ...(choice ? { algorithm_choice: choice.algorithm, algorithm_us_per_mib: choice.usPerMiB } : {}),
     warmup_iters: warm,
     warmup_ms: +(spent * 1e3).toFixed(1),
     warmup_pool_misses: warmMisses,

@@ -160,6 +160,22 @@ Napi::Value HvdAddon::JsStats(const Napi::CallbackInfo& info) {
   o.Set("poolMisses", static_cast<double>(p.misses));
   o.Set("poolFallbacks", static_cast<double>(p.fallbacks));
   o.Set("poolReleasedBytes", static_cast<double>(p.released_bytes));
+  const auto& algorithms = core::ReduceAlgorithms();
+  Napi::Array choices = Napi::Array::New(env);
+  for (const core::AlgorithmTuner::Decision& d : engine_->AlgorithmDecisions()) {
+    Napi::Object c = Napi::Object::New(env);
+    c.Set("processSet", d.process_set);
+    c.Set("minBytes", static_cast<double>(d.min_bytes));
+    c.Set("maxBytes", static_cast<double>(2 * d.min_bytes));
+    c.Set("algorithm", d.algorithm < 0 ? env.Null() : Napi::String::New(env, algorithms[static_cast<size_t>(d.algorithm)]->name()));
+    Napi::Object per = Napi::Object::New(env);
+    for (size_t i = 0; i < d.best_us_per_mib.size() && i < algorithms.size(); ++i) {
+      if (d.best_us_per_mib[i] > 0) per.Set(algorithms[i]->name(), d.best_us_per_mib[i]);
+    }
+    c.Set("usPerMiB", per);
+    choices.Set(choices.Length(), c);
+  }
+  o.Set("algorithmChoices", choices);
   return o;
 }
 

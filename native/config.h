@@ -62,16 +62,23 @@ struct Config {
   // split. Defaults to 1 GiB so element and byte counts stay below 2^31.
   int64_t max_chunk_bytes = int64_t{1} << 30;
   // HVD_ALLREDUCE_ALGORITHM: auto | mpi | ring. Chosen by rank 0 per
-  // response (so every rank runs the same one); auto uses the ring for fused
-  // allreduces of at least HVD_RING_THRESHOLD_BYTES.
+  // response (so every rank runs the same one); auto measures where it may
+  // (measure_algorithm) and otherwise uses the ring for fused allreduces of
+  // at least HVD_RING_THRESHOLD_BYTES.
   enum class Algorithm { kAuto, kMpi, kRing };
   Algorithm allreduce_algorithm = Algorithm::kAuto;
-  // Negative: chosen at init from the topology (4 MiB across hosts, where
+  // Negative (unset): measured where results allow (measure_algorithm), and
+  // for the rest chosen at init from the topology (4 MiB across hosts, where
   // the ring beats Open MPI over TCP; 16 MiB on one host, where Open MPI's
   // shared-memory algorithm is as fast or faster up to 4 MiB and the ring,
   // which reduces out of place without copying the input first, is ahead
   // from 16 MiB: measured 2026-12-01, README Performance).
   int64_t ring_threshold_bytes = -1;
+  // Set at init when HVD_RING_THRESHOLD_BYTES is not: the coordinator picks
+  // between the ring and MPI by measuring them (ops/algorithm.h,
+  // AlgorithmTuner) wherever that cannot change results, and uses the
+  // threshold elsewhere.
+  bool measure_algorithm = false;
   // HVD_RING_SEGMENT_BYTES: pipelining unit of the ring.
   int64_t ring_segment_bytes = 512 * 1024;
   // HVD_CHECK_DIVERGENCE: compare every rank's sequence of submitted

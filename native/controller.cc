@@ -36,8 +36,10 @@ std::vector<int32_t> DirectRanks(const std::vector<Request>& by_rank, const std:
 
 }  // namespace
 
-Coordinator::Coordinator(int size, const Config& config)
+Coordinator::Coordinator(int size, const Config& config, AlgorithmTuner* tuner, int32_t set_id)
     : size_(size),
+      tuner_(config.measure_algorithm ? tuner : nullptr),
+      set_id_(set_id),
       fusion_threshold_(config.fusion_threshold),
       config_(config),
       check_divergence_(config.check_divergence),
@@ -486,6 +488,8 @@ ResponseList Coordinator::ComputeDecided() {
     q.bytes = bytes[i];
     q.set_size = size_;
     q.config = &config_;
+    q.tuner = tuner_;
+    q.process_set = set_id_;
     OpFor(r.kind).Finish(&r, q);
   }
   return list;
@@ -525,8 +529,9 @@ std::vector<Coordinator::Stalled> Coordinator::PendingOlderThan(double seconds) 
 
 // ---------------------------------------------------------------------------
 
-MpiController::MpiController(MpiContext* ctx, const Config& config)
+MpiController::MpiController(MpiContext* ctx, const Config& config, AlgorithmTuner* tuner)
     : ctx_(ctx),
+      tuner_(tuner),
       request_encoder_(static_cast<int>(std::min<int64_t>(config.cache_capacity, 1 << 20))),
       response_encoder_(static_cast<int>(std::min<int64_t>(config.cache_capacity, 1 << 20))),
       direct_encoder_(static_cast<int>(std::min<int64_t>(config.cache_capacity, 1 << 20))) {
@@ -544,7 +549,7 @@ void MpiController::AddSet(int32_t id, const std::vector<int>& world_ranks) {
   s.ranks = world_ranks;
   s.set_rank.clear();
   for (size_t i = 0; i < world_ranks.size(); ++i) s.set_rank[world_ranks[i]] = static_cast<int>(i);
-  s.coord = std::make_unique<Coordinator>(static_cast<int>(world_ranks.size()), config_);
+  s.coord = std::make_unique<Coordinator>(static_cast<int>(world_ranks.size()), config_, tuner_, id);
 }
 
 void MpiController::RemoveSet(int32_t id) {

@@ -47,6 +47,8 @@
 
 namespace hvd::core {
 
+class AlgorithmTuner;  // ops/algorithm.h
+
 struct Submissions;
 // The decision for one name from what its submitters sent (controller.cc).
 Response Decide(const Submissions& subs);
@@ -60,7 +62,9 @@ class Coordinator {
  public:
   using Clock = std::chrono::steady_clock;
 
-  Coordinator(int size, const Config& config);
+  // `tuner` (may be null): where the choice of reduce algorithm is measured
+  // (with Config::measure_algorithm); `set_id`: the process set coordinated.
+  Coordinator(int size, const Config& config, AlgorithmTuner* tuner = nullptr, int32_t set_id = 0);
   bool check_divergence() const { return check_divergence_; }
 
   // Records what `rank` sent. Lists from one rank must be added in the
@@ -127,6 +131,8 @@ class Coordinator {
   void Fuse(std::vector<Response>* responses, std::vector<int64_t>* bytes) const;
 
   int size_;
+  AlgorithmTuner* tuner_ = nullptr;
+  int32_t set_id_ = 0;
   int64_t fusion_threshold_;
   Config config_;
   bool check_divergence_;
@@ -159,7 +165,8 @@ class Coordinator {
 // control communicator. Rank 0 also runs the Coordinator.
 class MpiController {
  public:
-  MpiController(MpiContext* ctx, const Config& config);
+  // `tuner`: shared by the coordinators of every set (may be null).
+  MpiController(MpiContext* ctx, const Config& config, AlgorithmTuner* tuner = nullptr);
 
   bool is_coordinator() const { return ctx_->rank() == 0; }
 
@@ -236,6 +243,7 @@ class MpiController {
   void ResolveResponses(ResponseList* list);
 
   MpiContext* ctx_;
+  AlgorithmTuner* tuner_ = nullptr;
   struct SetCoordinator {
     std::vector<int> ranks;                   // world ranks, ascending
     std::unordered_map<int, int> set_rank;    // world rank -> rank in the set

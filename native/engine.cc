@@ -257,9 +257,12 @@ void Engine::ThreadMain() {
       timeline_.Open(config_.timeline_path, config_.timeline_mark_cycles);
     }
     if (config_.ring_threshold_bytes < 0) {
+      // Measured where results allow (ops/algorithm.h); this threshold
+      // decides the rest.
       config_.ring_threshold_bytes = mpi_->cross_size() > 1 ? (int64_t{4} << 20) : (int64_t{16} << 20);
+      config_.measure_algorithm = true;
     }
-    controller_ = std::make_unique<MpiController>(mpi_.get(), config_);
+    controller_ = std::make_unique<MpiController>(mpi_.get(), config_, &tuner_);
     // The direct path runs only where every rank has it on (each rank's
     // environment is its own): one MIN over the control communicator, the
     // only collective at init. Off where rank 0 may fail a name early
@@ -721,6 +724,9 @@ void Engine::ExecuteOp(ProcessSet& ps, const Response& r, std::vector<TensorTabl
                          std::chrono::steady_clock::time_point start,
                          const std::string& args) { Trace(names, phase, start, args); },
                   this, timeline_.enabled()};
+  // The coordinator times what its tuner chose (only it chooses).
+  if (config_.measure_algorithm && mpi_->rank() == 0) ctx.tuner = &tuner_;
+  ctx.process_set = ps.id;
   try {
     OpFor(r.kind).Execute(ctx, r, entries, have);
   } catch (const std::exception& ex) {

@@ -71,6 +71,8 @@ class Engine : public ProcessSetHost {
   const TopologyInfo& topology() const { return topology_; }
   const Config& config() const { return config_; }
   const EngineStats& stats() const { return stats_; }
+  // Rank 0: what the measured choice of reduce algorithm has found so far (empty elsewhere).
+  std::vector<AlgorithmTuner::Decision> AlgorithmDecisions() const { return tuner_.Decisions(); }
 
   // Submits work on process set `set` (0: the global set). `wake` false
   // leaves the engine thread asleep (DriveSync runs the loop itself).
@@ -169,6 +171,8 @@ class Engine : public ProcessSetHost {
   std::map<int32_t, std::shared_ptr<ProcessSet>> sets_;
   int32_t next_set_id_ = 1;
   std::unique_ptr<MpiContext> mpi_;
+  // Rank 0: the measured choice of reduce algorithm, for every set (ops/algorithm.h).
+  AlgorithmTuner tuner_;
   std::unique_ptr<MpiController> controller_;
   std::unique_ptr<FusionBuffer> fusion_;
   std::vector<uint8_t> scratch_;

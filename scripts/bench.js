@@ -492,6 +492,11 @@ async function runAllreduce(o, machine) {
             row.warmup_ms = cell.last.warmup_ms;
             row.warmup_pool_misses = cell.last.warmup_pool_misses;
           }
+          // Rank 0's measured algorithm choice for the size (Method, step 1), from the last round.
+          if (cell.last && cell.last.algorithm_choice !== undefined) {
+            row.algorithm_choice = cell.last.algorithm_choice;
+            row.algorithm_us_per_mib = cell.last.algorithm_us_per_mib;
+          }
           if (cell.last && cell.last.calls > 1) row.calls = cell.last.calls;
           if (cell.last && cell.last.count) row.count = cell.last.count;
           if (us === null && cell.errors.length) row.error = cell.errors[0];
@@ -570,6 +575,9 @@ function printAllreduce(result) {
         else if (forced && h && h.stats && typeof h.stats.ringAllreduces === 'number') {
           const usedRing = h.stats.ringAllreduces >= 0.5;
           if ((forced[1] === 'ring') !== usedRing) note = `(ran ${usedRing ? 'ring' : 'mpi'}: env not honoured?)`;
+        } else if (h && h.algorithm_choice !== undefined) {
+          // auto with the choice measured on rank 0 (native/ops/algorithm.h)
+          note = h.algorithm_choice === null ? 'algorithm still measured' : `measured: ${h.algorithm_choice}`;
         }
         rows.push([
           cmp.label,

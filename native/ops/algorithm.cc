@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "../logging.h"
+#include "reduce.h"
 #include "ring.h"
 
 namespace hvd::core {
@@ -53,6 +55,10 @@ const std::vector<const ReduceAlgorithm*>& ReduceAlgorithms() {
 
 uint8_t ChooseReduceAlgorithm(const AlgorithmQuery& q) {
   const auto& all = ReduceAlgorithms();
+  if (q.tuner && q.order_free && q.set_size > 1 && q.config->allreduce_algorithm == Config::Algorithm::kAuto &&
+      q.bytes >= AlgorithmTuner::kMinBytes) {
+    return q.tuner->Choose(q.process_set, q.bytes);
+  }
   for (size_t i = 0; i < all.size(); ++i) {
     if (all[i]->Applies(q)) return static_cast<uint8_t>(i);
   }
@@ -63,6 +69,79 @@ const ReduceAlgorithm& ReduceAlgorithmById(uint8_t id) {
   const auto& all = ReduceAlgorithms();
   HVD_ENFORCE(id < all.size(), "unknown reduce algorithm id " << static_cast<int>(id));
   return *all[id];
+}
+
+bool ResultIsOrderFree(DataType dtype, ReduceOp op, double prescale, double postscale, int set_size) {
+  if (set_size <= 2) return true;
+  if (op == ReduceOp::kMin || op == ReduceOp::kMax) return true;
+  return !IsFloatingPoint(dtype) && prescale == 1.0 && postscale == 1.0;
+}
+
+int AlgorithmTuner::ClassOf(int64_t bytes) {
+  int k = 0;
+  while (k < 62 && (int64_t{2} << k) <= bytes) ++k;
+  return k;  // 2^k <= bytes < 2^(k+1)
+}
+
+uint8_t AlgorithmTuner::Choose(int32_t process_set, int64_t bytes) {
+  const size_t n = ReduceAlgorithms().size();
+  std::lock_guard<std::mutex> lock(mu_);
+  Class& c = classes_[{process_set, ClassOf(bytes)}];
+  if (c.decided >= 0) return static_cast<uint8_t>(c.decided);
+  if (c.chosen.empty()) {
+    c.chosen.assign(n, 0);
+    c.recorded.assign(n, 0);
+    c.best.assign(n, 0.0);
+  }
+  // The candidate chosen least often so far (the first on a tie): runs
+  // alternate, and each reaches its samples even while earlier responses
+  // are still executing.
+  size_t pick = 0;
+  for (size_t i = 1; i < n; ++i) {
+    if (c.chosen[i] < c.chosen[pick]) pick = i;
+  }
+  c.chosen[pick]++;
+  return static_cast<uint8_t>(pick);
+}
+
+void AlgorithmTuner::Record(int32_t process_set, uint8_t algorithm, int64_t bytes, double seconds) {
+  if (bytes < kMinBytes) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = classes_.find({process_set, ClassOf(bytes)});
+  if (it == classes_.end() || it->second.decided >= 0 || it->second.chosen.empty()) return;
+  Class& c = it->second;
+  if (algorithm >= c.recorded.size()) return;
+  // The first runs of each pay for first touches (the ring's segments,
+  // Open MPI's buffers): not counted.
+  if (++c.recorded[algorithm] <= kWarmup) return;
+  const double per_byte = seconds / static_cast<double>(bytes);
+  // The best run: a slow one waited for a late peer or was preempted.
+  if (c.best[algorithm] == 0.0 || per_byte < c.best[algorithm]) c.best[algorithm] = per_byte;
+  for (int r : c.recorded) {
+    if (r < kWarmup + kSamples) return;
+  }
+  size_t best = 0;
+  for (size_t i = 1; i < c.best.size(); ++i) {
+    if (c.best[i] < c.best[best]) best = i;
+  }
+  c.decided = static_cast<int>(best);
+  HVD_LOG(kInfo, "allreduce of " << (int64_t{1} << it->first.second) << "-" << (int64_t{2} << it->first.second)
+                                 << " bytes on process set " << process_set << ": "
+                                 << ReduceAlgorithms()[best]->name() << " (measured)");
+}
+
+std::vector<AlgorithmTuner::Decision> AlgorithmTuner::Decisions() const {
+  std::vector<Decision> out;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [key, c] : classes_) {
+    Decision d;
+    d.process_set = key.first;
+    d.min_bytes = int64_t{1} << key.second;
+    d.algorithm = c.decided;
+    for (double b : c.best) d.best_us_per_mib.push_back(b * 1e6 * (1 << 20));
+    out.push_back(std::move(d));
+  }
+  return out;
 }
 
 }  // namespace hvd::core

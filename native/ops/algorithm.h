@@ -12,6 +12,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <mutex>
+#include <utility>
 #include <vector>
 
 #include "../common.h"
@@ -20,10 +23,17 @@
 
 namespace hvd::core {
 
+class AlgorithmTuner;
+
 struct AlgorithmQuery {
   int64_t bytes = 0;     // payload of the response (all fused tensors)
   int set_size = 1;
   const Config* config = nullptr;
+  // Every candidate gives this response the same values (ResultIsOrderFree),
+  // so the coordinator may pick by measurement.
+  bool order_free = false;
+  AlgorithmTuner* tuner = nullptr;  // the coordinator's, when Config::measure_algorithm
+  int32_t process_set = 0;
 };
 
 class ReduceAlgorithm {
@@ -44,8 +54,67 @@ class ReduceAlgorithm {
 
 // Candidates in order of preference; the last always applies.
 const std::vector<const ReduceAlgorithm*>& ReduceAlgorithms();
-// Id (index) of the first candidate that applies.
+// Id (index) of the candidate to run: the tuner's pick where it measures
+// (see AlgorithmTuner), else the first candidate that applies.
 uint8_t ChooseReduceAlgorithm(const AlgorithmQuery& q);
 const ReduceAlgorithm& ReduceAlgorithmById(uint8_t id);
+
+// True when every candidate computes the same values for a reduction of
+// `dtype` with `op` over `set_size` ranks: floating-point sums and products
+// round differently in another order, except over two ranks (a + b is
+// b + a); min, max and unscaled integer arithmetic (wrapping) are exact in
+// any order.
+bool ResultIsOrderFree(DataType dtype, ReduceOp op, double prescale, double postscale, int set_size);
+
+// The measured choice between the candidates (HVD_ALLREDUCE_ALGORITHM=auto
+// with HVD_RING_THRESHOLD_BYTES unset). Which one is faster at a size
+// depends on the machine: on the AMD VM hvd's ring led Open MPI from
+// 16 MiB on one host, on the Intel VM Open MPI led up to 28 MiB and the
+// ring was twice as fast from 32 MiB, where Open MPI's time doubles
+// (README, Performance). A fixed threshold is wrong on one of them.
+//
+// The coordinator runs each candidate on the first responses of a size
+// class (powers of two from kMinBytes), alternating, and its own engine
+// records how long each took; once every candidate has kSamples timings
+// after kWarmup discarded ones, the class keeps the one with the best
+// time per byte for the rest of the job. Results do not depend on it: it
+// measures only responses whose values every candidate computes alike
+// (ResultIsOrderFree); the others keep the threshold. Classes below
+// kMinBytes always take the threshold (Open MPI there, by far).
+//
+// The coordinator's engine thread chooses (while it builds responses) and
+// records (while it executes them); engineStats() reads the decisions from
+// the JS thread, hence the lock (taken only for responses of kMinBytes or
+// more).
+class AlgorithmTuner {
+ public:
+  static constexpr int64_t kMinBytes = int64_t{1} << 20;
+  static constexpr int kWarmup = 1;
+  static constexpr int kSamples = 3;
+
+  struct Decision {
+    int32_t process_set = 0;
+    int64_t min_bytes = 0;  // the class: [min_bytes, 2 * min_bytes)
+    int algorithm = -1;     // id, -1 while still measuring
+    std::vector<double> best_us_per_mib;  // per candidate, 0 when not measured yet
+  };
+
+  // The candidate to run for a response of `bytes` on `process_set`.
+  uint8_t Choose(int32_t process_set, int64_t bytes);
+  // How long candidate `algorithm` took for `bytes` (ignored for classes
+  // that are decided or were never chosen).
+  void Record(int32_t process_set, uint8_t algorithm, int64_t bytes, double seconds);
+  std::vector<Decision> Decisions() const;
+
+ private:
+  struct Class {
+    std::vector<int> chosen, recorded;
+    std::vector<double> best;  // seconds per byte
+    int decided = -1;
+  };
+  static int ClassOf(int64_t bytes);
+  mutable std::mutex mu_;
+  std::map<std::pair<int32_t, int>, Class> classes_;
+};
 
 }  // namespace hvd::core

@@ -55,7 +55,11 @@ class Allreduce : public Op {
     return b.dtype == r.dtype && b.op == r.op && b.prescale == r.prescale && b.postscale == r.postscale &&
            b.joined == r.joined && b.payload.empty() == r.payload.empty();
   }
-  void Finish(Response* r, const AlgorithmQuery& q) const override { r->algorithm = ChooseReduceAlgorithm(q); }
+  void Finish(Response* r, const AlgorithmQuery& q) const override {
+    AlgorithmQuery query = q;
+    query.order_free = ResultIsOrderFree(r->dtype, r->op, r->prescale, r->postscale, q.set_size);
+    r->algorithm = ChooseReduceAlgorithm(query);
+  }
 
   void Execute(ExecContext& ctx, const Response& r, std::vector<TensorTableEntry>& entries,
                const std::vector<bool>& have) const override;
@@ -122,6 +126,20 @@ void Allreduce::ExecuteEager(ExecContext& ctx, const Response& r, std::vector<Te
   }
 }
 
+// Runs the response's algorithm over `count` elements of `dtype` (the
+// response's `bytes` of payload); on the coordinator, while the tuner
+// measures this size, it learns how long that took.
+Status RunAlgorithm(ExecContext& ctx, const Response& r, const ReduceAlgorithm& algo, const void* in, void* out,
+                    int64_t count, DataType dtype, int64_t bytes) {
+  const auto t0 = std::chrono::steady_clock::now();
+  Status st = algo.Allreduce(ctx.comm, ctx.config, in, out, count, dtype, r.op);
+  if (ctx.tuner && st.ok()) {
+    ctx.tuner->Record(ctx.process_set, r.algorithm, bytes,
+                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return st;
+}
+
 // Integer allreduce with a scale factor (`post` includes average's 1/n):
 // every entry converted to double and prescaled into one buffer (the
 // context's scratch), reduced in double, postscaled and rounded once into
@@ -141,7 +159,8 @@ Status ScaledIntegerAllreduce(ExecContext& ctx, const Response& r, std::vector<T
   }
   if (ctx.tracing) ctx.trace(r.names, "SCALE_TO_DOUBLE", t_in, "");
   auto t0 = std::chrono::steady_clock::now();
-  Status st = algo.Allreduce(ctx.comm, ctx.config, buf, buf, total, DataType::kFloat64, r.op);
+  Status st = RunAlgorithm(ctx, r, algo, buf, buf, total, DataType::kFloat64,
+                           total * static_cast<int64_t>(DataTypeSize(r.dtype)));
   if (ctx.tracing) ctx.trace(r.names, "ALLREDUCE", t0, OpArgs(algo.name(), total * 8, r.names.size()));
   if (!st.ok()) return st;
   auto t_out = std::chrono::steady_clock::now();
@@ -190,7 +209,7 @@ void Allreduce::Execute(ExecContext& ctx, const Response& r, std::vector<TensorT
       in = out;
     }
     auto t0 = std::chrono::steady_clock::now();
-    st = algo.Allreduce(ctx.comm, ctx.config, in, out, total, r.dtype, r.op);
+    st = RunAlgorithm(ctx, r, algo, in, out, total, r.dtype, total * static_cast<int64_t>(esize));
     if (st.ok()) ScaleBuffer(r.dtype, out, total, post);
     if (ctx.tracing) ctx.trace(r.names, "ALLREDUCE", t0, OpArgs(algo.name(), total * esize, 1));
   } else {
@@ -223,7 +242,7 @@ void Allreduce::Execute(ExecContext& ctx, const Response& r, std::vector<TensorT
     }
     if (ctx.tracing) ctx.trace(r.names, "MEMCPY_IN_FUSION_BUFFER", t_in, "");
     auto t0 = std::chrono::steady_clock::now();
-    st = algo.Allreduce(ctx.comm, ctx.config, buf, buf, total, r.dtype, r.op);
+    st = RunAlgorithm(ctx, r, algo, buf, buf, total, r.dtype, total * static_cast<int64_t>(esize));
     if (ctx.tracing) ctx.trace(r.names, "ALLREDUCE", t0, OpArgs(algo.name(), total * esize, r.names.size()));
     auto t_out = std::chrono::steady_clock::now();
     if (contiguous) {

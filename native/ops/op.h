@@ -97,6 +97,10 @@ struct ExecContext {
   // The timeline is on: only then build trace arguments (OpArgs is a few
   // string allocations per collective).
   bool tracing = false;
+  // The coordinator's tuner while it measures (ops/algorithm.h), else null;
+  // process_set: the set this response runs on.
+  AlgorithmTuner* tuner = nullptr;
+  int32_t process_set = 0;
 };
 
 class Op {

@@ -10,7 +10,7 @@ import { DType, HvdTypedArray, inspect, inspectTyped, plainTypedDtype, TensorInp
 import { outputArray, outputBuffer } from './buffers';
 import { checkOut, namedOutError, overlap } from './out';
 import { autoName, nameOf } from './naming';
-import { layoutKey, pack, packBuffer, packLayout, PackLayout, unpack } from './packing';
+import { cachedGroupPlan, GroupPlan, layoutKey, pack, packBuffer, packLayout, PackLayout, rememberGroupPlan, unpack } from './packing';
 import { isReduceOp, OP_CODES, ReduceOp, ReductionOptions } from './reduce_op';
 import { Call, callSite, checkNameNotInflight, submit, submitSync } from './submit';
 import { checkOptions, checkReducible, checkReduction, checkTensorList, isReducible, isReducibleAs, reductionOptions } from './validation';
@@ -68,6 +68,8 @@ interface Prepared {
   out?: HvdTypedArray;
   /** A group's options.out, one per member. */
   outs?: HvdTypedArray[];
+  /** A group of TypedArrays: its layout, made once for the caller's list (packing.ts). */
+  plan?: GroupPlan;
 }
 
 function prepareAllreduce(tensor: unknown, options: unknown, fn: string): Prepared {
@@ -96,17 +98,32 @@ function prepareGrouped(tensors: unknown, options: unknown, fn: string): Prepare
   const opts = checkOptions(options, ['op', 'name', 'prescaleFactor', 'postscaleFactor', 'out'], fn);
   const list = checkTensorList(tensors, fn);
   const r = checkReduction(opts, fn);
-  // Argument names are built only for a member that fails (100 members:
-  // building them for every member cost about 10 us and 20 KB of garbage).
-  const specs: TensorSpec[] = new Array(list.length);
-  for (let i = 0; i < list.length; i++) {
-    const spec = inspectTyped(list[i]) ?? inspect(list[i], `${fn}: tensors[${i}]`);
-    if (!isReducible(spec, r)) checkReducible(spec, r, `tensors[${i}]`, fn);
-    specs[i] = spec;
+  // The same TypedArrays as the last call with this list: their checks
+  // hold still, and only the reduction, which may differ, is checked (per
+  // dtype; a failure takes the member loop below, which names the member).
+  let plan = cachedGroupPlan(list);
+  if (plan && !plan.layout.buckets.every((b) => isReducibleAs(b.dtype, r.op, r.pre, r.post))) plan = null;
+  let specs: TensorSpec[];
+  if (plan) {
+    specs = plan.specs;
+  } else {
+    // Argument names are built only for a member that fails (100 members:
+    // building them for every member cost about 10 us and 20 KB of garbage).
+    specs = new Array(list.length);
+    let typed = true;
+    for (let i = 0; i < list.length; i++) {
+      const fast = inspectTyped(list[i]);
+      if (fast === null) typed = false;
+      const spec = fast ?? inspect(list[i], `${fn}: tensors[${i}]`);
+      if (!isReducible(spec, r)) checkReducible(spec, r, `tensors[${i}]`, fn);
+      specs[i] = spec;
+    }
+    // Tensors are not remembered: a tfjs Tensor can be disposed between calls.
+    if (typed) plan = rememberGroupPlan(list, specs);
   }
   const outs = checkGroupOut(opts.out, specs, fn);
   const group = nameOf(opts, 'groupedAllreduce', fn);
-  return { fn, specs, names: [group], options: reductionOptions(r, resolveSet(opts.processSet, fn).id, group), outs };
+  return { fn, specs, names: [group], options: reductionOptions(r, resolveSet(opts.processSet, fn).id, group), outs, plan: plan ?? undefined };
 }
 
 /** options.out of a group: an array with one checkOut-valid array per member. */
@@ -319,7 +336,7 @@ export function allreduceSync<T extends TensorInput>(tensor: T, options?: Allred
  * fail with HVD_MISMATCH.
  */
 function packedGroup(p: Prepared): { call: Call<HvdTypedArray[]>; layout: PackLayout; buffers: HvdTypedArray[] } {
-  const layout = packLayout(p.specs);
+  const layout = p.plan?.layout ?? packLayout(p.specs);
   const buffers = pack(layout, p.specs, p.outs ? takePacks(layout) : null);
   const group = p.options.group!;
   const specs: TensorSpec[] = layout.buckets.map((b, i) => ({ kind: 'typed', dtype: b.dtype, ctor: b.ctor, shape: [b.length], array: buffers[i] }));
@@ -327,7 +344,7 @@ function packedGroup(p: Prepared): { call: Call<HvdTypedArray[]>; layout: PackLa
     fn: p.fn,
     specs,
     names: layout.buckets.map((b) => `${group}.${b.dtype}`),
-    options: { ...p.options, group: `${group} ${layoutKey(layout)}` },
+    options: { ...p.options, group: `${group} ${p.plan?.key ?? layoutKey(layout)}` },
     inPlace: true,
   };
   const call = allreduceCall(packed);

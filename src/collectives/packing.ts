@@ -112,9 +112,65 @@ export function unpack(layout: PackLayout, buffers: HvdTypedArray[], copy = fals
   for (let i = 0; i < out.length; i++) {
     const m = layout.members[i];
     const b = buffers[m.bucket];
-    out[i] = (copy ? b.slice(m.offset, m.offset + m.length) : b.subarray(m.offset, m.offset + m.length)) as HvdTypedArray;
+    if (copy) {
+      out[i] = b.slice(m.offset, m.offset + m.length) as HvdTypedArray;
+    } else {
+      // The constructor rather than subarray(): subarray looks up the
+      // species constructor each time (100 views: 7.1 against 3.1-4.5 us).
+      const ctor = layout.buckets[m.bucket].ctor as unknown as new (buf: ArrayBufferLike, off: number, len: number) => HvdTypedArray;
+      out[i] = new ctor(b.buffer, b.byteOffset + m.offset * b.BYTES_PER_ELEMENT, m.length);
+    }
   }
   return out;
+}
+
+/**
+ * A group of TypedArrays, inspected and laid out once: what a grouped call
+ * made again with the same members (a training loop's staging buffers,
+ * every step) reuses instead of inspecting each member and laying them out
+ * again (100 members: about 20 us a call).
+ */
+export interface GroupPlan {
+  specs: TensorSpec[];
+  layout: PackLayout;
+  /** layoutKey(layout). */
+  key: string;
+}
+
+interface PlanEntry {
+  members: unknown[];
+  lengths: number[];
+  plan: GroupPlan;
+}
+
+// By the caller's list: an entry lives as long as the list does (a
+// WeakMap holds nothing alive), and it serves the list only while the list
+// holds the very same arrays with the same lengths. A TypedArray's type,
+// buffer and offset never change; its length changes only when its buffer
+// is detached (to 0, which no planned member has: inspectTyped refuses
+// empty arrays), so identity and length are enough to reuse the checks.
+const plans = new WeakMap<unknown[], PlanEntry>();
+
+/** The plan remembered for `list`, when it still holds the members it was made for. */
+export function cachedGroupPlan(list: unknown[]): GroupPlan | null {
+  const e = plans.get(list);
+  if (!e || e.members.length !== list.length) return null;
+  for (let i = 0; i < list.length; i++) {
+    const x = list[i];
+    if (x !== e.members[i] || (x as HvdTypedArray).length !== e.lengths[i]) return null;
+  }
+  return e.plan;
+}
+
+/**
+ * Remembers the plan of `list`, whose members are all TypedArrays that
+ * inspectTyped accepted (`specs`, in order).
+ */
+export function rememberGroupPlan(list: unknown[], specs: TensorSpec[]): GroupPlan {
+  const layout = packLayout(specs);
+  const plan = { specs, layout, key: layoutKey(layout) };
+  plans.set(list, { members: list.slice(), lengths: specs.map((s) => s.array!.length), plan });
+  return plan;
 }
 
 /**

@@ -205,6 +205,32 @@ describe('allreduce options and algorithms', function () {
     if (process.env.HVD_ALLREDUCE_ALGORITHM === 'ring') assert.equal(ran, 4);
     if (process.env.HVD_ALLREDUCE_ALGORITHM === 'mpi') assert.equal(ran, 0);
   });
+
+  it('measures ring against MPI where results cannot differ, and results stay exact while it does', function () {
+    // 1 MiB of int32 sums: order free on any number of ranks (integer
+    // arithmetic wraps exactly), so with HVD_RING_THRESHOLD_BYTES unset the
+    // coordinator alternates both algorithms on this size class, then keeps one.
+    const n = (1 << 20) / 4 + 5;
+    const x = makeArray('int32', n, hvd.rank());
+    const want = expectedReduce('int32', 'sum', n, hvd.size());
+    const before = hvd.engineStats().ringAllreduces;
+    const calls = 12;
+    for (let i = 0; i < calls; i++) assertEqualArrays(hvd.allreduceSync(x, { op: 'sum', name: 'tune.int' }), want, `call ${i}`);
+    const ran = hvd.engineStats().ringAllreduces - before;
+    const choices = hvd.engineStats().algorithmChoices;
+    const measured = !process.env.HVD_ALLREDUCE_ALGORITHM && !process.env.HVD_RING_THRESHOLD_BYTES && hvd.size() > 1;
+    if (!measured || hvd.rank() !== 0) {
+      assert.deepEqual(choices, []);
+      return;
+    }
+    const c = choices.find((e) => e.processSet === 0 && e.minBytes === 1 << 20);
+    assert.ok(c, `a choice for [1, 2) MiB: ${JSON.stringify(choices)}`);
+    assert.equal(c.maxBytes, 2 << 20);
+    assert.ok(c.algorithm === 'ring' || c.algorithm === 'mpi', JSON.stringify(c));
+    assert.ok(c.usPerMiB.ring > 0 && c.usPerMiB.mpi > 0, JSON.stringify(c));
+    // Both ran while measuring (4 each), then the one kept.
+    assert.ok(ran >= 4 && ran <= calls - 4, `ring ran ${ran} of ${calls}`);
+  });
 });
 
 describe('groupedAllreduce', function () {
@@ -232,6 +258,38 @@ describe('groupedAllreduce', function () {
     assert.equal(after.responses - before.responses, 1);
     assert.equal(after.fusionCopyBytes - before.fusionCopyBytes, 0, 'no engine copies');
     assert.ok(got.every((g) => g.buffer === got[0].buffer), 'one result buffer');
+  });
+
+  it('a list called again reads its members afresh and sees a member replaced, detached or not reducible', function () {
+    // groupedAllreduce remembers the checks and layout of a list of
+    // TypedArrays (src/collectives/packing.ts, GroupPlan): none of that may
+    // outlive a change to the list.
+    const r = hvd.rank();
+    const n = hvd.size();
+    const sumOver = (f) => Array.from({ length: n }, (_, k) => f(k)).reduce((a, b) => a + b, 0);
+    const xs = [new Float32Array(5), makeArray('int32', 3, r)];
+    for (let step = 0; step < 3; step++) {
+      xs[0].fill(step + r);
+      const got = hvd.groupedAllreduceSync(xs, { op: 'sum', name: 'plan.same' });
+      assertEqualArrays(got[0], new Float32Array(5).fill(sumOver((k) => step + k)), `step ${step}`);
+      assertEqualArrays(got[1], expectedReduce('int32', 'sum', 3, n), `step ${step} int32`);
+    }
+    xs[1] = makeArray('float64', 4, r);
+    let got = hvd.groupedAllreduceSync(xs, { op: 'sum', name: 'plan.replaced' });
+    assert.equal(got[1].constructor, Float64Array);
+    assertEqualArrays(got[1], expectedReduce('float64', 'sum', 4, n), 'replaced member');
+    xs[1] = makeArray('int32', 3, r);
+    hvd.groupedAllreduceSync(xs, { op: 'sum', name: 'plan.int' });
+    assert.throws(() => hvd.groupedAllreduceSync(xs, { name: 'plan.avg' }), (e) => e instanceof TypeError && /tensors\[1\]/.test(e.message) && /average/.test(e.message));
+    const d = makeArray('float32', 4, r);
+    xs.push(d);
+    got = hvd.groupedAllreduceSync(xs, { op: 'sum', name: 'plan.before' });
+    assertEqualArrays(got[2], expectedReduce('float32', 'sum', 4, n), 'before detaching');
+    structuredClone(d.buffer, { transfer: [d.buffer] });
+    assert.throws(() => hvd.groupedAllreduceSync(xs, { op: 'sum', name: 'plan.detached' }), (e) => e instanceof TypeError && /tensors\[2\]/.test(e.message) && /detached/.test(e.message));
+    xs[2] = makeArray('float32', 4, r);
+    got = hvd.groupedAllreduceSync(xs, { op: 'sum', name: 'plan.after' });
+    assertEqualArrays(got[2], expectedReduce('float32', 'sum', 4, n), 'after replacing the detached member');
   });
 
   it('engine-level groups fuse their members into one response and reduce in the output buffer', function () {

@@ -104,13 +104,22 @@ uint8_t AlgorithmTuner::Choose(int32_t process_set, int64_t bytes) {
   return static_cast<uint8_t>(pick);
 }
 
-void AlgorithmTuner::Record(int32_t process_set, uint8_t algorithm, int64_t bytes, double seconds) {
+void AlgorithmTuner::Record(int32_t process_set, uint8_t algorithm, int64_t bytes, double seconds,
+                            uint64_t pool_misses) {
   if (bytes < kMinBytes) return;
   std::lock_guard<std::mutex> lock(mu_);
+  const bool mapped = pool_misses != last_pool_misses_;
+  last_pool_misses_ = pool_misses;
   auto it = classes_.find({process_set, ClassOf(bytes)});
   if (it == classes_.end() || it->second.decided >= 0 || it->second.chosen.empty()) return;
   Class& c = it->second;
   if (algorithm >= c.recorded.size()) return;
+  // New pool memory since the last timing: this call probably touched it
+  // first (a fresh output), which says nothing about the algorithm.
+  if (mapped && c.unclean < kMaxUnclean) {
+    ++c.unclean;
+    return;
+  }
   // The first runs of each pay for first touches (the ring's segments,
   // Open MPI's buffers): not counted.
   if (++c.recorded[algorithm] <= kWarmup) return;

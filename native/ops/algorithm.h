@@ -77,7 +77,11 @@ bool ResultIsOrderFree(DataType dtype, ReduceOp op, double prescale, double post
 // class (powers of two from kMinBytes), alternating, and its own engine
 // records how long each took; once every candidate has kSamples timings
 // after kWarmup discarded ones, the class keeps the one with the best
-// time per byte for the rest of the job. Results do not depend on it: it
+// time per byte for the rest of the job. A timing is also discarded when
+// hvd's pool mapped new memory since the previous one (up to kMaxUnclean
+// times per class): a fresh output's first touch of a new huge-page block
+// costs this VM 11-20 ms per 4 MiB, far more than the algorithms differ,
+// and a loop of fresh outputs maps blocks for its first 10-16 calls. Results do not depend on it: it
 // measures only responses whose values every candidate computes alike
 // (ResultIsOrderFree); the others keep the threshold. Classes below
 // kMinBytes always take the threshold (Open MPI there, by far).
@@ -91,6 +95,7 @@ class AlgorithmTuner {
   static constexpr int64_t kMinBytes = int64_t{1} << 20;
   static constexpr int kWarmup = 1;
   static constexpr int kSamples = 3;
+  static constexpr int kMaxUnclean = 32;
 
   struct Decision {
     int32_t process_set = 0;
@@ -102,8 +107,9 @@ class AlgorithmTuner {
   // The candidate to run for a response of `bytes` on `process_set`.
   uint8_t Choose(int32_t process_set, int64_t bytes);
   // How long candidate `algorithm` took for `bytes` (ignored for classes
-  // that are decided or were never chosen).
-  void Record(int32_t process_set, uint8_t algorithm, int64_t bytes, double seconds);
+  // that are decided or were never chosen); `pool_misses`: hvd's pool's
+  // count of new mappings now (PoolStats::misses).
+  void Record(int32_t process_set, uint8_t algorithm, int64_t bytes, double seconds, uint64_t pool_misses = 0);
   std::vector<Decision> Decisions() const;
 
  private:
@@ -111,9 +117,11 @@ class AlgorithmTuner {
     std::vector<int> chosen, recorded;
     std::vector<double> best;  // seconds per byte
     int decided = -1;
+    int unclean = 0;  // timings discarded because the pool had mapped memory
   };
   static int ClassOf(int64_t bytes);
   mutable std::mutex mu_;
+  uint64_t last_pool_misses_ = 0;
   std::map<std::pair<int32_t, int>, Class> classes_;
 };
 

@@ -16,6 +16,7 @@
 
 #include "../copy.h"
 #include "../fusion_buffer.h"
+#include "../pool.h"
 #include "../stats.h"
 #include "op.h"
 #include "reduce.h"
@@ -135,7 +136,8 @@ Status RunAlgorithm(ExecContext& ctx, const Response& r, const ReduceAlgorithm& 
   Status st = algo.Allreduce(ctx.comm, ctx.config, in, out, count, dtype, r.op);
   if (ctx.tuner && st.ok()) {
     ctx.tuner->Record(ctx.process_set, r.algorithm, bytes,
-                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                      GlobalPool().stats().misses);
   }
   return st;
 }

@@ -113,26 +113,26 @@ function poolMisses() {
 const WARMUP_MAX_S = 5;
 
 /**
- * Rank 0's measured algorithm choice for the size class of `bytes`
- * (engineStats().algorithmChoices): { algorithm, usPerMiB } with algorithm
+ * Rank 0's measured algorithm choice for the size class of `bytes`, in
+ * place or not (engineStats().algorithmChoices): { algorithm, usPerMiB } with algorithm
  * null while still measuring, or undefined where nothing is measured (other
  * ranks, a forced algorithm, HVD_RING_THRESHOLD_BYTES set, small sizes).
  */
-function algorithmChoice(bytes) {
+function algorithmChoice(bytes, inPlace) {
   if (!(bytes > 0)) return undefined;
   const choices = hvd.engineStats().algorithmChoices;
   if (!Array.isArray(choices)) return undefined;
-  return choices.find((c) => c.processSet === 0 && c.minBytes <= bytes && bytes < c.maxBytes);
+  return choices.find((c) => c.processSet === 0 && c.minBytes <= bytes && bytes < c.maxBytes && c.inPlace === inPlace);
 }
 
 /**
  * Whether the warm-up must go on, with the same answer on every rank (so
  * every rank makes the same number of calls): some rank took a new pool
  * block since `before` (its own count), or rank 0 is still measuring the
- * algorithm for `bytes`; and there is time left.
+ * algorithm for `bytes` (in place or not); and there is time left.
  */
-function warmupUnfinished(before, spent, bytes) {
-  const c = algorithmChoice(bytes);
+function warmupUnfinished(before, spent, bytes, inPlace) {
+  const c = algorithmChoice(bytes, inPlace);
   const busy = poolMisses() - before > 0 || (c !== undefined && c.algorithm === null) ? 1 : 0;
   const any = hvd.allreduceSync(new Int32Array([busy]), { op: 'max', name: 'bench.warm' })[0];
   return any > 0 && spent < WARMUP_MAX_S;
@@ -170,7 +170,7 @@ function perCall(o, step) {
  * of step() calls. Returns the row (without identification fields); `bytes` up to
  * PER_CALL_MAX_BYTES of a Sync step also get the per-call figures.
  */
-async function measure(o, step, isAsync, bytes) {
+async function measure(o, step, isAsync, bytes, inPlace = false) {
   const runBatch = isAsync
     ? async (k) => {
         const t0 = performance.now();
@@ -201,7 +201,7 @@ async function measure(o, step, isAsync, bytes) {
     // MiB on first touch (bench/README.md, Method). And it means rank 0 has
     // settled the algorithm for this size (it alternates ring and MPI on the
     // first calls of a size class, native/ops/algorithm.h).
-    if (!warmupUnfinished(m, spent, bytes)) break;
+    if (!warmupUnfinished(m, spent, bytes, inPlace)) break;
   }
   const warmMisses = poolMisses() - misses0;
   let total = Math.floor(o.targetS / (est > 0 ? est : 1e-9));
@@ -222,7 +222,7 @@ async function measure(o, step, isAsync, bytes) {
   const sum = samples.reduce((s, x) => s + x, 0);
   samples.sort((x, y) => x - y);
   const pc = !isAsync && o.perCall > 0 && bytes <= PER_CALL_MAX_BYTES ? perCall(o, step) : {};
-  const choice = algorithmChoice(bytes);
+  const choice = algorithmChoice(bytes, inPlace);
   return {
     ...pc,
     ...(choice ? { algorithm_choice: choice.algorithm, algorithm_us_per_mib: choice.usPerMiB } : {}),
@@ -313,7 +313,7 @@ async function main() {
         emit({ ...row, error: String((e && e.message) || e).split('\n')[0] });
         continue;
       }
-      emit({ ...row, ...(await measure(o, step, isAsync, bytes)) });
+      emit({ ...row, ...(await measure(o, step, isAsync, bytes, variant === 'inplace')) });
     }
   }
 

@@ -359,7 +359,11 @@ Response Coordinator::BuildResponse(const std::string& name, const Pending& p, b
                              "--tag-output to see which rank printed what.");
   }
 
-  return Decide(subs);
+  Response r = Decide(subs);
+  // Rank 0 of the set is this process when it is a member (ranks ascend):
+  // only its own requests say whether they were in place.
+  r.in_place = p.have[0] && p.by_rank[0].in_place;
+  return r;
 }
 
 void Coordinator::Fuse(std::vector<Response>* responses, std::vector<int64_t>* bytes) const {
@@ -381,6 +385,7 @@ void Coordinator::Fuse(std::vector<Response>* responses, std::vector<int64_t>* b
           b.first_dims.insert(b.first_dims.end(), r.first_dims.begin(), r.first_dims.end());
           b.payload.insert(b.payload.end(), r.payload.begin(), r.payload.end());
           out_bytes[j] += (*bytes)[i];
+          b.in_place = b.in_place && r.in_place;
           merged = true;
         }
       }
@@ -490,6 +495,7 @@ ResponseList Coordinator::ComputeDecided() {
     q.config = &config_;
     q.tuner = tuner_;
     q.process_set = set_id_;
+    q.in_place = r.in_place;
     OpFor(r.kind).Finish(&r, q);
   }
   return list;

@@ -52,6 +52,9 @@ struct Request {
   bool direct = false;
   // When the JS thread submitted it (local only, not sent; for the timeline).
   std::chrono::steady_clock::time_point enqueued{};
+  // The entry's input is its output (local only, not sent): what the
+  // coordinator's own requests tell the algorithm tuner (ops/algorithm.h).
+  bool in_place = false;
 
   // "allreduce 'grad.0' float32[2,3] op=sum" style summary for messages
   // (the op adds its own fields, see Op::Describe).
@@ -103,6 +106,9 @@ struct Response {
   // holds or will receive (direct_exchange.h). Per call; a response with
   // any does not fuse.
   std::vector<int32_t> direct_ranks;
+  // Local to the coordinator, not sent: its own requests for every name
+  // were in place (Request::in_place), for the algorithm tuner.
+  bool in_place = false;
 };
 
 // What identifies a request or response for the cache: every field that is

@@ -20,6 +20,7 @@ Status TensorQueue::Add(std::vector<TensorTableEntry> entries, bool wake) {
     const auto now = std::chrono::steady_clock::now();
     for (auto& e : entries) {
       e.request.enqueued = now;
+      e.request.in_place = e.input != nullptr && e.input == e.output;
       if (e.blocking) ++blocking_;
       // The payload (eager calls) travels with the request only.
       std::vector<uint8_t> payload = std::move(e.request.payload);

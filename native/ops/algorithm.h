@@ -14,7 +14,6 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
-#include <utility>
 #include <vector>
 
 #include "../common.h"
@@ -34,6 +33,7 @@ struct AlgorithmQuery {
   bool order_free = false;
   AlgorithmTuner* tuner = nullptr;  // the coordinator's, when Config::measure_algorithm
   int32_t process_set = 0;
+  bool in_place = false;  // the coordinator's own entries are in place (Response::in_place)
 };
 
 class ReduceAlgorithm {
@@ -100,16 +100,20 @@ class AlgorithmTuner {
   struct Decision {
     int32_t process_set = 0;
     int64_t min_bytes = 0;  // the class: [min_bytes, 2 * min_bytes)
+    bool in_place = false;  // and whether the coordinator's entries were in place
     int algorithm = -1;     // id, -1 while still measuring
     std::vector<double> best_us_per_mib;  // per candidate, 0 when not measured yet
   };
 
-  // The candidate to run for a response of `bytes` on `process_set`.
-  uint8_t Choose(int32_t process_set, int64_t bytes);
+  // The candidate to run for a response of `bytes` on `process_set`;
+  // `in_place`: the coordinator's own entries are in place (a class of its
+  // own: the ring's edge is reducing out of place without a first copy).
+  uint8_t Choose(int32_t process_set, int64_t bytes, bool in_place = false);
   // How long candidate `algorithm` took for `bytes` (ignored for classes
   // that are decided or were never chosen); `pool_misses`: hvd's pool's
   // count of new mappings now (PoolStats::misses).
-  void Record(int32_t process_set, uint8_t algorithm, int64_t bytes, double seconds, uint64_t pool_misses = 0);
+  void Record(int32_t process_set, uint8_t algorithm, int64_t bytes, double seconds, uint64_t pool_misses = 0,
+              bool in_place = false);
   std::vector<Decision> Decisions() const;
 
  private:
@@ -122,7 +126,17 @@ class AlgorithmTuner {
   static int ClassOf(int64_t bytes);
   mutable std::mutex mu_;
   uint64_t last_pool_misses_ = 0;
-  std::map<std::pair<int32_t, int>, Class> classes_;
+  struct Key {
+    int32_t process_set;
+    int size_class;
+    bool in_place;
+    bool operator<(const Key& o) const {
+      if (process_set != o.process_set) return process_set < o.process_set;
+      if (size_class != o.size_class) return size_class < o.size_class;
+      return in_place < o.in_place;
+    }
+  };
+  std::map<Key, Class> classes_;
 };
 
 }  // namespace hvd::core

@@ -130,14 +130,21 @@ void Allreduce::ExecuteEager(ExecContext& ctx, const Response& r, std::vector<Te
 // Runs the response's algorithm over `count` elements of `dtype` (the
 // response's `bytes` of payload); on the coordinator, while the tuner
 // measures this size, it learns how long that took.
-Status RunAlgorithm(ExecContext& ctx, const Response& r, const ReduceAlgorithm& algo, const void* in, void* out,
+Status RunAlgorithm(ExecContext& ctx, const Response& r, const std::vector<TensorTableEntry>& entries,
+                    const std::vector<bool>& have, const ReduceAlgorithm& algo, const void* in, void* out,
                     int64_t count, DataType dtype, int64_t bytes) {
   const auto t0 = std::chrono::steady_clock::now();
   Status st = algo.Allreduce(ctx.comm, ctx.config, in, out, count, dtype, r.op);
   if (ctx.tuner && st.ok()) {
+    // The class the coordinator chose for: whether its own entries were in
+    // place (Request::in_place, set from the same pointers).
+    bool in_place = !entries.empty();
+    for (size_t i = 0; i < entries.size() && in_place; ++i) {
+      in_place = have[i] && entries[i].input == entries[i].output;
+    }
     ctx.tuner->Record(ctx.process_set, r.algorithm, bytes,
                       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
-                      GlobalPool().stats().misses);
+                      GlobalPool().stats().misses, in_place);
   }
   return st;
 }
@@ -161,7 +168,7 @@ Status ScaledIntegerAllreduce(ExecContext& ctx, const Response& r, std::vector<T
   }
   if (ctx.tracing) ctx.trace(r.names, "SCALE_TO_DOUBLE", t_in, "");
   auto t0 = std::chrono::steady_clock::now();
-  Status st = RunAlgorithm(ctx, r, algo, buf, buf, total, DataType::kFloat64,
+  Status st = RunAlgorithm(ctx, r, entries, have, algo, buf, buf, total, DataType::kFloat64,
                            total * static_cast<int64_t>(DataTypeSize(r.dtype)));
   if (ctx.tracing) ctx.trace(r.names, "ALLREDUCE", t0, OpArgs(algo.name(), total * 8, r.names.size()));
   if (!st.ok()) return st;
@@ -211,7 +218,7 @@ void Allreduce::Execute(ExecContext& ctx, const Response& r, std::vector<TensorT
       in = out;
     }
     auto t0 = std::chrono::steady_clock::now();
-    st = RunAlgorithm(ctx, r, algo, in, out, total, r.dtype, total * static_cast<int64_t>(esize));
+    st = RunAlgorithm(ctx, r, entries, have, algo, in, out, total, r.dtype, total * static_cast<int64_t>(esize));
     if (st.ok()) ScaleBuffer(r.dtype, out, total, post);
     if (ctx.tracing) ctx.trace(r.names, "ALLREDUCE", t0, OpArgs(algo.name(), total * esize, 1));
   } else {
@@ -244,7 +251,7 @@ void Allreduce::Execute(ExecContext& ctx, const Response& r, std::vector<TensorT
     }
     if (ctx.tracing) ctx.trace(r.names, "MEMCPY_IN_FUSION_BUFFER", t_in, "");
     auto t0 = std::chrono::steady_clock::now();
-    st = RunAlgorithm(ctx, r, algo, buf, buf, total, r.dtype, total * static_cast<int64_t>(esize));
+    st = RunAlgorithm(ctx, r, entries, have, algo, buf, buf, total, r.dtype, total * static_cast<int64_t>(esize));
     if (ctx.tracing) ctx.trace(r.names, "ALLREDUCE", t0, OpArgs(algo.name(), total * esize, r.names.size()));
     auto t_out = std::chrono::steady_clock::now();
     if (contiguous) {

@@ -122,6 +122,22 @@ TEST(AlgorithmTuner, ClassesAreSeparateBySizeAndProcessSet) {
   EXPECT_EQ(measuring, 1);
 }
 
+TEST(AlgorithmTuner, InPlaceCallsAreAClassOfTheirOwn) {
+  // Out of place the ring saves MPI's first copy; in place it does not.
+  AlgorithmTuner t;
+  for (int i = 0; i < 2 * (AlgorithmTuner::kWarmup + AlgorithmTuner::kSamples); ++i) {
+    uint8_t a = t.Choose(0, 16 * kMiB, /*in_place=*/false);
+    t.Record(0, a, 16 * kMiB, a == Id("ring") ? 0.005 : 0.007, 0, false);
+    uint8_t b = t.Choose(0, 16 * kMiB, /*in_place=*/true);
+    t.Record(0, b, 16 * kMiB, b == Id("ring") ? 0.005 : 0.003, 0, true);
+  }
+  EXPECT_EQ(t.Choose(0, 16 * kMiB, false), Id("ring"));
+  EXPECT_EQ(t.Choose(0, 16 * kMiB, true), Id("mpi"));
+  auto d = t.Decisions();
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_NE(d[0].in_place, d[1].in_place);
+}
+
 TEST(AlgorithmTuner, OnlyWhereResultsCannotDependOnIt) {
   // Two ranks: a + b is b + a, whatever the type or op.
   EXPECT_TRUE(ResultIsOrderFree(DataType::kFloat32, ReduceOp::kSum, 1, 1, 2));

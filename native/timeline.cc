@@ -1,5 +1,13 @@
 #include "timeline.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
 #include "logging.h"
 
 namespace hvd::core {
@@ -29,18 +37,23 @@ std::string JsonEscape(const std::string& s) {
 Timeline::~Timeline() { Close(); }
 
 bool Timeline::Open(const std::string& path, bool mark_cycles) {
-  file_ = std::fopen(path.c_str(), "w");
-  if (file_ == nullptr) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0 || !file_.Start(fd)) {
     HVD_LOG(kError, "HOROVOD_TIMELINE: cannot open '" << path << "' for writing (is it a directory, or is its folder missing?)");
+    if (fd >= 0) close(fd);
     return false;
   }
+  writer_ = StartTimelineWriter(file_, &sock_);
+  if (writer_ < 0) {
+    HVD_LOG(kWarning, "HOROVOD_TIMELINE: cannot start the writer process (" << std::strerror(errno)
+                          << "); rank 0 writes the trace itself, and a kill during a write can cut its last event");
+  } else {
+    close(fd);
+  }
+  open_ = true;
   mark_cycles_ = mark_cycles;
   origin_ = Clock::now();
   last_flush_ = origin_;
-  std::fputs("[\n", file_);
-  end_offset_ = std::ftell(file_);
-  std::fputs("]\n", file_);
-  std::fflush(file_);
   Append("{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":0,\"args\":{\"name\":\"hvd rank 0\"}}");
   return true;
 }
@@ -60,15 +73,17 @@ int Timeline::Lane(const std::string& tensor) {
 }
 
 void Timeline::Append(const std::string& event) {
-  if (!first_event_) buffer_ += ",\n";
+  // One record per line, every one but the first led by "," (timeline_writer.h).
+  if (!first_event_) buffer_ += ',';
   first_event_ = false;
   buffer_ += event;
+  buffer_ += '\n';
   if (buffer_.size() >= kFlushBytes) Flush();
 }
 
 void Timeline::Complete(const std::string& tensor, const char* phase, Clock::time_point start,
                         Clock::time_point end, const std::string& args) {
-  if (!file_) return;
+  if (!open_) return;
   int lane = Lane(tensor);
   int64_t ts = Micros(start);
   int64_t dur = std::max<int64_t>(0, Micros(end) - ts);
@@ -78,33 +93,57 @@ void Timeline::Complete(const std::string& tensor, const char* phase, Clock::tim
 }
 
 void Timeline::CycleStart() {
-  if (!file_ || !mark_cycles_) return;
+  if (!open_ || !mark_cycles_) return;
   Append("{\"name\":\"CYCLE_START\",\"ph\":\"i\",\"s\":\"g\",\"pid\":0,\"tid\":0,\"ts\":" +
          std::to_string(Micros(Clock::now())) + "}");
 }
 
 void Timeline::MaybeFlush() {
-  if (file_ && !buffer_.empty() && Clock::now() - last_flush_ >= kFlushInterval) Flush();
+  if (open_ && !buffer_.empty() && Clock::now() - last_flush_ >= kFlushInterval) Flush();
 }
 
 void Timeline::Flush() {
-  if (!file_) return;
+  if (!open_) return;
   last_flush_ = Clock::now();
   if (buffer_.empty()) return;
-  // Overwrite the closing bracket, append, and close the array again.
-  std::fseek(file_, end_offset_, SEEK_SET);
-  std::fwrite(buffer_.data(), 1, buffer_.size(), file_);
-  end_offset_ = std::ftell(file_);
-  std::fputs("\n]\n", file_);
-  std::fflush(file_);
+  if (!Send()) {
+    HVD_LOG(kError, "HOROVOD_TIMELINE: the trace writer stopped (" << std::strerror(errno)
+                        << "); the rest of this job is not recorded");
+    open_ = false;
+  }
   buffer_.clear();
 }
 
+bool Timeline::Send() {
+  if (writer_ < 0) return file_.Append(buffer_.data(), buffer_.size());
+  const char* p = buffer_.data();
+  size_t left = buffer_.size();
+  while (left > 0) {
+    ssize_t n = send(sock_, p, left, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
 void Timeline::Close() {
-  if (!file_) return;
+  if (!open_ && sock_ < 0 && file_.fd() < 0) return;
   Flush();
-  std::fclose(file_);
-  file_ = nullptr;
+  open_ = false;
+  if (writer_ >= 0) {
+    // The writer finishes the file when the socket closes; waiting for it
+    // means the trace is complete once shutdown returns.
+    close(sock_);
+    sock_ = -1;
+    while (waitpid(writer_, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    writer_ = -1;
+  } else if (file_.fd() >= 0) {
+    close(file_.fd());
+  }
+  file_.Rebind(-1);
 }
 
 }  // namespace hvd::core

@@ -4,10 +4,11 @@
 // the collective itself (with its algorithm and size), MEMCPY_OUT_FUSION_BUFFER
 // and CALLBACK (handing the result back). One lane per tensor name.
 //
-// The file is valid JSON at every moment it is flushed: events are appended
-// before a closing "]" that each flush rewrites, so a job killed by SIGINT,
-// SIGTERM or SIGKILL leaves a loadable trace of everything up to the last
-// flush (at most kFlushInterval old). Only the engine thread calls it.
+// The file is valid JSON at every moment: a separate process writes it
+// (timeline_writer.h), appending complete events before a closing "]", so a
+// job killed by SIGINT, SIGTERM or SIGKILL leaves a loadable trace of
+// everything up to the last flush (at most kFlushInterval old). Only the
+// engine thread calls it.
 #pragma once
 
 #include <chrono>
@@ -15,6 +16,8 @@
 #include <cstdio>
 #include <string>
 #include <unordered_map>
+
+#include "timeline_writer.h"
 
 namespace hvd::core {
 
@@ -25,7 +28,7 @@ class Timeline {
   ~Timeline();
   // Opens `path` for writing; returns false (and logs) if it cannot.
   bool Open(const std::string& path, bool mark_cycles);
-  bool enabled() const { return file_ != nullptr; }
+  bool enabled() const { return open_; }
   bool mark_cycles() const { return mark_cycles_; }
 
   // A complete event on `tensor`'s lane. `args` is a JSON object body
@@ -43,10 +46,15 @@ class Timeline {
   void Append(const std::string& event);
   int64_t Micros(Clock::time_point t) const;
 
-  std::FILE* file_ = nullptr;
+  // Sends buffer_ to the writer (or writes it here when there is none).
+  bool Send();
+
+  bool open_ = false;
+  int sock_ = -1;      // to the writer process
+  pid_t writer_ = -1;
+  TraceFile file_;     // written here only where the writer could not start
   bool mark_cycles_ = false;
   bool first_event_ = true;
-  long end_offset_ = 0;  // where the closing "]" starts
   Clock::time_point origin_;
   Clock::time_point last_flush_;
   std::string buffer_;

@@ -10,6 +10,18 @@ const { runMpi } = require('../support/util');
 
 const HVD = `const hvd = require(${JSON.stringify(require.resolve('../..'))});`;
 
+// Processes named hvd-timeline (the trace writer) that are still running.
+function writers() {
+  const found = [];
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (stat.includes('(hvd-timeline)') && !/\) Z /.test(stat)) found.push(Number(pid));
+    } catch {}
+  }
+  return found;
+}
+
 describe('timeline (HOROVOD_TIMELINE)', function () {
   this.timeout(120000);
   let dir;
@@ -33,6 +45,7 @@ describe('timeline (HOROVOD_TIMELINE)', function () {
       { env: { HOROVOD_TIMELINE: file, HOROVOD_TIMELINE_MARK_CYCLES: '1', HVD_EAGER_BYTES: '16' } },
     );
     assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(writers(), [], 'hvd.shutdown() waits for the trace writer');
     const events = JSON.parse(fs.readFileSync(file, 'utf8'));
     const lanes = new Map(events.filter((e) => e.name === 'thread_name').map((e) => [e.tid, e.args.name]));
     const on = (tensor, phase) => events.filter((e) => e.ph === 'X' && e.name === phase && lanes.get(e.tid) === tensor);
@@ -82,6 +95,11 @@ describe('timeline (HOROVOD_TIMELINE)', function () {
         child.kill(signal);
       }
       await new Promise((r) => child.on('exit', r));
+      // The writer process (native/timeline_writer.h) finishes the file and
+      // exits once rank 0 is gone: it must not outlive the job.
+      const until = Date.now() + 10000;
+      while (writers().length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(writers(), [], 'the trace writer outlived the job');
       const text = fs.readFileSync(file, 'utf8');
       const events = JSON.parse(text);
       assert.ok(events.filter((e) => e.name === 'ALLREDUCE').length > 10, 'the trace has the work done before the signal');

@@ -46,6 +46,19 @@
         "OTHER_CPLUSPLUSFLAGS": ["<!@(mpicc --showme:compile 2>/dev/null ; true)"],
         "OTHER_LDFLAGS": ["<!@(mpicc --showme:link 2>/dev/null ; true)"]
       }
+    },
+    {
+      # The process that writes HOROVOD_TIMELINE's trace (native/timeline_writer.h),
+      # built next to hvd.node, where the engine looks for it.
+      "target_name": "hvd-timeline",
+      "type": "executable",
+      "sources": ["native/tools/timeline_writer_main.cc", "native/timeline_writer.cc"],
+      "include_dirs": ["native"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
+      "cflags_cc": ["-std=c++17", "-fexceptions"],
+      "cflags": ["-Wall", "-Wno-unused-parameter"],
+      "libraries": ["-ldl"],
+      "xcode_settings": { "CLANG_CXX_LANGUAGE_STANDARD": "c++17", "MACOSX_DEPLOYMENT_TARGET": "11.0" }
     }
   ]
 }

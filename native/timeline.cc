@@ -43,9 +43,10 @@ bool Timeline::Open(const std::string& path, bool mark_cycles) {
     if (fd >= 0) close(fd);
     return false;
   }
-  writer_ = StartTimelineWriter(file_, &sock_);
+  std::string helper = TimelineWriterPath();
+  writer_ = StartTimelineWriter(helper, file_, &sock_);
   if (writer_ < 0) {
-    HVD_LOG(kWarning, "HOROVOD_TIMELINE: cannot start the writer process (" << std::strerror(errno)
+    HVD_LOG(kWarning, "HOROVOD_TIMELINE: cannot start the trace writer '" << helper << "' (" << std::strerror(errno)
                           << "); rank 0 writes the trace itself, and a kill during a write can cut its last event");
   } else {
     close(fd);
@@ -143,7 +144,7 @@ void Timeline::Close() {
   } else if (file_.fd() >= 0) {
     close(file_.fd());
   }
-  file_.Rebind(-1);
+  file_.Resume(-1, 0);
 }
 
 }  // namespace hvd::core

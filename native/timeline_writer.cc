@@ -1,10 +1,10 @@
 #include "timeline_writer.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
-#include <sys/mman.h>
+#include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -13,6 +13,9 @@
 
 #include <cstring>
 #include <initializer_list>
+#include <vector>
+
+extern char** environ;
 
 namespace hvd::core {
 namespace {
@@ -20,87 +23,10 @@ namespace {
 // Records held while the rest of them arrives; a record longer than this
 // (a tensor name of a megabyte) is dropped.
 constexpr size_t kBufferBytes = size_t{1} << 20;
+// Where the helper finds the socket and the trace.
 constexpr int kSocketFd = 3;
 constexpr int kFileFd = 4;
 
-// Everything below runs in the forked child of a multi-threaded process:
-// system calls only, no allocation, no locks.
-void CloseFrom(int lowest) {
-#ifdef SYS_close_range
-  if (syscall(SYS_close_range, static_cast<unsigned>(lowest), ~0U, 0) == 0) return;
-#endif
-  for (int fd = lowest; fd < 65536; ++fd) close(fd);
-}
-
-// Leaves the writer with the socket as fd 3, the trace as fd 4 and
-// /dev/null as stdin, stdout and stderr, so it holds none of mpirun's pipes
-// and none of the rank's MPI or shared-memory files.
-void KeepOnly(int sock, int file) {
-  int s = fcntl(sock, F_DUPFD, 16);
-  int f = fcntl(file, F_DUPFD, 16);
-  dup2(s, kSocketFd);
-  dup2(f, kFileFd);
-  CloseFrom(kFileFd + 1);
-  int null = open("/dev/null", O_RDWR);
-  if (null >= 0) {
-    dup2(null, 0);
-    dup2(null, 1);
-    dup2(null, 2);
-    if (null > kFileFd) close(null);
-  }
-}
-
-[[noreturn]] void RunWriter(TraceFile file, int sock) {
-  struct sigaction ignore;
-  std::memset(&ignore, 0, sizeof(ignore));
-  ignore.sa_handler = SIG_IGN;
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE}) sigaction(sig, &ignore, nullptr);
-  sigset_t all;
-  sigemptyset(&all);
-  sigprocmask(SIG_SETMASK, &all, nullptr);
-  setsid();
-  prctl(PR_SET_NAME, "hvd-timeline", 0, 0, 0);
-  KeepOnly(sock, file.fd());
-  TraceFile out = file;
-  out.Rebind(kFileFd);
-
-  void* mem = mmap(nullptr, kBufferBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (mem == MAP_FAILED) _exit(1);
-  char* buf = static_cast<char*>(mem);
-  size_t have = 0;        // bytes held: at most one incomplete record
-  bool dropping = false;  // inside a record longer than the buffer
-  bool writable = true;   // false after a write error (disk full): read on, write nothing
-  for (;;) {
-    if (have == kBufferBytes) {
-      dropping = true;
-      have = 0;
-    }
-    ssize_t n = read(kSocketFd, buf + have, kBufferBytes - have);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // the rank closed the socket, exited or died
-    size_t start = have;
-    have += static_cast<size_t>(n);
-    size_t end = have;  // just past the last complete record
-    while (end > start && buf[end - 1] != '\n') --end;
-    if (end == start) continue;
-    size_t from = 0;
-    if (dropping) {
-      while (buf[from] != '\n') ++from;
-      ++from;
-      dropping = false;
-    }
-    if (writable && end > from) writable = out.Append(buf + from, end - from);
-    std::memmove(buf, buf + end, have - end);
-    have -= end;
-  }
-  // What is left is a record the rank did not finish sending: dropped.
-  close(kFileFd);
-  _exit(0);
-}
-
-}  // namespace
-
-namespace {
 // Writes all of iov at `at`; false on an error.
 bool WriteAll(int fd, struct iovec* iov, int count, off_t at) {
   int first = 0;
@@ -119,7 +45,16 @@ bool WriteAll(int fd, struct iovec* iov, int count, off_t at) {
     }
   }
 }
+
 char kEmpty[] = "[\n]\n";
+
+void CloseFrom(int lowest) {
+#ifdef SYS_close_range
+  if (syscall(SYS_close_range, static_cast<unsigned>(lowest), ~0U, 0) == 0) return;
+#endif
+  for (int fd = lowest; fd < 65536; ++fd) close(fd);
+}
+
 }  // namespace
 
 bool TraceFile::Start(int fd) {
@@ -139,33 +74,113 @@ bool TraceFile::Append(const char* records, size_t n) {
   return true;
 }
 
-pid_t StartTimelineWriter(const TraceFile& file, int* sock) {
+std::string TimelineWriterPath() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void*>(&TimelineWriterPath), &info) == 0 || info.dli_fname == nullptr) return "";
+  std::string self = info.dli_fname;
+  size_t slash = self.rfind('/');
+  return (slash == std::string::npos ? std::string(".") : self.substr(0, slash)) + "/hvd-timeline";
+}
+
+pid_t StartTimelineWriter(const std::string& helper, const TraceFile& file, int* sock) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return -1;
-  // The child starts with every signal blocked, so none can end it before
-  // it ignores the ones that end the job.
-  sigset_t all, old;
+  // Copies above the helper's fixed numbers, so that placing one cannot
+  // overwrite the other.
+  int s = fcntl(sv[1], F_DUPFD_CLOEXEC, 16);
+  int f = fcntl(file.fd(), F_DUPFD_CLOEXEC, 16);
+  close(sv[1]);
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawnattr_init(&attr);
+  posix_spawn_file_actions_adddup2(&actions, s, kSocketFd);
+  posix_spawn_file_actions_adddup2(&actions, f, kFileFd);
+  // Not mpirun's pipes: a writer that held them would keep mpirun waiting.
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+  posix_spawn_file_actions_addclosefrom_np(&actions, kFileFd + 1);
+#endif
+  // Every signal blocked until the helper has ignored the ones that end a
+  // job, and every disposition back to its default (the rank's handlers mean
+  // nothing there); its own session, so the terminal's ^C does not reach it.
+  sigset_t all, none;
   sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid_t pid = fork();
-  if (pid == 0) {
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &all);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+#ifdef POSIX_SPAWN_SETSID
+  flags |= POSIX_SPAWN_SETSID;
+#endif
+  posix_spawnattr_setflags(&attr, flags);
+  std::string end = std::to_string(static_cast<long long>(file.end()));
+  char* argv[] = {const_cast<char*>(helper.c_str()), const_cast<char*>(end.c_str()), nullptr};
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, helper.c_str(), &actions, &attr, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  close(s);
+  close(f);
+  if (rc != 0) {
     close(sv[0]);
-    RunWriter(file, sv[1]);
-  }
-  int e = errno;
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (pid < 0) {
-    close(sv[0]);
-    close(sv[1]);
-    errno = e;
+    errno = rc;
     return -1;
   }
-  close(sv[1]);
   // Room for bursts, so the engine thread rarely waits for the writer.
   int bytes = 1 << 20;
   setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
   *sock = sv[0];
   return pid;
+}
+
+int RunTimelineWriter(int sock, int fd, off_t end) {
+  struct sigaction ignore;
+  std::memset(&ignore, 0, sizeof(ignore));
+  ignore.sa_handler = SIG_IGN;
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE}) sigaction(sig, &ignore, nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  prctl(PR_SET_NAME, "hvd-timeline", 0, 0, 0);
+  // Where posix_spawn could not close the rank's other files.
+  CloseFrom((sock > fd ? sock : fd) + 1);
+
+  TraceFile out;
+  out.Resume(fd, end);
+  std::vector<char> held(kBufferBytes);
+  char* buf = held.data();
+  size_t have = 0;        // bytes held: at most one incomplete record
+  bool dropping = false;  // inside a record longer than the buffer
+  bool writable = true;   // false after a write error (disk full): read on, write nothing
+  for (;;) {
+    if (have == kBufferBytes) {
+      dropping = true;
+      have = 0;
+    }
+    ssize_t n = read(sock, buf + have, kBufferBytes - have);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // the rank closed the socket, exited or died
+    size_t start = have;
+    have += static_cast<size_t>(n);
+    size_t last = have;  // just past the last complete record
+    while (last > start && buf[last - 1] != '\n') --last;
+    if (last == start) continue;
+    size_t from = 0;
+    if (dropping) {
+      while (buf[from] != '\n') ++from;
+      ++from;
+      dropping = false;
+    }
+    if (writable && last > from) writable = out.Append(buf + from, last - from);
+    std::memmove(buf, buf + last, have - last);
+    have -= last;
+  }
+  // What is left is a record the rank did not finish sending: dropped.
+  close(fd);
+  return writable ? 0 : 1;
 }
 
 }  // namespace hvd::core

@@ -4,7 +4,8 @@
 #      (node_modules symlinked) and runs `node-gyp rebuild` there;
 #   2. loads that hvd.node through dist/ (HVD_NATIVE_PATH) under
 #      `mpirun -np 2`: init, size == 2, allreduceSync sum, shutdown, and
-#      buildInfo().addonPath is the gyp-built file.
+#      buildInfo().addonPath is the gyp-built file; HOROVOD_TIMELINE is
+#      written through the gyp-built hvd-timeline beside it.
 # Exits non-zero on any failure. Env: HVD_GYP_SMOKE_TIMEOUT_S (default 300).
 set -euo pipefail
 
@@ -57,7 +58,8 @@ START=$(date +%s)
 (cd "$TMP" && node "$NODE_GYP" "${GYP_ARGS[@]}" --loglevel=warn) || die "node-gyp rebuild failed"
 ADDON="$TMP/build/Release/hvd.node"
 [ -f "$ADDON" ] || die "node-gyp did not produce $ADDON"
-log "built $ADDON in $(( $(date +%s) - START ))s"
+[ -x "$TMP/build/Release/hvd-timeline" ] || die "node-gyp did not produce the trace writer $TMP/build/Release/hvd-timeline"
+log "built $ADDON and hvd-timeline in $(( $(date +%s) - START ))s"
 
 # Same exports as the CMake build (when there is one)?
 CMAKE_ADDON="$ROOT/build/Release/hvd.node"
@@ -80,6 +82,8 @@ if [ "$(id -u)" = "0" ]; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
 export HVD_NATIVE_PATH="$ADDON"
+# The gyp-built trace writer must be the one found beside the gyp-built addon.
+export HOROVOD_TIMELINE="$TMP/trace.json"
 for v in $(env | sed -n 's/^\(\(HVD\|HOROVOD\)_[A-Za-z0-9_]*\)=.*/\1/p'); do MPIRUN_ARGS+=(-x "$v"); done
 MPIRUN_ARGS+=(-x PATH)
 
@@ -108,4 +112,7 @@ if [ "$RC" = "124" ] || [ "$RC" = "137" ]; then die "smoke test timed out after 
 [ "$RC" = "0" ] || die "smoke test failed (mpirun exit code $RC)"
 OK_LINES=$(grep -c '^OK rank ' "$TMP/smoke.log" || true)
 [ "$OK_LINES" = "2" ] || die "expected 2 'OK rank' lines, got $OK_LINES"
+if grep -q "cannot start the trace writer" "$TMP/smoke.log"; then die "the addon did not start the gyp-built hvd-timeline"; fi
+node -e 'const e = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); if (!e.some((x) => x.name === "ALLREDUCE")) process.exit(1)' "$HOROVOD_TIMELINE" ||
+  die "the timeline written through hvd-timeline is not a trace with the allreduce"
 log "OK: node-gyp addon passes the mpirun -np 2 smoke test"

@@ -1,7 +1,8 @@
-// TraceFile and the forked trace writer (native/timeline_writer.h): the file
-// is "[\n" + complete records + "]\n" after every append; the writer drops a
-// record cut short, drops one longer than its buffer without losing the
-// records around it, ignores SIGTERM, and exits when the socket closes.
+// TraceFile and the trace writer hvd-timeline (native/timeline_writer.h): the
+// file is "[\n" + complete records + "]\n" after every append; the writer
+// drops a record cut short, drops one longer than its buffer without losing
+// the records around it, ignores SIGTERM and SIGINT, holds only its own
+// memory, and exits when the socket closes.
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -77,10 +78,11 @@ TEST(TimelineWriter, WritesWhatWasSentAndDropsACutRecord) {
   TraceFile t;
   ASSERT_TRUE(t.Start(f.fd));
   int sock = -1;
-  pid_t pid = StartTimelineWriter(t, &sock);
+  pid_t pid = StartTimelineWriter(HVD_TIMELINE_WRITER, t, &sock);
   ASSERT_GT(pid, 0);
-  // The rank's signals do not end the writer.
+  // The job's signals do not end the writer, not even right after its start.
   ASSERT_EQ(kill(pid, SIGTERM), 0);
+  ASSERT_EQ(kill(pid, SIGINT), 0);
   // Records split across sends arrive whole; the last one is never finished.
   SendAll(sock, "{\"name\":\"first\"}\n,{\"na");
   SendAll(sock, "me\":\"second\"}\n,{\"name\":\"thi");
@@ -97,11 +99,27 @@ TEST(TimelineWriter, DropsARecordLongerThanItsBuffer) {
   TraceFile t;
   ASSERT_TRUE(t.Start(f.fd));
   int sock = -1;
-  pid_t pid = StartTimelineWriter(t, &sock);
+  pid_t pid = StartTimelineWriter(HVD_TIMELINE_WRITER, t, &sock);
   ASSERT_GT(pid, 0);
   SendAll(sock, "{\"k\":1}\n,{\"huge\":\"" + std::string(3u << 20, 'x') + "\"}\n,{\"k\":2}\n");
   close(sock);
   int status = WaitFor(pid);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(f.Read(), "[\n{\"k\":1}\n,{\"k\":2}\n]\n");
+}
+
+TEST(TimelineWriter, AMissingHelperIsReported) {
+  TempFile f;
+  TraceFile t;
+  ASSERT_TRUE(t.Start(f.fd));
+  int sock = -1;
+  EXPECT_EQ(StartTimelineWriter("/nonexistent/hvd-timeline", t, &sock), -1);
+  EXPECT_EQ(errno, ENOENT);
+  EXPECT_EQ(sock, -1);
+}
+
+TEST(TimelineWriter, PathIsBesideThisBinary) {
+  std::string path = TimelineWriterPath();
+  ASSERT_GE(path.size(), 13u);
+  EXPECT_EQ(path.substr(path.size() - 13), "/hvd-timeline");
 }

@@ -64,6 +64,24 @@ describe('timeline (HOROVOD_TIMELINE)', function () {
     for (const e of events.filter((x) => x.ph === 'X')) assert.ok(e.ts >= 0 && e.dur >= 0);
   });
 
+  it('without the hvd-timeline program beside the addon, rank 0 writes the trace itself and says so', function () {
+    const file = path.join(dir, 'trace.json');
+    const lone = path.join(dir, 'hvd.node');
+    fs.copyFileSync(path.join(__dirname, '..', '..', 'build', 'Release', 'hvd.node'), lone);
+    const r = runMpi(
+      2,
+      `${HVD}
+      hvd.init();
+      for (let i = 0; i < 20; i++) hvd.allreduceSync(new Float32Array(256), { name: 'g' + (i % 3) });
+      hvd.shutdown();`,
+      { env: { HOROVOD_TIMELINE: file, HVD_NATIVE_PATH: lone } },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /cannot start the trace writer '.*hvd-timeline'.*rank 0 writes the trace itself/);
+    const events = JSON.parse(fs.readFileSync(file, 'utf8'));
+    assert.equal(events.filter((e) => e.name === 'ALLREDUCE').length, 20);
+  });
+
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGKILL']) {
     it(`stays valid JSON when the job is interrupted with ${signal}`, async function () {
       const file = path.join(dir, 'trace.json');
@@ -88,6 +106,13 @@ describe('timeline (HOROVOD_TIMELINE)', function () {
       while (!fs.existsSync(busy) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       assert.ok(fs.existsSync(busy), 'the job did not get going within 60 s');
       await new Promise((r) => setTimeout(r, 1500));
+      // The writer is a process of its own, not a fork of the rank: it holds
+      // a few MB, not a copy-on-write share of the rank's memory.
+      const running = writers();
+      assert.equal(running.length, 1, 'one trace writer while the job runs');
+      const rssKb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+      const rank0 = Number(fs.readFileSync(path.join(dir, 'pid.0'), 'utf8'));
+      assert.ok(rssKb(running[0]) < 16 * 1024 && rssKb(rank0) > 4 * rssKb(running[0]), `writer ${rssKb(running[0])} kB, rank 0 ${rssKb(rank0)} kB`);
       if (signal === 'SIGKILL') {
         // Kill rank 0 itself, the writer, without any chance to clean up.
         process.kill(Number(fs.readFileSync(path.join(dir, 'pid.0'), 'utf8')), 'SIGKILL');

@@ -49,9 +49,13 @@ bool Timeline::Open(const std::string& path, bool mark_cycles) {
     HVD_LOG(kWarning, "HOROVOD_TIMELINE: cannot start the trace writer '" << helper << "' (" << std::strerror(errno)
                           << "); rank 0 writes the trace itself, and a kill during a write can cut its last event");
   } else {
-    close(fd);
+    close(fd);  // the writer has its own copy
+    file_.Resume(-1, file_.end());
   }
   open_ = true;
+  first_event_ = true;  // a Timeline may be opened again after Close
+  lanes_.clear();
+  buffer_.clear();
   mark_cycles_ = mark_cycles;
   origin_ = Clock::now();
   last_flush_ = origin_;

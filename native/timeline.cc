@@ -41,6 +41,7 @@ bool Timeline::Open(const std::string& path, bool mark_cycles) {
   if (fd < 0 || !file_.Start(fd)) {
     HVD_LOG(kError, "HOROVOD_TIMELINE: cannot open '" << path << "' for writing (is it a directory, or is its folder missing?)");
     if (fd >= 0) close(fd);
+    file_.Resume(-1, 0);
     return false;
   }
   std::string helper = TimelineWriterPath();
@@ -134,7 +135,7 @@ bool Timeline::Send() {
 }
 
 void Timeline::Close() {
-  if (!open_ && sock_ < 0 && file_.fd() < 0) return;
+  if (sock_ < 0 && file_.fd() < 0) return;  // never opened, or closed
   Flush();
   open_ = false;
   if (writer_ >= 0) {

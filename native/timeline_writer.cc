@@ -106,9 +106,8 @@ pid_t StartTimelineWriter(const std::string& helper, const TraceFile& file, int*
   // Every signal blocked until the helper has ignored the ones that end a
   // job, and every disposition back to its default (the rank's handlers mean
   // nothing there); its own session, so the terminal's ^C does not reach it.
-  sigset_t all, none;
+  sigset_t all;
   sigfillset(&all);
-  sigemptyset(&none);
   posix_spawnattr_setsigmask(&attr, &all);
   posix_spawnattr_setsigdefault(&attr, &all);
   short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;

@@ -33,8 +33,8 @@
 namespace hvd::core {
 
 // Appends complete records to a trace file, keeping it valid JSON between
-// writes. Uses nothing but system calls (it runs in the forked writer, where
-// the rank's other threads' locks may be held).
+// writes. The writer uses it, and so does rank 0 where the writer could not
+// start.
 class TraceFile {
  public:
   // Writes "[\n]\n" to `fd` (an empty, writable file). False on a write error.

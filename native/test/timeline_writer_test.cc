@@ -51,12 +51,26 @@ void SendAll(int sock, const std::string& data) {
   }
 }
 
-int WaitFor(pid_t pid) {
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+// A trace started in a temporary file with hvd-timeline writing it.
+struct Writer {
+  Writer() {
+    started = trace.Start(file.fd);
+    if (started) pid = StartTimelineWriter(HVD_TIMELINE_WRITER, trace, &sock);
   }
-  return status;
-}
+  // Closes the rank's end and returns the writer's wait status.
+  int Finish() {
+    close(sock);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return status;
+  }
+  TempFile file;
+  TraceFile trace;
+  bool started = false;
+  int sock = -1;
+  pid_t pid = -1;
+};
 
 }  // namespace
 
@@ -74,38 +88,30 @@ TEST(TraceFile, ValidAfterEveryAppend) {
 }
 
 TEST(TimelineWriter, WritesWhatWasSentAndDropsACutRecord) {
-  TempFile f;
-  TraceFile t;
-  ASSERT_TRUE(t.Start(f.fd));
-  int sock = -1;
-  pid_t pid = StartTimelineWriter(HVD_TIMELINE_WRITER, t, &sock);
-  ASSERT_GT(pid, 0);
+  Writer w;
+  ASSERT_TRUE(w.started);
+  ASSERT_GT(w.pid, 0);
   // The job's signals do not end the writer, not even right after its start.
-  ASSERT_EQ(kill(pid, SIGTERM), 0);
-  ASSERT_EQ(kill(pid, SIGINT), 0);
+  ASSERT_EQ(kill(w.pid, SIGTERM), 0);
+  ASSERT_EQ(kill(w.pid, SIGINT), 0);
   // Records split across sends arrive whole; the last one is never finished.
-  SendAll(sock, "{\"name\":\"first\"}\n,{\"na");
-  SendAll(sock, "me\":\"second\"}\n,{\"name\":\"thi");
-  SendAll(sock, "rd\"}\n,{\"name\":\"cut");
-  close(sock);
-  int status = WaitFor(pid);
+  SendAll(w.sock, "{\"name\":\"first\"}\n,{\"na");
+  SendAll(w.sock, "me\":\"second\"}\n,{\"name\":\"thi");
+  SendAll(w.sock, "rd\"}\n,{\"name\":\"cut");
+  int status = w.Finish();
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
-  EXPECT_EQ(f.Read(), "[\n{\"name\":\"first\"}\n,{\"name\":\"second\"}\n,{\"name\":\"third\"}\n]\n");
+  EXPECT_EQ(w.file.Read(), "[\n{\"name\":\"first\"}\n,{\"name\":\"second\"}\n,{\"name\":\"third\"}\n]\n");
 }
 
 TEST(TimelineWriter, DropsARecordLongerThanItsBuffer) {
-  TempFile f;
-  TraceFile t;
-  ASSERT_TRUE(t.Start(f.fd));
-  int sock = -1;
-  pid_t pid = StartTimelineWriter(HVD_TIMELINE_WRITER, t, &sock);
-  ASSERT_GT(pid, 0);
-  SendAll(sock, "{\"k\":1}\n,{\"huge\":\"" + std::string(3u << 20, 'x') + "\"}\n,{\"k\":2}\n");
-  close(sock);
-  int status = WaitFor(pid);
+  Writer w;
+  ASSERT_TRUE(w.started);
+  ASSERT_GT(w.pid, 0);
+  SendAll(w.sock, "{\"k\":1}\n,{\"huge\":\"" + std::string(3u << 20, 'x') + "\"}\n,{\"k\":2}\n");
+  int status = w.Finish();
   ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(f.Read(), "[\n{\"k\":1}\n,{\"k\":2}\n]\n");
+  EXPECT_EQ(w.file.Read(), "[\n{\"k\":1}\n,{\"k\":2}\n]\n");
 }
 
 TEST(TimelineWriter, AMissingHelperIsReported) {

@@ -5,22 +5,10 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { spawn } = require('node:child_process');
 const { runMpi } = require('../support/util');
+const { writers, killTimelineJob } = require('../support/timeline_job');
 
 const HVD = `const hvd = require(${JSON.stringify(require.resolve('../..'))});`;
-
-// Processes named hvd-timeline (the trace writer) that are still running.
-function writers() {
-  const found = [];
-  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (stat.includes('(hvd-timeline)') && !/\) Z /.test(stat)) found.push(Number(pid));
-    } catch {}
-  }
-  return found;
-}
 
 describe('timeline (HOROVOD_TIMELINE)', function () {
   this.timeout(120000);
@@ -64,6 +52,21 @@ describe('timeline (HOROVOD_TIMELINE)', function () {
     for (const e of events.filter((x) => x.ph === 'X')) assert.ok(e.ts >= 0 && e.dur >= 0);
   });
 
+  it('a path that cannot be written is logged and the job runs on without a trace', function () {
+    const r = runMpi(
+      2,
+      `${HVD}
+      hvd.init();
+      const out = hvd.allreduceSync(new Float32Array([1, 2]), { op: 'sum' });
+      if (out[0] !== 2 || out[1] !== 4) throw new Error('bad sum ' + out);
+      hvd.shutdown();`,
+      { env: { HOROVOD_TIMELINE: dir } },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /HOROVOD_TIMELINE: cannot open '.*' for writing/);
+    assert.deepEqual(writers(), []);
+  });
+
   it('without the hvd-timeline program beside the addon, rank 0 writes the trace itself and says so', function () {
     const file = path.join(dir, 'trace.json');
     const lone = path.join(dir, 'hvd.node');
@@ -84,48 +87,22 @@ describe('timeline (HOROVOD_TIMELINE)', function () {
 
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGKILL']) {
     it(`stays valid JSON when the job is interrupted with ${signal}`, async function () {
-      const file = path.join(dir, 'trace.json');
-      const code = `${HVD}
-        hvd.init();
-        require('fs').writeFileSync(${JSON.stringify(dir)} + '/pid.' + hvd.rank(), String(process.pid));
-        let k = 0;
-        const tick = () => {
-          hvd.allreduceSync(new Float32Array(64), { name: 'loop.' + (k++ % 50) });
-          if (k === 200 && hvd.rank() === 0) require('fs').writeFileSync(${JSON.stringify(dir)} + '/busy', '');
-          setImmediate(tick);
-        };
-        tick();`;
-      const args = ['--bind-to', 'none', '-np', '2', '-x', 'HOROVOD_TIMELINE', process.execPath, '-e', code];
-      if (process.getuid() === 0) args.unshift('--allow-run-as-root');
-      const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OMPI_') && !k.startsWith('PMIX_')));
-      const child = spawn('mpirun', args, { env: { ...clean, HOROVOD_TIMELINE: file }, stdio: 'ignore' });
-      // Signal once the job has done real work and the timeline has had
-      // time to flush it (a fixed wait failed when mpirun started slowly).
-      const busy = path.join(dir, 'busy');
-      const deadline = Date.now() + 60000;
-      while (!fs.existsSync(busy) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      assert.ok(fs.existsSync(busy), 'the job did not get going within 60 s');
-      await new Promise((r) => setTimeout(r, 1500));
-      // The writer is a process of its own, not a fork of the rank: it holds
-      // a few MB, not a copy-on-write share of the rank's memory.
-      const running = writers();
-      assert.equal(running.length, 1, 'one trace writer while the job runs');
-      const rssKb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
-      const rank0 = Number(fs.readFileSync(path.join(dir, 'pid.0'), 'utf8'));
-      assert.ok(rssKb(running[0]) < 16 * 1024 && rssKb(rank0) > 4 * rssKb(running[0]), `writer ${rssKb(running[0])} kB, rank 0 ${rssKb(rank0)} kB`);
-      if (signal === 'SIGKILL') {
-        // Kill rank 0 itself, the writer, without any chance to clean up.
-        process.kill(Number(fs.readFileSync(path.join(dir, 'pid.0'), 'utf8')), 'SIGKILL');
-      } else {
-        child.kill(signal);
-      }
-      await new Promise((r) => child.on('exit', r));
-      // The writer process (native/timeline_writer.h) finishes the file and
-      // exits once rank 0 is gone: it must not outlive the job.
-      const until = Date.now() + 10000;
-      while (writers().length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-      assert.deepEqual(writers(), [], 'the trace writer outlived the job');
-      const text = fs.readFileSync(file, 'utf8');
+      const { started, writersLeft, text } = await killTimelineJob({
+        dir,
+        signal,
+        delayMs: 1500,
+        beforeKill: ({ rank0 }) => {
+          // The writer is a process of its own, not a fork of the rank: it
+          // holds a few MB, not a copy-on-write share of the rank's memory.
+          const running = writers();
+          assert.equal(running.length, 1, 'one trace writer while the job runs');
+          const rssKb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+          assert.ok(rssKb(running[0]) < 16 * 1024 && rssKb(rank0) > 4 * rssKb(running[0]), `writer ${rssKb(running[0])} kB, rank 0 ${rssKb(rank0)} kB`);
+        },
+      });
+      assert.ok(started, 'the job did not get going within 60 s');
+      // The writer (native/timeline_writer.h) must not outlive the job.
+      assert.deepEqual(writersLeft, [], 'the trace writer outlived the job');
       const events = JSON.parse(text);
       assert.ok(events.filter((e) => e.name === 'ALLREDUCE').length > 10, 'the trace has the work done before the signal');
     });

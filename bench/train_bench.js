@@ -13,6 +13,18 @@ const { loadTfjsWasm } = require('./tfjs_wasm');
 //   --mode hvd     hvd.DistributedOptimizer(tf.train.adam(1e-3 * size)), run
 //                  under mpirun; each rank fits on its own shard
 //                  (hvd.data.shardIndices(60000, {shuffle: true, seed}))
+//   --mode interleaved   the np=1 overhead, in one process (mpirun -np 1):
+//                  two copies of the model with the same initial weights, one
+//                  on plain tf.train.adam and one on hvd.DistributedOptimizer
+//                  of it, fit in turns on the same --chunk-steps batches,
+//                  --chunks times each (order AB, BA, AB, ...). Separate
+//                  processes run back to back differ by ±20% on these VMs
+//                  (their speed modes, the wasm heap's layout); turns a
+//                  second apart in one process share both. Per turn the time
+//                  from its first step's end to its last's (fit's set-up and
+//                  first step excluded); overhead per pair of turns =
+//                  1 − plain step time / hvd step time; reported: the median
+//                  over the pairs, and the same from the summed times.
 //
 // Timing: a timestamp at every onBatchEnd; the first --warmup steps are
 // skipped; per-rank images/s = (steps - warmup) × batch / (t_last - t_warmup).
@@ -22,6 +34,7 @@ const { loadTfjsWasm } = require('./tfjs_wasm');
 //
 // Usage: node bench/train_bench.js --mode plain [--model mlp|cnn] [--backend wasm|cpu|node] [--steps 150] [--warmup 10] [--seed 42]
 //        mpirun -np N node bench/train_bench.js --mode hvd [...]
+//        mpirun -np 1 node bench/train_bench.js --mode interleaved [--chunks 24] [--chunk-steps 20] [--model ...] [--backend ...]
 
 const path = require('path');
 const { performance } = require('perf_hooks');
@@ -31,7 +44,7 @@ const { parseCommandLine, numberOption } = require('../scripts/lib/common');
 const BATCH = 64;
 
 function parseArgs(argv) {
-  const o = { mode: 'plain', steps: 150, warmup: 10, seed: 42, model: 'mlp', backend: 'wasm' };
+  const o = { mode: 'plain', steps: 150, warmup: 10, seed: 42, model: 'mlp', backend: 'wasm', chunks: 24, 'chunk-steps': 20 };
   const { values } = parseCommandLine(argv, {
     mode: { type: 'string' },
     steps: { type: 'string' },
@@ -39,12 +52,17 @@ function parseArgs(argv) {
     seed: { type: 'string' },
     model: { type: 'string' },
     backend: { type: 'string' },
+    chunks: { type: 'string' },
+    'chunk-steps': { type: 'string' },
   });
   for (const k of ['mode', 'model', 'backend']) if (values[k] !== undefined) o[k] = values[k];
-  for (const k of ['steps', 'warmup', 'seed']) {
+  for (const k of ['steps', 'warmup', 'seed', 'chunks', 'chunk-steps']) {
     if (values[k] !== undefined) o[k] = numberOption(k, values[k], (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer');
   }
-  if (!['plain', 'hvd'].includes(o.mode)) throw new Error(`train_bench.js: --mode must be plain or hvd`);
+  if (!['plain', 'hvd', 'interleaved'].includes(o.mode)) throw new Error(`train_bench.js: --mode must be plain, hvd or interleaved`);
+  if (o.mode === 'interleaved' && !(o.chunks >= 2 && o['chunk-steps'] >= 3)) {
+    throw new Error('train_bench.js: --chunks must be at least 2 and --chunk-steps at least 3');
+  }
   if (!['mlp', 'cnn'].includes(o.model)) throw new Error(`train_bench.js: --model must be mlp or cnn`);
   if (!['wasm', 'cpu', 'node'].includes(o.backend)) throw new Error(`train_bench.js: --backend must be wasm, cpu or node`);
   if (o.model === 'cnn' && o.backend === 'wasm') throw new Error('train_bench.js: tfjs-backend-wasm cannot train convolutions (no Conv2DBackpropFilter kernel)');
@@ -106,9 +124,87 @@ function batchData(train, indices, count) {
   return { xs, ys };
 }
 
+const median = (a) => {
+  const s = [...a].sort((p, q) => p - q);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+/** --mode interleaved: plain Adam and DistributedOptimizer(Adam) in turns, in one process at np=1. */
+async function interleaved(o, tf) {
+  const hvd = require(ROOT);
+  hvd.init();
+  if (hvd.size() !== 1) throw new Error(`train_bench.js: --mode interleaved measures np=1 (got ${hvd.size()} ranks)`);
+  const { loadMnist } = require(path.join(ROOT, 'dist', 'mnist_data.js'));
+  const { train } = loadMnist();
+  const steps = o['chunk-steps'];
+  const { xs, ys } = batchData(train, null, steps * BATCH);
+  const x = tf.tensor2d(xs, [steps * BATCH, 784]);
+  const y = tf.tensor2d(ys, [steps * BATCH, 10]);
+  const plain = buildModel(tf, o.model);
+  const dist = buildModel(tf, o.model);
+  dist.setWeights(plain.getWeights());
+  plain.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
+  dist.compile({ optimizer: hvd.DistributedOptimizer(tf.train.adam(1e-3)), loss: 'categoricalCrossentropy' });
+  // Step time of one turn: first step's end to the last's.
+  const turn = async (model) => {
+    const stamps = [];
+    await model.fit(x, y, {
+      batchSize: BATCH,
+      epochs: 1,
+      shuffle: false,
+      verbose: 0,
+      callbacks: { onBatchEnd: async () => void stamps.push(performance.now()) },
+    });
+    return (stamps[stamps.length - 1] - stamps[0]) / (stamps.length - 1);
+  };
+  // Warm-up: both models compile their kernels and the optimizers their slots.
+  for (let i = 0; i < 2; i++) {
+    await turn(plain);
+    await turn(dist);
+  }
+  const plainMs = [];
+  const hvdMs = [];
+  for (let i = 0; i < o.chunks; i++) {
+    if (i % 2 === 0) {
+      plainMs.push(await turn(plain));
+      hvdMs.push(await turn(dist));
+    } else {
+      hvdMs.push(await turn(dist));
+      plainMs.push(await turn(plain));
+    }
+  }
+  const pairs = plainMs.map((p, i) => 1 - p / hvdMs[i]);
+  const sum = (a) => a.reduce((s, v) => s + v, 0);
+  process.stdout.write(
+    JSON.stringify({
+      kind: 'overhead',
+      method: 'interleaved',
+      np: 1,
+      backend: tf.getBackend(),
+      model: o.model,
+      batch_per_rank: BATCH,
+      chunks: o.chunks,
+      chunk_steps: steps,
+      plain_step_ms: plainMs.map((v) => +v.toFixed(3)),
+      hvd_step_ms: hvdMs.map((v) => +v.toFixed(3)),
+      overhead_pairs: pairs.map((v) => +v.toFixed(4)),
+      overhead: median(pairs),
+      overhead_of_sums: 1 - sum(plainMs) / sum(hvdMs),
+      plain_images_per_s: (BATCH * 1e3) / median(plainMs),
+      hvd_images_per_s: (BATCH * 1e3) / median(hvdMs),
+      tfjs: tf.version.tfjs,
+    }) + '\n',
+  );
+  x.dispose();
+  y.dispose();
+  hvd.shutdown();
+}
+
 async function main() {
   const o = parseArgs(process.argv.slice(2));
   const tf = await loadTf(o.backend);
+  if (o.mode === 'interleaved') return interleaved(o, tf);
   const { loadMnist } = require(path.join(ROOT, 'dist', 'mnist_data.js'));
   let hvd = null;
   let rank = 0;

@@ -647,11 +647,14 @@ void MpiController::ResolveRequests(CacheDecoder<Request>& dict, int rank, Reque
     HVD_ENFORCE(stored != nullptr, "request cache id " << r.cache_id << " from rank " << rank << " is undefined");
     uint64_t seq = r.seq, hash = r.running_hash;
     const bool direct = r.direct;
+    const int64_t number = r.name_number;
     r = *stored;
     r.seq = seq;
     r.running_hash = hash;
     r.direct = direct;
     r.payload = std::move(payload);
+    // Names that differ only in their trailing number share the entry.
+    if (number >= 0) r.name = WithTrailingNumber(stored->name, number);
   }
 }
 
@@ -667,9 +670,15 @@ void MpiController::ResolveResponses(ResponseList* list) {
     const Response* stored = response_decoder_.Lookup(r.cache_id);
     HVD_ENFORCE(stored != nullptr, "response cache id " << r.cache_id << " is undefined");
     std::vector<int32_t> direct_ranks = std::move(r.direct_ranks);
+    std::vector<int64_t> numbers = std::move(r.name_numbers);
     r = *stored;
     r.payload = std::move(payload);
     r.direct_ranks = std::move(direct_ranks);
+    HVD_ENFORCE(numbers.size() == r.names.size(), "response cache id " << r.cache_id << ": " << numbers.size()
+                                                                      << " name numbers for " << r.names.size() << " names");
+    for (size_t i = 0; i < numbers.size(); ++i) {
+      if (numbers[i] >= 0) r.names[i] = WithTrailingNumber(r.names[i], numbers[i]);
+    }
   }
 }
 

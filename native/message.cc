@@ -20,9 +20,18 @@ class BasicWriter {
   void Put(T v) {
     Append(reinterpret_cast<const char*>(&v), sizeof(T));
   }
-  void PutString(const std::string& s) {
-    Put<uint32_t>(static_cast<uint32_t>(s.size()));
-    Append(s.data(), s.size());
+  void PutString(const std::string& s) { PutString(s.data(), s.size()); }
+  void PutString(const char* p, size_t n) {
+    Put<uint32_t>(static_cast<uint32_t>(n));
+    Append(p, n);
+  }
+  // A name as a cache key holds it: the stem before its trailing number,
+  // and whether it has one (CacheKey).
+  void PutKeyName(const std::string& name) {
+    size_t stem = 0;
+    const bool numbered = TrailingNumber(name, &stem) >= 0;
+    PutString(name.data(), stem);
+    Put<uint8_t>(numbered ? 1 : 0);
   }
   void PutBytes(const std::vector<uint8_t>& b) {
     Put<uint32_t>(static_cast<uint32_t>(b.size()));
@@ -101,10 +110,43 @@ std::string Request::Signature() const {
          ShapeToString(shape) + OpFor(kind).Describe(*this);
 }
 
-// The fields that describe a collective (everything but per-send bookkeeping).
+int64_t TrailingNumber(const std::string& name, size_t* stem) {
+  size_t i = name.size();
+  while (i > 0 && name[i - 1] >= '0' && name[i - 1] <= '9') --i;
+  const size_t digits = name.size() - i;
+  if (digits == 0 || digits > 18 || (digits > 1 && name[i] == '0')) {
+    if (stem) *stem = name.size();
+    return -1;
+  }
+  int64_t n = 0;
+  for (size_t k = i; k < name.size(); ++k) n = n * 10 + (name[k] - '0');
+  if (stem) *stem = i;
+  return n;
+}
+
+std::string WithTrailingNumber(const std::string& name, int64_t number) {
+  size_t stem = 0;
+  TrailingNumber(name, &stem);
+  char digits[24];
+  int len = 0;
+  do {
+    digits[len++] = static_cast<char>('0' + number % 10);
+    number /= 10;
+  } while (number > 0);
+  std::string out;
+  out.reserve(stem + static_cast<size_t>(len));
+  out.append(name, 0, stem);
+  while (len > 0) out.push_back(digits[--len]);
+  return out;
+}
+
+// The fields that describe a collective (everything but per-send
+// bookkeeping). As a cache key (key = true) the name goes without its
+// trailing number.
 template <typename W>
-static void PutRequestFields(W& w, const Request& r) {
-  w.PutString(r.name);
+static void PutRequestFields(W& w, const Request& r, bool key = false) {
+  if (key) w.PutKeyName(r.name);
+  else w.PutString(r.name);
   w.Put(static_cast<uint8_t>(r.kind));
   w.Put(static_cast<uint8_t>(r.dtype));
   w.PutVector(r.shape);
@@ -120,19 +162,22 @@ static void PutRequestFields(W& w, const Request& r) {
 
 std::string CacheKey(const Request& r) {
   KeyWriter w(64 + r.name.size() + r.group.size() + 8 * (r.shape.size() + r.splits.size()));
-  PutRequestFields(w, r);
+  PutRequestFields(w, r, /*key=*/true);
   return w.Take();
 }
 
 namespace {
 // Everything in a Response but its cache fields and payload.
 template <typename W>
-void PutResponseFields(W& w, const Response& r) {
+void PutResponseFields(W& w, const Response& r, bool key = false) {
   w.Put(static_cast<uint8_t>(r.kind));
   w.Put(static_cast<uint8_t>(r.failed ? 1 : 0));
   w.Put(static_cast<int32_t>(r.process_set));
   w.Put(static_cast<uint32_t>(r.names.size()));
-  for (const auto& n : r.names) w.PutString(n);
+  for (const auto& n : r.names) {
+    if (key) w.PutKeyName(n);
+    else w.PutString(n);
+  }
   w.Put(static_cast<uint8_t>(r.dtype));
   w.Put(static_cast<uint8_t>(r.op));
   w.Put(static_cast<int32_t>(r.root));
@@ -152,7 +197,7 @@ std::string CacheKey(const Response& r) {
   size_t reserve = 96 + r.error.size() + 8 * (r.counts.size() + r.first_dims.size()) + 4 * r.joined.size();
   for (const std::string& n : r.names) reserve += 4 + n.size();
   KeyWriter w(reserve);
-  PutResponseFields(w, r);
+  PutResponseFields(w, r, /*key=*/true);
   return w.Take();
 }
 
@@ -178,7 +223,10 @@ std::vector<uint8_t> Serialize(const RequestList& list, bool direct_only) {
     w.Put<uint8_t>(r.direct ? 1 : 0);
     if (kind != 0) w.Put<int32_t>(r.cache_id);
     w.PutBytes(r.payload);
-    if (kind == 2) continue;
+    if (kind == 2) {
+      w.Put<int64_t>(TrailingNumber(r.name));
+      continue;
+    }
     PutRequestFields(w, r);
     w.Put<int32_t>(r.rank);
   }
@@ -201,7 +249,10 @@ RequestList DeserializeRequestList(const uint8_t* data, size_t size) {
     if (kind != 0) r.cache_id = rd.Get<int32_t>();
     r.cache_define = kind == 1;
     rd.GetBytes(&r.payload);
-    if (kind == 2) continue;  // resolved by the receiver's CacheDecoder
+    if (kind == 2) {  // resolved by the receiver's CacheDecoder
+      r.name_number = rd.Get<int64_t>();
+      continue;
+    }
     r.name = rd.GetString();
     r.kind = static_cast<CollectiveKind>(rd.Get<uint8_t>());
     HVD_ENFORCE(static_cast<int>(r.kind) < kNumCollectiveKinds, "bad collective kind");
@@ -235,7 +286,11 @@ std::vector<uint8_t> Serialize(const ResponseList& list) {
     if (kind != 0) w.Put<int32_t>(r.cache_id);
     w.PutBytes(r.payload);
     w.PutVector(r.direct_ranks);
-    if (kind == 2) continue;
+    if (kind == 2) {
+      w.Put<uint32_t>(static_cast<uint32_t>(r.names.size()));
+      for (const std::string& n : r.names) w.Put<int64_t>(TrailingNumber(n));
+      continue;
+    }
     PutResponseFields(w, r);
   }
   return w.Take();
@@ -255,7 +310,10 @@ ResponseList DeserializeResponseList(const uint8_t* data, size_t size) {
     r.cache_define = kind == 1;
     rd.GetBytes(&r.payload);
     r.direct_ranks = rd.GetVector<int32_t>();
-    if (kind == 2) continue;
+    if (kind == 2) {
+      r.name_numbers = rd.GetVector<int64_t>();
+      continue;
+    }
     r.kind = static_cast<CollectiveKind>(rd.Get<uint8_t>());
     HVD_ENFORCE(static_cast<int>(r.kind) < kNumCollectiveKinds, "bad collective kind");
     r.failed = rd.Get<uint8_t>() != 0;

@@ -42,6 +42,9 @@ struct Request {
   // otherwise the dictionary id, and whether this message defines it.
   int32_t cache_id = -1;
   bool cache_define = false;
+  // A received cache reference: the trailing number of its name
+  // (TrailingNumber), which replaces the stored entry's; -1: none.
+  int64_t name_number = -1;
   // Eager calls (Op::eager, HVD_EAGER_BYTES): this rank's input, for the
   // coordinator to compute the result from. Per call: not part of the
   // cache key.
@@ -97,6 +100,7 @@ struct Response {
   StatusType error_type = StatusType::kPrecondition;
   int32_t cache_id = -1;            // as in Request
   bool cache_define = false;
+  std::vector<int64_t> name_numbers;  // a received reference: per name, as Request::name_number
   // The result, when the coordinator computed it from the requests'
   // payloads (every name's, back to back in `names` order): the ranks copy
   // it out instead of running the collective. Not part of the cache key.
@@ -112,9 +116,20 @@ struct Response {
 };
 
 // What identifies a request or response for the cache: every field that is
-// the same each time the same collective repeats.
+// the same each time the same collective repeats. A name's trailing number
+// is not part of it: "allreduce.noname.41" and ".42" (automatic names) or
+// "loss.step.7" and ".8" share one entry, and each reference carries its
+// number.
 std::string CacheKey(const Request& r);
 std::string CacheKey(const Response& r);
+
+// The decimal number a name ends with ("allreduce.noname.41": 41), with
+// *stem set to the length before it; -1 (and *stem the whole length) when
+// it ends in no digit, in more than 18, or in digits with a leading zero
+// other than "0" itself (so that the number prints back as the same name).
+int64_t TrailingNumber(const std::string& name, size_t* stem = nullptr);
+// `name` with its trailing number (TrailingNumber) replaced by `number`.
+std::string WithTrailingNumber(const std::string& name, int64_t number);
 
 struct ResponseList {
   std::vector<Response> responses;

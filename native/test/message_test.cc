@@ -138,3 +138,74 @@ TEST(Message, PayloadsTravelWithCacheReferencesAndStayOutOfTheKey) {
   r2.payload.clear();
   EXPECT_EQ(CacheKey(r2), CacheKey(r));
 }
+
+TEST(Message, TrailingNumber) {
+  size_t stem = 0;
+  EXPECT_EQ(TrailingNumber("allreduce.noname.41", &stem), 41);
+  EXPECT_EQ(stem, std::string("allreduce.noname.").size());
+  EXPECT_EQ(TrailingNumber("x.0", &stem), 0);
+  EXPECT_EQ(stem, 2u);
+  EXPECT_EQ(TrailingNumber("7", &stem), 7);
+  EXPECT_EQ(stem, 0u);
+  // No number: no digit at the end, a leading zero, more than 18 digits.
+  EXPECT_EQ(TrailingNumber("grad/dense/kernel", &stem), -1);
+  EXPECT_EQ(stem, std::string("grad/dense/kernel").size());
+  EXPECT_EQ(TrailingNumber("step.007", &stem), -1);
+  EXPECT_EQ(stem, 8u);
+  EXPECT_EQ(TrailingNumber("n." + std::string(19, '9')), -1);
+  EXPECT_EQ(TrailingNumber("n." + std::string(18, '9')), 999999999999999999LL);
+  EXPECT_EQ(TrailingNumber(""), -1);
+  EXPECT_EQ(WithTrailingNumber("allreduce.noname.41", 1234), "allreduce.noname.1234");
+  EXPECT_EQ(WithTrailingNumber("x.9", 0), "x.0");
+  EXPECT_EQ(WithTrailingNumber("5", 60), "60");
+}
+
+// Names that differ only in their trailing number share a cache entry
+// (automatic names, "loss.step.N"); a reference carries the number.
+TEST(Message, TrailingNumbersStayOutOfTheKeyAndTravelWithReferences) {
+  Request a;
+  a.name = "allreduce.noname.41";
+  a.shape = {1};
+  Request b = a;
+  b.name = "allreduce.noname.42";
+  EXPECT_EQ(CacheKey(a), CacheKey(b));
+  Request unnumbered = a;
+  unnumbered.name = "allreduce.noname.";
+  EXPECT_NE(CacheKey(a), CacheKey(unnumbered));  // the key says whether a number follows
+  Request padded = a;
+  padded.name = "allreduce.noname.041";  // not a number: the whole name is the key's
+  EXPECT_NE(CacheKey(a), CacheKey(padded));
+  Request other = a;
+  other.name = "allgather.noname.41";
+  EXPECT_NE(CacheKey(a), CacheKey(other));
+
+  Request ref = b;
+  ref.cache_id = 3;
+  Request plain_ref = a;
+  plain_ref.name = "grad";
+  plain_ref.cache_id = 4;
+  RequestList rl;
+  rl.requests = {ref, plain_ref};
+  auto rb = Serialize(rl);
+  RequestList rback = DeserializeRequestList(rb.data(), rb.size());
+  ASSERT_EQ(rback.requests.size(), 2u);
+  EXPECT_EQ(rback.requests[0].name_number, 42);
+  EXPECT_EQ(rback.requests[1].name_number, -1);
+
+  Response r;
+  r.names = {"g.7", "h", "x.12"};
+  r.counts = {1, 1, 1};
+  Response r2 = r;
+  r2.names = {"g.8", "h", "x.100"};
+  EXPECT_EQ(CacheKey(r), CacheKey(r2));
+  Response r3 = r;
+  r3.names = {"g.8", "h.1", "x.100"};
+  EXPECT_NE(CacheKey(r), CacheKey(r3));
+  r2.cache_id = 5;
+  ResponseList list;
+  list.responses = {r2};
+  auto bytes = Serialize(list);
+  ResponseList back = DeserializeResponseList(bytes.data(), bytes.size());
+  ASSERT_EQ(back.responses.size(), 1u);
+  EXPECT_EQ(back.responses[0].name_numbers, (std::vector<int64_t>{8, -1, 100}));
+}

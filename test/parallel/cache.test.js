@@ -36,6 +36,41 @@ describe('response cache (HOROVOD_CACHE_CAPACITY)', function () {
     }
   });
 
+  it('automatic names and names ending in a number hit the cache: the number travels with the reference', function () {
+    const x = new Float32Array(4).fill(1);
+    const variants = [
+      ['automatic', () => hvd.allreduceSync(x, { op: 'sum' })],
+      ['step-numbered', (i) => hvd.allreduceSync(x, { op: 'sum', name: `cache.loss.step.${i}` })],
+    ];
+    for (const [label, call] of variants) {
+      call(0);
+      const s1 = hvd.engineStats();
+      for (let i = 1; i <= 20; i++) assert.equal(call(i)[0], hvd.size());
+      const s2 = hvd.engineStats();
+      if (hvd.size() === 1 || capacity === 0) continue;
+      const direct = s2.directAllreduces - s1.directAllreduces === 20;
+      const perStep = hvd.rank() === 0 ? 1 : 1 + (direct && hvd.size() > 2 ? 1 : 0);
+      // A cache of fewer entries than the calls in flight may evict between two.
+      const hits = s2.cacheHits - s1.cacheHits;
+      if (capacity >= 8) assert.equal(hits, 20 * perStep, `${label}: cache hits ${hits}`);
+      else assert.ok(hits > 0, `${label}: no cache hit`);
+    }
+  });
+
+  it('numbered names submitted in a different order on each rank keep their own results', async function () {
+    const n = 12;
+    const order = Array.from({ length: n }, (_, i) => i);
+    if (hvd.rank() % 2 === 1) order.reverse();
+    for (let round = 0; round < 3; round++) {
+      const pending = order.map((i) => hvd.allreduce(new Int32Array([i * 10 + hvd.rank()]), { name: `cache.num.${i}`, op: 'sum' }));
+      const outs = await Promise.all(pending);
+      outs.forEach((o, k) => {
+        const i = order[k];
+        assert.equal(o[0], i * 10 * hvd.size() + (hvd.size() * (hvd.size() - 1)) / 2, `cache.num.${i}`);
+      });
+    }
+  });
+
   it('stays exact while many names cycle through the cache', async function () {
     const names = Array.from({ length: Math.max(8, Math.min(capacity, 16) + 5) }, (_, i) => `cache.cycle.${i}`);
     for (let round = 0; round < 3; round++) {

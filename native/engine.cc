@@ -18,6 +18,29 @@
 namespace hvd::core {
 
 namespace {
+// The CPUs this host's ranks may run on together: the union of their
+// affinity masks (one MPI_BOR over the local communicator). Each rank's own
+// mask says too little: mpirun binds each of 2 ranks to a core of its own
+// by default, and 2 ranks on 1 CPU each are not 2 ranks on 1 CPU. A spin
+// that waits for a peer takes no CPU from it unless they share one.
+int HostCpus(const MpiContext& mpi) {
+  cpu_set_t mine;
+  CPU_ZERO(&mine);
+  if (sched_getaffinity(0, sizeof(mine), &mine) != 0) return 1;
+  const int own = std::max(1, CPU_COUNT(&mine));
+  if (mpi.local_size() < 2 || mpi.local_comm() == MPI_COMM_NULL) return own;
+  constexpr int kWords = static_cast<int>(sizeof(cpu_set_t) / sizeof(uint64_t));
+  uint64_t words[kWords];
+  std::memcpy(words, &mine, sizeof(words));
+  if (MPI_Allreduce(MPI_IN_PLACE, words, kWords, MPI_UINT64_T, MPI_BOR, mpi.local_comm()) != MPI_SUCCESS) return own;
+  cpu_set_t all;
+  std::memcpy(&all, words, sizeof(words));
+  return std::max(1, CPU_COUNT(&all));
+}
+}  // namespace
+
+
+namespace {
 inline void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -249,8 +272,7 @@ void Engine::ThreadMain() {
     // A *Sync call may run the loop on its own thread only if MPI allows
     // calls from more than one thread (one at a time: drive_mu_).
     inline_sync_ = config_.inline_sync && mpi_->thread_level() >= MPI_THREAD_SERIALIZED;
-    cpu_set_t cpus;
-    cpus_ = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+    cpus_ = HostCpus(*mpi_);
     oversubscribed_ = mpi_->local_size() > cpus_;
     SetLogContext(config_.log_level, mpi_->rank());
     if (!config_.timeline_path.empty() && mpi_->rank() == 0) {

@@ -157,7 +157,7 @@ class Engine : public ProcessSetHost {
     std::vector<bool> direct_have;
   } loop_;
   bool inline_sync_ = false;  // DriveSync allowed (set at init)
-  int cpus_ = 1;                // CPUs this process may run on
+  int cpus_ = 1;                // CPUs this host's ranks may run on, together (HostCpus)
   bool oversubscribed_ = false; // more ranks on this host than cpus_
 
   Config config_;

@@ -31,6 +31,8 @@ class MpiContext {
 
   MPI_Comm control_comm() const { return control_; }
   MPI_Comm data_comm() const { return data_; }
+  // The ranks on this host (MPI_COMM_NULL before Initialize).
+  MPI_Comm local_comm() const { return local_; }
 
   // MPI_Get_library_version; callable before Initialize, from any thread.
   static std::string LibraryVersion();

@@ -18,9 +18,14 @@ struct Config {
   // always wakes it at once, so this bounds batching, not latency.
   double cycle_time_ms = 1.0;
   // HVD_SPIN_TIME_US: how long the engine busy-polls (yielding) after the last
-  // activity before it starts to sleep; while a *Sync call is blocked it
-  // spins for HVD_BLOCKING_SPIN_TIME_US instead.
-  int64_t spin_time_us = 50;
+  // activity before it starts to sleep while collectives are in flight; while
+  // a *Sync call is blocked it spins for HVD_BLOCKING_SPIN_TIME_US instead. A
+  // *Sync call that drives the loop itself pauses on the CPU this long before
+  // it starts yielding. -1 (default): 50 for that pause, and for the engine
+  // thread HVD_BLOCKING_SPIN_TIME_US where every rank on this host has a CPU
+  // (Promise calls: a peer's message often comes 50-500 us later, and a
+  // sleeping engine sees it only at its next wake-up), else 50.
+  int64_t spin_time_us = -1;
   int64_t blocking_spin_time_us = 2000;
   // HVD_IDLE_SPIN_US: how long the engine polls for new local work after
   // completing some before it sleeps on the queue (saves the futex wake of

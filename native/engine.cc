@@ -485,6 +485,9 @@ void Engine::RunLoop() {
   auto backoff = std::chrono::microseconds(10);
   int64_t idle_spin_us = config_.idle_spin_us;
   if (idle_spin_us < 0) idle_spin_us = cpus_ >= 2 * std::max(1, mpi_->local_size()) ? 50 : 0;
+  // Waiting on peers for Promise calls (config.h, HVD_SPIN_TIME_US).
+  int64_t pending_spin_us = config_.spin_time_us;
+  if (pending_spin_us < 0) pending_spin_us = oversubscribed_ ? 50 : config_.blocking_spin_time_us;
 
   for (;;) {
     std::unique_lock<std::mutex> drive(drive_mu_);
@@ -515,7 +518,7 @@ void Engine::RunLoop() {
       continue;
     }
     auto idle = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - last_activity);
-    int64_t spin = r == CycleResult::kWaitingBlocking ? config_.blocking_spin_time_us : config_.spin_time_us;
+    int64_t spin = r == CycleResult::kWaitingBlocking ? config_.blocking_spin_time_us : pending_spin_us;
     if (idle.count() < spin) {
       sched_yield();
       continue;
@@ -572,7 +575,7 @@ bool Engine::DriveSync(int32_t set, std::vector<TensorTableEntry>* entries, cons
     // peer's message is usually that close: for the first HVD_SPIN_TIME_US
     // spin on the CPU, unless this host runs more ranks than it has CPUs,
     // where the peer may need ours; then yield.
-    if (oversubscribed_ || waited > std::chrono::microseconds(config_.spin_time_us)) {
+    if (oversubscribed_ || waited > std::chrono::microseconds(config_.spin_time_us < 0 ? 50 : config_.spin_time_us)) {
       sched_yield();
     } else {
       for (int i = 0; i < 4; ++i) CpuRelax();

@@ -223,6 +223,8 @@ Napi::Value HvdAddon::Submit(Napi::Env env, Napi::Value kind_arg, const std::vec
   // (Engine::DriveSync); otherwise, and for Promises, the engine thread does.
   if (blocking) call->waiter = std::this_thread::get_id();
   if (!blocking || !engine_->DriveSync(set, &entries, call->done, &s)) s = engine_->Enqueue(set, std::move(entries));
+  // A Promise call's request leaves now when the loop is free (Engine::SendNow).
+  if (!blocking && s.ok()) engine_->SendNow();
   if (!s.ok()) {
     if (!blocking) {
       call->js.reset();

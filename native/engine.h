@@ -92,6 +92,11 @@ class Engine : public ProcessSetHost {
   // Done callbacks of any entry may then run on the calling thread.
   bool DriveSync(int32_t set, std::vector<TensorTableEntry>* entries, const std::atomic<bool>& done,
                  Status* status);
+  // After a Promise call's Enqueue: when the loop is free, sends its
+  // requests from the calling thread (the sending half of a cycle: no
+  // receive, no collective) instead of waiting for the engine thread to
+  // wake. Does nothing where DriveSync would not run.
+  void SendNow();
 
   // Process sets as this rank knows them: id -> world ranks.
   std::vector<std::pair<int32_t, std::vector<int>>> process_sets() const;
@@ -115,7 +120,7 @@ class Engine : public ProcessSetHost {
   void ThreadMain();
   // One loop step (engine.cc); the caller holds drive_mu_.
   enum class CycleResult { kProgressed, kIdle, kWaiting, kWaitingBlocking, kStop };
-  CycleResult Cycle();
+  CycleResult Cycle(bool send_only = false);
   void RunLoop();
   bool AnyPending() const;
   void Execute(const ResponseList& list);

@@ -37,10 +37,7 @@ int HostCpus(const MpiContext& mpi) {
   std::memcpy(&all, words, sizeof(words));
   return std::max(1, CPU_COUNT(&all));
 }
-}  // namespace
 
-
-namespace {
 inline void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -274,6 +271,11 @@ void Engine::ThreadMain() {
     inline_sync_ = config_.inline_sync && mpi_->thread_level() >= MPI_THREAD_SERIALIZED;
     cpus_ = HostCpus(*mpi_);
     oversubscribed_ = mpi_->local_size() > cpus_;
+    // HVD_SPIN_TIME_US, or its two defaults (config.h).
+    sync_pause_us_ = config_.spin_time_us >= 0 ? config_.spin_time_us : kDefaultSpinUs;
+    pending_spin_us_ = config_.spin_time_us >= 0 ? config_.spin_time_us
+                       : oversubscribed_       ? kDefaultSpinUs
+                                               : config_.blocking_spin_time_us;
     SetLogContext(config_.log_level, mpi_->rank());
     if (!config_.timeline_path.empty() && mpi_->rank() == 0) {
       timeline_.Open(config_.timeline_path, config_.timeline_mark_cycles);
@@ -488,9 +490,6 @@ void Engine::RunLoop() {
   auto backoff = std::chrono::microseconds(10);
   int64_t idle_spin_us = config_.idle_spin_us;
   if (idle_spin_us < 0) idle_spin_us = cpus_ >= 2 * std::max(1, mpi_->local_size()) ? 50 : 0;
-  // Waiting on peers for Promise calls (config.h, HVD_SPIN_TIME_US).
-  int64_t pending_spin_us = config_.spin_time_us;
-  if (pending_spin_us < 0) pending_spin_us = oversubscribed_ ? 50 : config_.blocking_spin_time_us;
 
   for (;;) {
     std::unique_lock<std::mutex> drive(drive_mu_);
@@ -521,7 +520,7 @@ void Engine::RunLoop() {
       continue;
     }
     auto idle = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - last_activity);
-    int64_t spin = r == CycleResult::kWaitingBlocking ? config_.blocking_spin_time_us : pending_spin_us;
+    int64_t spin = r == CycleResult::kWaitingBlocking ? config_.blocking_spin_time_us : pending_spin_us_;
     if (idle.count() < spin) {
       sched_yield();
       continue;
@@ -578,7 +577,7 @@ bool Engine::DriveSync(int32_t set, std::vector<TensorTableEntry>* entries, cons
     // peer's message is usually that close: for the first HVD_SPIN_TIME_US
     // spin on the CPU, unless this host runs more ranks than it has CPUs,
     // where the peer may need ours; then yield.
-    if (oversubscribed_ || waited > std::chrono::microseconds(config_.spin_time_us < 0 ? 50 : config_.spin_time_us)) {
+    if (oversubscribed_ || waited > std::chrono::microseconds(sync_pause_us_)) {
       sched_yield();
     } else {
       for (int i = 0; i < 4; ++i) CpuRelax();
@@ -605,6 +604,8 @@ void Engine::SendNow() {
   if (!drive.owns_lock() || loop_.stopped || loop_.sent_shutdown) return;
   if (Cycle(/*send_only=*/true) == CycleResult::kStop) loop_.stopped = true;
   drive.unlock();
+  // Enqueue's wake-up would find the queue empty now and let the engine
+  // thread sleep on: it still has to receive and complete the call.
   global_->queue.Wake();
 }
 

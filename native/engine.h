@@ -164,6 +164,12 @@ class Engine : public ProcessSetHost {
   bool inline_sync_ = false;  // DriveSync allowed (set at init)
   int cpus_ = 1;                // CPUs this host's ranks may run on, together (HostCpus)
   bool oversubscribed_ = false; // more ranks on this host than cpus_
+  // HVD_SPIN_TIME_US resolved at init (config.h): a driving *Sync call's
+  // pause on the CPU before it yields, and the engine thread's poll while
+  // Promise calls wait on peers.
+  static constexpr int64_t kDefaultSpinUs = 50;
+  int64_t sync_pause_us_ = kDefaultSpinUs;
+  int64_t pending_spin_us_ = kDefaultSpinUs;
 
   Config config_;
   TopologyInfo topology_;

@@ -626,12 +626,6 @@ function printAllreduce(result) {
   }
 }
 
-/**
- * Target checks: reported, never asserted. Each: { id, text, status (PASS,
- * MISS or n/a), ratio (the worst measured ratio, or the measured excess for
- * latency and memory), detail }. The issue-12 targets come first; every ratio
- * pairs two series measured in the same run (C and hvd alternate in each round).
- */
 /** "-1.2…+3.4%" for a list of fractions. */
 function fmtRange(xs) {
   const v = xs.filter((x) => Number.isFinite(x));
@@ -640,6 +634,12 @@ function fmtRange(xs) {
   return `${f(Math.min(...v))}…${f(Math.max(...v))}%`;
 }
 
+/**
+ * Target checks: reported, never asserted. Each: { id, text, status (PASS,
+ * MISS or n/a), ratio (the worst measured ratio, or the measured excess for
+ * latency and memory), detail }. The issue-12 targets come first; every ratio
+ * pairs two series measured in the same run (C and hvd alternate in each round).
+ */
 function evaluateTargets(allreduce, memory, overhead) {
   const targets = [];
   const cfgOf = (name) => allreduce && allreduce.configs.find((c) => c.name === name);
@@ -789,13 +789,13 @@ function evaluateTargets(allreduce, memory, overhead) {
         status: overhead.overhead_np1 <= 0.03 ? 'PASS' : 'MISS',
         ratio: +overhead.overhead_np1.toFixed(4),
         detail:
-          overhead.method === 'interleaved'
-            ? `${(100 * overhead.overhead_np1).toFixed(1)}%: median of ${overhead.chunks} pairs of turns of ${overhead.chunk_steps} steps in one process ` +
-              `(pairs ${fmtRange(overhead.overhead_np1_pairs)}; from the summed times ${(100 * overhead.overhead_np1_of_sums).toFixed(1)}%); ` +
-              `median images/s ${plain.images_per_s.toFixed(0)} plain vs ${hvd1.images_per_s.toFixed(0)} hvd`
-            : `${(100 * overhead.overhead_np1).toFixed(1)}%: median of ${overhead.rounds} back-to-back pairs of ${overhead.steps} steps ` +
-              `(${(overhead.overhead_np1_rounds || []).map((x) => (x === null ? 'n/a' : `${(100 * x).toFixed(1)}%`)).join(', ')}); ` +
-              `median images/s ${plain.images_per_s.toFixed(0)} plain vs ${hvd1.images_per_s.toFixed(0)} hvd`,
+          `${(100 * overhead.overhead_np1).toFixed(1)}%: ` +
+          (overhead.method === 'interleaved'
+            ? `median of ${overhead.chunks} pairs of turns of ${overhead.chunk_steps} steps in one process ` +
+              `(pairs ${fmtRange(overhead.overhead_np1_pairs)}; from the summed times ${(100 * overhead.overhead_np1_of_sums).toFixed(1)}%); `
+            : `median of ${overhead.rounds} back-to-back pairs of ${overhead.steps} steps ` +
+              `(${(overhead.overhead_np1_rounds || []).map((x) => (x === null ? 'n/a' : `${(100 * x).toFixed(1)}%`)).join(', ')}); `) +
+          `median images/s ${plain.images_per_s.toFixed(0)} plain vs ${hvd1.images_per_s.toFixed(0)} hvd`,
       });
     } else na('train-overhead-np1', text, (overhead.failures || [])[0] || 'no data');
   }
@@ -968,10 +968,10 @@ function printMemory(m) {
 // training
 // ---------------------------------------------------------------------------
 
-/** Training throughput; `only.labels` picks some of the runs, `only.rounds` overrides the round count. */
-async function runTrain(o, machine, only = {}) {
-  const rounds = only.rounds || (o.quick ? 1 : o.rounds);
-  const steps = only.steps || (o.quick ? 60 : 150);
+/** Training throughput: plain tfjs and hvd at np=1, 2 and 4, alternating in each round. */
+async function runTrain(o, machine) {
+  const rounds = o.quick ? 1 : o.rounds;
+  const steps = o.quick ? 60 : 150;
   const warmup = 10;
   const script = path.join(BENCH, 'train_bench.js');
   const common = ['--steps', String(steps), '--warmup', String(warmup)];
@@ -980,7 +980,7 @@ async function runTrain(o, machine, only = {}) {
     { label: 'hvd np=1', mode: 'hvd', np: 1 },
     { label: 'hvd np=2', mode: 'hvd', np: 2 },
     { label: 'hvd np=4', mode: 'hvd', np: 4 },
-  ].filter((r) => !only.labels || only.labels.includes(r.label));
+  ];
   const per = {};
   const failures = [];
   const t0 = Date.now();

@@ -5,7 +5,9 @@
 // stability, and (`--train`, `npm run bench:train`) training throughput.
 // See bench/README.md for the method and what each number means.
 //
-//   node scripts/bench.js                 allreduce (shm, tcp, np4; 3 rounds) + memory
+//   node scripts/bench.js                 allreduce (shm, tcp, np4; 3 rounds; then 3 interleaved
+//                                         launches each of shm and tcp, which the bandwidth and
+//                                         grouped targets read) + memory + np=1 overhead
 //   node scripts/bench.js --quick         fewer sizes (×16 steps), 0.1 s per point, 200 memory steps
 //   node scripts/bench.js --config shm    only these configurations (shm|tcp|np4, repeatable/comma)
 //   node scripts/bench.js --train         training throughput only (npm run bench:train): the wasm
@@ -96,8 +98,9 @@ function usage() {
     '                             [--allreduce] [--memory] [--overhead] [--train] [--train-node] [--all]',
     '                             [--no-memory] [--skip-setup] [--no-write] [-h|--help]',
     '  default: allreduce (shm, tcp, np4; C with malloc and huge-page buffers, hvd sync, async, inPlace,',
-    '  own memory, grouped, ring and mpi forced) + memory + np=1 overhead, then the issue-12 targets:',
-    '  ~13 min on 2 cores; --quick (shm and tcp, 9 sizes, 0.1 s per point, default algorithm only,',
+    '  own memory, grouped, ring and mpi forced; then hvd and MPI_Allreduce in alternating batches of',
+    '  the same processes, bench/interleaved.js) + memory + np=1 overhead, then the issue-12 targets:',
+    '  ~14 min on 2 cores; --quick (shm and tcp, 9 sizes, 0.1 s per point, default algorithm only,',
     '  200 memory steps): ~5 min.',
     '  --train: training throughput (wasm MLP np=1/2/4, then tfjs-node), ~3 min; --all: everything.',
     '  --config is repeatable or comma-separated; HVD_BENCH_SKIP_SETUP=1 is --skip-setup.',

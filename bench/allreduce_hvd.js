@@ -127,7 +127,7 @@ function perCall(o, step) {
  * of step() calls. Returns the row (without identification fields); `bytes` up to
  * PER_CALL_MAX_BYTES of a Sync step also get the per-call figures.
  */
-async function measure(o, step, isAsync, bytes, inPlace = false) {
+async function measure(o, step, isAsync, bytes, inPlace = false, fresh = false) {
   const runBatch = isAsync
     ? async (k) => {
         const t0 = performance.now();
@@ -139,7 +139,7 @@ async function measure(o, step, isAsync, bytes, inPlace = false) {
         for (let i = 0; i < k; i++) step();
         return (performance.now() - t0) / 1e3;
       };
-  const { est, spent, warm, poolMisses: warmMisses } = await calibrate(runBatch, { warmupS: o.warmupS, minWarmup: o.minWarmup, bytes, inPlace });
+  const { est, spent, warm, poolMisses: warmMisses } = await calibrate(runBatch, { warmupS: o.warmupS, minWarmup: o.minWarmup, bytes, inPlace, fresh });
   let total = Math.floor(o.targetS / (est > 0 ? est : 1e-9));
   total = Math.min(o.maxIters, Math.max(o.minIters, total));
   const nb = Math.min(total, o.batches);
@@ -158,7 +158,7 @@ async function measure(o, step, isAsync, bytes, inPlace = false) {
   const sum = samples.reduce((s, x) => s + x, 0);
   samples.sort((x, y) => x - y);
   const pc = !isAsync && o.perCall > 0 && bytes <= PER_CALL_MAX_BYTES ? perCall(o, step) : {};
-  const choice = algorithmChoice(bytes, inPlace);
+  const choice = algorithmChoice(bytes, inPlace, fresh);
   return {
     ...pc,
     ...(choice ? { algorithm_choice: choice.algorithm, algorithm_us_per_mib: choice.usPerMiB } : {}),
@@ -249,7 +249,8 @@ async function main() {
         emit({ ...row, error: String((e && e.message) || e).split('\n')[0] });
         continue;
       }
-      emit({ ...row, ...(await measure(o, step, isAsync, bytes, variant === 'inplace')) });
+      // sync and async return a new result per call: a class of the tuner's own (freshOutput).
+      emit({ ...row, ...(await measure(o, step, isAsync, bytes, variant === 'inplace', variant === 'sync' || variant === 'async')) });
     }
   }
 

@@ -105,7 +105,7 @@ const cBatchOf = (base, mode, bytes) => async (k) => {
  */
 async function race(o, contestants, bytes) {
   for (const c of contestants) {
-    const cal = await calibrate(c.runBatch, { warmupS: o.warmupS, minWarmup: o.minWarmup, pool: c.impl === 'hvd', bytes });
+    const cal = await calibrate(c.runBatch, { warmupS: o.warmupS, minWarmup: o.minWarmup, pool: c.impl === 'hvd', bytes, fresh: Boolean(c.fresh) });
     c.warm = cal;
     const total = Math.max(o.batches, Math.floor(o.targetS / (cal.est > 0 ? cal.est : 1e-9)));
     c.batchLen = Math.max(1, Math.floor(total / o.batches));
@@ -163,7 +163,7 @@ async function main() {
     await race(
       o,
       [
-        { impl: 'hvd', row: { impl: 'hvd', kind: 'size', variant: 'sync', algorithm: 'auto' }, runBatch: batchOf(() => hvd.allreduceSync(x, { op: 'sum', name: sync })) },
+        { impl: 'hvd', fresh: true, row: { impl: 'hvd', kind: 'size', variant: 'sync', algorithm: 'auto' }, runBatch: batchOf(() => hvd.allreduceSync(x, { op: 'sum', name: sync })) },
         { impl: 'c', row: { impl: 'c', kind: 'size', mode: 'out' }, runBatch: cBatchOf(base, 'out', bytes) },
         { impl: 'hvd', row: { impl: 'hvd', kind: 'size', variant: 'owned', algorithm: 'auto' }, runBatch: batchOf(() => hvd.allreduceSync(src, { op: 'sum', name: owned, out })) },
         { impl: 'c', row: { impl: 'c', kind: 'size', mode: 'out_huge' }, runBatch: cBatchOf(base, 'out_huge', bytes) },

@@ -29,25 +29,28 @@ function warmup(hvd) {
 
   /**
    * Rank 0's measured algorithm choice for the size class of `bytes`, in
-   * place or not (engineStats().algorithmChoices): { algorithm, usPerMiB } with algorithm
+   * place or not, into fresh results or not (engineStats().algorithmChoices;
+   * a build without freshOutput matches either): { algorithm, usPerMiB } with algorithm
    * null while still measuring, or undefined where nothing is measured (other
    * ranks, a forced algorithm, HVD_RING_THRESHOLD_BYTES set, small sizes).
    */
-  function algorithmChoice(bytes, inPlace) {
+  function algorithmChoice(bytes, inPlace, fresh = false) {
     if (!(bytes > 0)) return undefined;
     const choices = hvd.engineStats().algorithmChoices;
     if (!Array.isArray(choices)) return undefined;
-    return choices.find((c) => c.processSet === 0 && c.minBytes <= bytes && bytes < c.maxBytes && c.inPlace === inPlace);
+    return choices.find(
+      (c) => c.processSet === 0 && c.minBytes <= bytes && bytes < c.maxBytes && c.inPlace === inPlace && (c.freshOutput === undefined || c.freshOutput === (fresh && !inPlace)),
+    );
   }
 
   /**
    * Whether the warm-up must go on, with the same answer on every rank (so
    * every rank makes the same number of calls): some rank took a new pool
    * block since `before` (its own count), or rank 0 is still measuring the
-   * algorithm for `bytes` (in place or not); and there is time left.
+   * algorithm for `bytes` (in place or not, fresh results or not); and there is time left.
    */
-  function warmupUnfinished(before, spent, bytes, inPlace) {
-    const c = algorithmChoice(bytes, inPlace);
+  function warmupUnfinished(before, spent, bytes, inPlace, fresh) {
+    const c = algorithmChoice(bytes, inPlace, fresh);
     const busy = poolMisses() - before > 0 || (c !== undefined && c.algorithm === null) ? 1 : 0;
     const any = hvd.allreduceSync(new Int32Array([busy]), { op: 'max', name: 'bench.warm' })[0];
     return any > 0 && spent < WARMUP_MAX_S;
@@ -57,10 +60,11 @@ function warmup(hvd) {
    * Warm-up and calibration of `runBatch(k)` (seconds for k calls, on this
    * rank): batches of 1, 2, 4, ... calls, each after a barrier, until
    * `warmupS` has passed on rank 0 (at least `minWarmup` calls) and, for an
-   * hvd step (`pool`, the default), `warmupUnfinished` for `bytes` says done. Returns
+   * hvd step (`pool`, the default), `warmupUnfinished` for `bytes` says done
+   * (`inPlace`, `fresh`: the step's calls are in place, or return new results). Returns
    * { est (rank 0's seconds per call), spent, warm (calls), poolMisses }.
    */
-  async function calibrate(runBatch, { warmupS, minWarmup, pool = true, bytes, inPlace = false }) {
+  async function calibrate(runBatch, { warmupS, minWarmup, pool = true, bytes, inPlace = false, fresh = false }) {
     let est = 0;
     let spent = 0;
     let warm = 0;
@@ -80,7 +84,7 @@ function warmup(hvd) {
       // MiB on first touch (bench/README.md, Method). And it means rank 0 has
       // settled the algorithm for this size (it alternates ring and MPI on the
       // first calls of a size class, native/ops/algorithm.h).
-      if (!pool || !warmupUnfinished(m, spent, bytes, inPlace)) break;
+      if (!pool || !warmupUnfinished(m, spent, bytes, inPlace, fresh)) break;
     }
     return { est, spent, warm, poolMisses: poolMisses() - misses0 };
   }

@@ -168,6 +168,7 @@ Napi::Value HvdAddon::JsStats(const Napi::CallbackInfo& info) {
     c.Set("minBytes", static_cast<double>(d.min_bytes));
     c.Set("maxBytes", static_cast<double>(2 * d.min_bytes));
     c.Set("inPlace", d.in_place);
+    c.Set("freshOutput", d.fresh_output);
     c.Set("algorithm", d.algorithm < 0 ? env.Null() : Napi::String::New(env, algorithms[static_cast<size_t>(d.algorithm)]->name()));
     Napi::Object per = Napi::Object::New(env);
     for (size_t i = 0; i < d.best_us_per_mib.size() && i < algorithms.size(); ++i) {

@@ -363,6 +363,7 @@ Response Coordinator::BuildResponse(const std::string& name, const Pending& p, b
   // Rank 0 of the set is this process when it is a member (ranks ascend):
   // only its own requests say whether they were in place.
   r.in_place = p.have[0] && p.by_rank[0].in_place;
+  r.fresh_output = p.have[0] && p.by_rank[0].fresh_output;
   return r;
 }
 
@@ -386,6 +387,7 @@ void Coordinator::Fuse(std::vector<Response>* responses, std::vector<int64_t>* b
           b.payload.insert(b.payload.end(), r.payload.begin(), r.payload.end());
           out_bytes[j] += (*bytes)[i];
           b.in_place = b.in_place && r.in_place;
+          b.fresh_output = b.fresh_output && r.fresh_output;
           merged = true;
         }
       }
@@ -496,6 +498,7 @@ ResponseList Coordinator::ComputeDecided() {
     q.tuner = tuner_;
     q.process_set = set_id_;
     q.in_place = r.in_place;
+    q.fresh_output = r.fresh_output;
     OpFor(r.kind).Finish(&r, q);
   }
   return list;

@@ -58,6 +58,11 @@ struct Request {
   // The entry's input is its output (local only, not sent): what the
   // coordinator's own requests tell the algorithm tuner (ops/algorithm.h).
   bool in_place = false;
+  // Out of place into a block of hvd's pool allocated for this call, which
+  // nothing has written yet (local only; Pool::ClaimFresh): a result array
+  // that is cold in the cache, which the tuner measures apart from a
+  // caller's reused `out` (ops/algorithm.h).
+  bool fresh_output = false;
 
   // "allreduce 'grad.0' float32[2,3] op=sum" style summary for messages
   // (the op adds its own fields, see Op::Describe).
@@ -113,6 +118,9 @@ struct Response {
   // Local to the coordinator, not sent: its own requests for every name
   // were in place (Request::in_place), for the algorithm tuner.
   bool in_place = false;
+  // Local to the coordinator, not sent: its own requests for every name
+  // wrote into fresh results (Request::fresh_output), for the algorithm tuner.
+  bool fresh_output = false;
 };
 
 // What identifies a request or response for the cache: every field that is

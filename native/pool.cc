@@ -131,6 +131,7 @@ void* Pool::Allocate(size_t bytes) {
     it->second.pop_back();
     if (it->second.empty()) free_.erase(it);
     live_[reinterpret_cast<uintptr_t>(p)] = cls;
+    unclaimed_.insert(reinterpret_cast<uintptr_t>(p));
     if (cls <= kSmallMax) chunks_[ChunkBase(p)].free_blocks--;
     stats_.hits++;
     stats_.in_use_bytes += cls;
@@ -149,6 +150,7 @@ void* Pool::Allocate(size_t bytes) {
   mapped_ += map_bytes;
   stats_.misses++;
   stats_.in_use_bytes += cls;
+  unclaimed_.insert(reinterpret_cast<uintptr_t>(base));
   if (cls > kSmallMax) {
     live_[reinterpret_cast<uintptr_t>(base)] = cls;
     return base;
@@ -169,6 +171,7 @@ bool Pool::Free(void* p) {
   if (it == live_.end()) return false;
   const size_t cls = it->second;
   live_.erase(it);
+  unclaimed_.erase(reinterpret_cast<uintptr_t>(p));
   stats_.in_use_bytes -= cls;
   if (cls <= kSmallMax) chunks_[ChunkBase(p)].free_blocks++;
   free_[cls].push_back(p);
@@ -178,6 +181,11 @@ bool Pool::Free(void* p) {
 bool Pool::Owns(const void* p) const {
   std::lock_guard<std::mutex> lock(mu_);
   return live_.count(reinterpret_cast<uintptr_t>(p)) != 0;
+}
+
+bool Pool::ClaimFresh(const void* p) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return unclaimed_.erase(reinterpret_cast<uintptr_t>(p)) != 0;
 }
 
 void Pool::Trim() {

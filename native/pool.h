@@ -28,6 +28,7 @@
 #include <map>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -68,6 +69,12 @@ class Pool {
   // for a pointer the pool does not own.
   bool Free(void* p);
   bool Owns(const void* p) const;
+  // True once per allocation: whether `p` starts a block handed out by
+  // Allocate that nobody has claimed since. The engine claims a large
+  // collective's output when it is enqueued, which tells a result array
+  // allocated for that call (cache-cold, ops/algorithm.h) from a caller's
+  // reused `out` array (claimed on its first use only).
+  bool ClaimFresh(const void* p);
   // Unmaps every cached block (chunks of small classes once all their blocks are free).
   void Trim();
   PoolStats stats() const;
@@ -92,6 +99,7 @@ class Pool {
   mutable std::mutex mu_;
   std::map<size_t, std::vector<void*>> free_;          // class size -> cached blocks (LIFO: warmest first)
   std::unordered_map<uintptr_t, size_t> live_;         // block address -> class size, for blocks handed out
+  std::unordered_set<uintptr_t> unclaimed_;            // blocks handed out and not yet claimed (ClaimFresh)
   std::unordered_map<uintptr_t, Chunk> chunks_;        // chunk base -> its small class
   size_t mapped_ = 0;
   PoolStats stats_;

@@ -1,8 +1,21 @@
 #include "tensor_queue.h"
 
+#include "ops/algorithm.h"
+#include "pool.h"
+
 namespace hvd::core {
 
 Status TensorQueue::Add(std::vector<TensorTableEntry> entries, bool wake) {
+  // What the coordinator's own requests tell the algorithm tuner
+  // (ops/algorithm.h): in place, or out of place into a result allocated
+  // for this call (claimed outside the queue's lock: the pool has its own).
+  for (auto& e : entries) {
+    e.request.in_place = e.input != nullptr && e.input == e.output;
+    e.request.fresh_output =
+        !e.request.in_place && e.output != nullptr &&
+        NumElements(e.request.shape) * static_cast<int64_t>(DataTypeSize(e.request.dtype)) >= AlgorithmTuner::kMinBytes &&
+        GlobalPool().ClaimFresh(e.output);
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (size_t i = 0; i < entries.size(); ++i) {
@@ -20,7 +33,6 @@ Status TensorQueue::Add(std::vector<TensorTableEntry> entries, bool wake) {
     const auto now = std::chrono::steady_clock::now();
     for (auto& e : entries) {
       e.request.enqueued = now;
-      e.request.in_place = e.input != nullptr && e.input == e.output;
       if (e.blocking) ++blocking_;
       // The payload (eager calls) travels with the request only.
       std::vector<uint8_t> payload = std::move(e.request.payload);

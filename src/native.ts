@@ -36,11 +36,21 @@ export interface EngineStats {
   /**
    * Rank 0 only (empty elsewhere): the measured choice between hvd's ring
    * and MPI_Allreduce, per process set, size class [minBytes, maxBytes) and
-   * whether rank 0's calls were in place, with HVD_RING_THRESHOLD_BYTES
-   * unset. `algorithm` is null while the class is still being measured;
-   * usPerMiB holds each candidate's best time.
+   * what rank 0's calls wrote into: in place (`inPlace`), a result allocated
+   * for the call (`freshOutput`: cold in the cache), or neither (an `out`
+   * array used before), with HVD_RING_THRESHOLD_BYTES unset. `algorithm` is
+   * null while the class is still being measured; usPerMiB holds each
+   * candidate's best time.
    */
-  algorithmChoices: Array<{ processSet: number; minBytes: number; maxBytes: number; inPlace: boolean; algorithm: string | null; usPerMiB: Record<string, number> }>;
+  algorithmChoices: Array<{
+    processSet: number;
+    minBytes: number;
+    maxBytes: number;
+    inPlace: boolean;
+    freshOutput: boolean;
+    algorithm: string | null;
+    usPerMiB: Record<string, number>;
+  }>;
   /** Allreduce responses the coordinator computed from the data the requests carried (calls of at most HVD_EAGER_BYTES): no collective ran. */
   eagerAllreduces: number;
   /** Of those, the ones this rank computed itself from every rank's data, which each rank sends to every other (the direct path, HVD_EAGER_DIRECT_MAX_RANKS): one message hop, no response from rank 0. */

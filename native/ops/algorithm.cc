@@ -57,7 +57,7 @@ uint8_t ChooseReduceAlgorithm(const AlgorithmQuery& q) {
   const auto& all = ReduceAlgorithms();
   if (q.tuner && q.order_free && q.set_size > 1 && q.config->allreduce_algorithm == Config::Algorithm::kAuto &&
       q.bytes >= AlgorithmTuner::kMinBytes) {
-    return q.tuner->Choose(q.process_set, q.bytes, q.in_place);
+    return q.tuner->Choose(q.process_set, q.bytes, q.in_place, q.fresh_output);
   }
   for (size_t i = 0; i < all.size(); ++i) {
     if (all[i]->Applies(q)) return static_cast<uint8_t>(i);
@@ -83,10 +83,10 @@ int AlgorithmTuner::ClassOf(int64_t bytes) {
   return k;  // 2^k <= bytes < 2^(k+1)
 }
 
-uint8_t AlgorithmTuner::Choose(int32_t process_set, int64_t bytes, bool in_place) {
+uint8_t AlgorithmTuner::Choose(int32_t process_set, int64_t bytes, bool in_place, bool fresh_output) {
   const size_t n = ReduceAlgorithms().size();
   std::lock_guard<std::mutex> lock(mu_);
-  Class& c = classes_[Key{process_set, ClassOf(bytes), in_place}];
+  Class& c = classes_[Key{process_set, ClassOf(bytes), in_place, fresh_output && !in_place}];
   if (c.decided >= 0) return static_cast<uint8_t>(c.decided);
   if (c.chosen.empty()) {
     c.chosen.assign(n, 0);
@@ -105,12 +105,12 @@ uint8_t AlgorithmTuner::Choose(int32_t process_set, int64_t bytes, bool in_place
 }
 
 void AlgorithmTuner::Record(int32_t process_set, uint8_t algorithm, int64_t bytes, double seconds,
-                            uint64_t pool_misses, bool in_place) {
+                            uint64_t pool_misses, bool in_place, bool fresh_output) {
   if (bytes < kMinBytes) return;
   std::lock_guard<std::mutex> lock(mu_);
   const bool mapped = pool_misses != last_pool_misses_;
   last_pool_misses_ = pool_misses;
-  auto it = classes_.find(Key{process_set, ClassOf(bytes), in_place});
+  auto it = classes_.find(Key{process_set, ClassOf(bytes), in_place, fresh_output && !in_place});
   if (it == classes_.end() || it->second.decided >= 0 || it->second.chosen.empty()) return;
   Class& c = it->second;
   if (algorithm >= c.recorded.size()) return;
@@ -135,7 +135,8 @@ void AlgorithmTuner::Record(int32_t process_set, uint8_t algorithm, int64_t byte
   }
   c.decided = static_cast<int>(best);
   HVD_LOG(kInfo, "allreduce of " << (int64_t{1} << it->first.size_class) << "-" << (int64_t{2} << it->first.size_class)
-                                 << " bytes" << (in_place ? " in place" : "") << " on process set " << process_set << ": "
+                                 << " bytes" << (in_place ? " in place" : fresh_output ? " into fresh results" : "")
+                                 << " on process set " << process_set << ": "
                                  << ReduceAlgorithms()[best]->name() << " (measured)");
 }
 
@@ -147,6 +148,7 @@ std::vector<AlgorithmTuner::Decision> AlgorithmTuner::Decisions() const {
     d.process_set = key.process_set;
     d.min_bytes = int64_t{1} << key.size_class;
     d.in_place = key.in_place;
+    d.fresh_output = key.fresh_output;
     d.algorithm = c.decided;
     for (double b : c.best) d.best_us_per_mib.push_back(b * 1e6 * (1 << 20));
     out.push_back(std::move(d));

@@ -34,6 +34,7 @@ struct AlgorithmQuery {
   AlgorithmTuner* tuner = nullptr;  // the coordinator's, when Config::measure_algorithm
   int32_t process_set = 0;
   bool in_place = false;  // the coordinator's own entries are in place (Response::in_place)
+  bool fresh_output = false;  // ... or write into results allocated for the call (Response::fresh_output)
 };
 
 class ReduceAlgorithm {
@@ -101,19 +102,24 @@ class AlgorithmTuner {
     int32_t process_set = 0;
     int64_t min_bytes = 0;  // the class: [min_bytes, 2 * min_bytes)
     bool in_place = false;  // and whether the coordinator's entries were in place
+    bool fresh_output = false;  // or wrote into results allocated for the call
     int algorithm = -1;     // id, -1 while still measuring
     std::vector<double> best_us_per_mib;  // per candidate, 0 when not measured yet
   };
 
   // The candidate to run for a response of `bytes` on `process_set`;
   // `in_place`: the coordinator's own entries are in place (a class of its
-  // own: the ring's edge is reducing out of place without a first copy).
-  uint8_t Choose(int32_t process_set, int64_t bytes, bool in_place = false);
+  // own: the ring's edge is reducing out of place without a first copy);
+  // `fresh_output`: they are out of place into results allocated for this
+  // call, which are cold in the cache (another class: on the AMD VM at
+  // 4 MiB the ring led into fresh results and MPI into a reused `out` on
+  // hvd memory, 0.78-0.87x against 0.95-1.02x C with huge pages).
+  uint8_t Choose(int32_t process_set, int64_t bytes, bool in_place = false, bool fresh_output = false);
   // How long candidate `algorithm` took for `bytes` (ignored for classes
   // that are decided or were never chosen); `pool_misses`: hvd's pool's
   // count of new mappings now (PoolStats::misses).
   void Record(int32_t process_set, uint8_t algorithm, int64_t bytes, double seconds, uint64_t pool_misses = 0,
-              bool in_place = false);
+              bool in_place = false, bool fresh_output = false);
   std::vector<Decision> Decisions() const;
 
  private:
@@ -130,10 +136,12 @@ class AlgorithmTuner {
     int32_t process_set;
     int size_class;
     bool in_place;
+    bool fresh_output;
     bool operator<(const Key& o) const {
       if (process_set != o.process_set) return process_set < o.process_set;
       if (size_class != o.size_class) return size_class < o.size_class;
-      return in_place < o.in_place;
+      if (in_place != o.in_place) return in_place < o.in_place;
+      return fresh_output < o.fresh_output;
     }
   };
   std::map<Key, Class> classes_;

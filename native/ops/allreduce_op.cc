@@ -137,14 +137,16 @@ Status RunAlgorithm(ExecContext& ctx, const Response& r, const std::vector<Tenso
   Status st = algo.Allreduce(ctx.comm, ctx.config, in, out, count, dtype, r.op);
   if (ctx.tuner && st.ok()) {
     // The class the coordinator chose for: whether its own entries were in
-    // place (Request::in_place, set from the same pointers).
-    bool in_place = !entries.empty();
-    for (size_t i = 0; i < entries.size() && in_place; ++i) {
-      in_place = have[i] && entries[i].input == entries[i].output;
+    // place (Request::in_place, set from the same pointers) or wrote into
+    // fresh results (Request::fresh_output).
+    bool in_place = !entries.empty(), fresh = !entries.empty();
+    for (size_t i = 0; i < entries.size(); ++i) {
+      in_place = in_place && have[i] && entries[i].input == entries[i].output;
+      fresh = fresh && have[i] && entries[i].request.fresh_output;
     }
     ctx.tuner->Record(ctx.process_set, r.algorithm, bytes,
                       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
-                      GlobalPool().stats().misses, in_place);
+                      GlobalPool().stats().misses, in_place, fresh);
   }
   return st;
 }

@@ -119,6 +119,31 @@ TEST(Pool, ReuseAfterFree) {
   EXPECT_TRUE(pool.Owns(ninth));
 }
 
+TEST(Pool, ClaimFreshIsTrueOncePerAllocation) {
+  // The engine claims a large output when it is enqueued: a result array
+  // allocated for the call is fresh, a reused `out` array only on its first use.
+  Pool pool(Opts(64 * MiB));
+  void* a = pool.Allocate(4 * MiB);
+  void* s = pool.Allocate(256 * KiB);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(pool.ClaimFresh(a));
+  EXPECT_FALSE(pool.ClaimFresh(a));  // used before
+  EXPECT_TRUE(pool.ClaimFresh(s));   // small classes too
+  EXPECT_FALSE(pool.ClaimFresh(reinterpret_cast<char*>(a) + 64));  // not a block start
+  int on_stack = 0;
+  EXPECT_FALSE(pool.ClaimFresh(&on_stack));  // not pool memory (a JS-heap `out`)
+  // Freed and handed out again (the same block, LIFO): fresh again.
+  EXPECT_TRUE(pool.Free(a));
+  EXPECT_FALSE(pool.ClaimFresh(a));  // not live
+  EXPECT_EQ(pool.Allocate(4 * MiB), a);
+  EXPECT_TRUE(pool.ClaimFresh(a));
+  // A block freed unclaimed leaves nothing behind.
+  void* b = pool.Allocate(8 * MiB);
+  EXPECT_TRUE(pool.Free(b));
+  EXPECT_FALSE(pool.ClaimFresh(b));
+}
+
 TEST(Pool, CapIsNeverExceeded) {
   Pool pool(Opts(8 * MiB));
   void* a = pool.Allocate(4 * MiB);

@@ -229,13 +229,44 @@ describe('allreduce options and algorithms', function () {
       assert.deepEqual(choices, []);
       return;
     }
-    const c = choices.find((e) => e.processSet === 0 && e.minBytes === 1 << 20 && e.inPlace === false);
+    // A JS-heap `out`: not a result allocated for the call.
+    const c = choices.find((e) => e.processSet === 0 && e.minBytes === 1 << 20 && e.inPlace === false && e.freshOutput === false);
     assert.ok(c, `a choice for [1, 2) MiB: ${JSON.stringify(choices)}`);
     assert.equal(c.maxBytes, 2 << 20);
     assert.ok(c.algorithm === 'ring' || c.algorithm === 'mpi', JSON.stringify(c));
     assert.ok(c.usPerMiB.ring > 0 && c.usPerMiB.mpi > 0, JSON.stringify(c));
     // Both ran while measuring (4 each), then the one kept.
     assert.ok(ran >= 4 && ran <= calls - 4, `ring ran ${ran} of ${calls}`);
+  });
+
+  it('measures calls into fresh results apart from calls into a reused out array on hvd memory', function () {
+    // [2, 4) MiB: a size class no other test here measures. A fresh result
+    // comes from hvd's pool for each call and is cold in the cache; an `out`
+    // from hvd.alloc is fresh on its first call only (native/pool.h, ClaimFresh).
+    const n = (2 << 20) / 4 + 3;
+    const x = makeArray('int32', n, hvd.rank());
+    const want = expectedReduce('int32', 'sum', n, hvd.size());
+    const out = hvd.alloc('int32', n);
+    const measured = !process.env.HVD_ALLREDUCE_ALGORITHM && !process.env.HVD_RING_THRESHOLD_BYTES && hvd.size() > 1;
+    // 60 pairs: the first fresh calls map pool memory, and the tuner discards
+    // the timings taken after that (up to 32 per class). A forced algorithm
+    // measures nothing: a few calls check the results.
+    for (let i = 0; i < (measured ? 60 : 3); i++) {
+      assertEqualArrays(hvd.allreduceSync(x, { op: 'sum', name: 'tune.fresh' }), want, `fresh call ${i}`);
+      out.fill(0);
+      assertEqualArrays(hvd.allreduceSync(x, { op: 'sum', name: 'tune.out', out }), want, `out call ${i}`);
+    }
+    const choices = hvd.engineStats().algorithmChoices;
+    if (!measured || hvd.rank() !== 0) {
+      assert.deepEqual(choices, []);
+      return;
+    }
+    const mine = choices.filter((e) => e.processSet === 0 && e.minBytes === 2 << 20 && !e.inPlace);
+    assert.deepEqual(mine.map((e) => e.freshOutput).sort(), [false, true], JSON.stringify(choices));
+    for (const c of mine) {
+      assert.ok(c.algorithm === 'ring' || c.algorithm === 'mpi', JSON.stringify(c));
+      assert.ok(c.usPerMiB.ring > 0 && c.usPerMiB.mpi > 0, JSON.stringify(c));
+    }
   });
 });
 

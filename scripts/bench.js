@@ -217,7 +217,7 @@ function setupMachine(o) {
 
 /** The C baseline binary: cmake's build if it is up to date, else built here with mpicc. */
 function cBenchBinary() {
-  const srcTime = fs.statSync(C_SOURCE).mtimeMs;
+  const srcTime = Math.max(fs.statSync(C_SOURCE).mtimeMs, fs.statSync(path.join(BENCH, 'c', 'buffers.h')).mtimeMs);
   const candidates = [path.join(ROOT, 'build', 'Release', 'allreduce_bench'), path.join(ROOT, 'build', 'allreduce_bench')];
   for (const c of candidates) {
     try {

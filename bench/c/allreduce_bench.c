@@ -52,6 +52,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "buffers.h"
+
 typedef struct {
   long long min_bytes, max_bytes, factor;
   double target_s, warmup_s;
@@ -79,57 +81,13 @@ static void die(const char* msg) {
   exit(2);
 }
 
-#define HUGE_ALIGN ((size_t)2 << 20)
-
-static size_t huge_round(size_t bytes) { return (bytes + HUGE_ALIGN - 1) / HUGE_ALIGN * HUGE_ALIGN; }
-
 static float* alloc_floats(size_t count, int hugepage) {
-  size_t bytes = count * sizeof(float);
-  if (bytes == 0) bytes = sizeof(float);
-  if (!hugepage) {
-    void* p = NULL;
-    if (posix_memalign(&p, 64, bytes) != 0) die("out of memory");
-    return (float*)p;
-  }
-  /* mmap one huge page more than needed, keep the 2 MiB aligned middle */
-  size_t len = huge_round(bytes);
-  char* raw = (char*)mmap(NULL, len + HUGE_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) die("mmap failed");
-  char* p = (char*)(((uintptr_t)raw + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1));
-  if (p > raw) munmap(raw, (size_t)(p - raw));
-  size_t tail = (size_t)(raw + len + HUGE_ALIGN - (p + len));
-  if (tail) munmap(p + len, tail);
-  madvise(p, len, MADV_HUGEPAGE);
-  return (float*)p;
+  float* p = (float*)alloc_buffer(count * sizeof(float), hugepage);
+  if (!p) die(hugepage ? "mmap failed" : "out of memory");
+  return p;
 }
 
-static void free_floats(float* p, size_t count, int hugepage) {
-  if (!p) return;
-  size_t bytes = count * sizeof(float);
-  if (hugepage) munmap(p, huge_round(bytes ? bytes : sizeof(float)));
-  else free(p);
-}
-
-/* kB of [p, p+bytes) backed by transparent huge pages (/proc/self/smaps), -1 if unknown. */
-static long huge_kb(const void* p, size_t bytes) {
-  FILE* f = fopen("/proc/self/smaps", "r");
-  if (!f) return -1;
-  char line[512];
-  uintptr_t lo = (uintptr_t)p, hi = lo + bytes;
-  int inside = 0;
-  long total = 0;
-  while (fgets(line, sizeof line, f)) {
-    unsigned long a, b;
-    if (sscanf(line, "%lx-%lx ", &a, &b) == 2 && strchr(line, '-') < strchr(line, ' ')) {
-      inside = a < hi && b > lo;
-      continue;
-    }
-    long kb;
-    if (inside && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1) total += kb;
-  }
-  fclose(f);
-  return total;
-}
+static void free_floats(float* p, size_t count, int hugepage) { free_buffer(p, count * sizeof(float), hugepage); }
 
 static int cmp_double(const void* a, const void* b) {
   double x = *(const double*)a, y = *(const double*)b;

@@ -33,7 +33,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define HUGE_ALIGN ((size_t)2 << 20)
+#include "buffers.h"
 
 static float* g_send[2];
 static float* g_recv[2];
@@ -43,50 +43,7 @@ static size_t g_fresh_bytes;
 static size_t g_fresh_next;
 #define FRESH_WINDOW ((size_t)32 << 20)
 
-static size_t huge_round(size_t bytes) { return (bytes + HUGE_ALIGN - 1) / HUGE_ALIGN * HUGE_ALIGN; }
-
-static float* alloc_buffer(size_t bytes, int huge) {
-  if (!huge) {
-    void* p = NULL;
-    return posix_memalign(&p, 64, bytes) == 0 ? (float*)p : NULL;
-  }
-  size_t len = huge_round(bytes);
-  char* raw = (char*)mmap(NULL, len + HUGE_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) return NULL;
-  char* p = (char*)(((uintptr_t)raw + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1));
-  if (p > raw) munmap(raw, (size_t)(p - raw));
-  size_t tail = (size_t)(raw + len + HUGE_ALIGN - (p + len));
-  if (tail) munmap(p + len, tail);
-  madvise(p, len, MADV_HUGEPAGE);
-  return (float*)p;
-}
-
-static void free_buffer(float* p, size_t bytes, int huge) {
-  if (!p) return;
-  if (huge) munmap(p, huge_round(bytes));
-  else free(p);
-}
-
-/* kB of [p, p+bytes) backed by transparent huge pages (/proc/self/smaps), -1 if unknown. */
-static long huge_kb(const void* p, size_t bytes) {
-  FILE* f = fopen("/proc/self/smaps", "r");
-  if (!f) return -1;
-  char line[512];
-  uintptr_t lo = (uintptr_t)p, hi = lo + bytes;
-  int inside = 0;
-  long total = 0;
-  while (fgets(line, sizeof line, f)) {
-    unsigned long a, b;
-    if (sscanf(line, "%lx-%lx ", &a, &b) == 2 && strchr(line, '-') < strchr(line, ' ')) {
-      inside = a < hi && b > lo;
-      continue;
-    }
-    long kb;
-    if (inside && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1) total += kb;
-  }
-  fclose(f);
-  return total;
-}
+static float* alloc_floats(size_t bytes, int huge) { return (float*)alloc_buffer(bytes, huge); }
 
 static void release_all(void) {
   for (int h = 0; h < 2; h++) {
@@ -133,8 +90,8 @@ static napi_value Init(napi_env env, napi_callback_info info) {
   g_bytes = (size_t)max_bytes;
   size_t count = g_bytes / sizeof(float);
   for (int h = 0; h < 2; h++) {
-    g_send[h] = alloc_buffer(g_bytes, h);
-    g_recv[h] = alloc_buffer(g_bytes, h);
+    g_send[h] = alloc_floats(g_bytes, h);
+    g_recv[h] = alloc_floats(g_bytes, h);
     if (!g_send[h] || !g_recv[h]) {
       release_all();
       return throw_error(env, "init: out of memory");
@@ -153,7 +110,7 @@ static napi_value Init(napi_env env, napi_callback_info info) {
   }
   /* fresh: at least two buffers of the largest size, and the 32 MiB window */
   g_fresh_bytes = 2 * huge_round(g_bytes) > FRESH_WINDOW ? 2 * huge_round(g_bytes) : FRESH_WINDOW;
-  g_fresh = alloc_buffer(g_fresh_bytes, 1);
+  g_fresh = alloc_floats(g_fresh_bytes, 1);
   if (!g_fresh) {
     release_all();
     return throw_error(env, "init: out of memory");

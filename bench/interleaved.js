@@ -47,7 +47,7 @@ const { median, warmup } = require('./warmup');
 
 const ROOT = path.resolve(__dirname, '..');
 const hvd = require(path.join(ROOT, 'dist'));
-const { calibrate } = warmup(hvd);
+const { calibrate, algorithmChoice } = warmup(hvd);
 
 const MiB = 1024 * 1024;
 
@@ -119,8 +119,11 @@ async function race(o, contestants, bytes) {
     }
   }
   for (const c of contestants) {
+    // Rank 0's measured algorithm for an hvd contestant's class (as allreduce_hvd.js records it).
+    const choice = c.impl === 'hvd' && c.row.kind === 'size' ? algorithmChoice(bytes, false, Boolean(c.fresh)) : undefined;
     emit({
       ...c.row,
+      ...(choice ? { algorithm_choice: choice.algorithm, algorithm_us_per_mib: choice.usPerMiB } : {}),
       bytes,
       np: hvd.size(),
       inproc: true,

@@ -614,9 +614,16 @@ function printInterleaved(inter) {
     console.log('');
     console.log(`=== interleaved, ${cfg.label}: hvd and MPI_Allreduce in alternating batches of the same processes; ${cfg.launches.length} launches, medians over their rounds ===`);
     const rows = [];
+    // hvd's measured algorithm in each launch (rank 0's choice for the row's class), where it measured one.
+    const algos = (key, b) =>
+      cfg.launches
+        .map((l) => l.rows[key] && l.rows[key][b] && l.rows[key][b].algorithm_choice)
+        .filter((a) => a !== undefined)
+        .map((a) => a || 'measuring')
+        .join(', ');
     const bw = (label, key, ckey, b) => {
       const st = interleavedStat(cfg, key, ckey, b, (h, c) => c / h, 'high');
-      if (st) rows.push([label, fmtSize(b), fmtUs(st.worst.h_us), fmtUs(st.worst.c_us), fmtInterleaved(st, (x) => `${x.toFixed(2)}x`)]);
+      if (st) rows.push([label, fmtSize(b), fmtUs(st.worst.h_us), fmtUs(st.worst.c_us), fmtInterleaved(st, (x) => `${x.toFixed(2)}x`), algos(key, b)]);
     };
     const sizes = Object.keys((cfg.launches[0] && cfg.launches[0].rows['c:out']) || {}).map(Number).sort((a, b) => a - b);
     for (const b of sizes) bw('allreduceSync busbw ×C', 'hvd:auto:sync', 'c:out', b);
@@ -624,8 +631,8 @@ function printInterleaved(inter) {
     for (const b of sizes) bw('own memory busbw ×C', 'hvd:auto:owned', 'c:out', b);
     for (const b of sizes) bw('own memory busbw ×C huge', 'hvd:auto:owned', 'c:out_huge', b);
     const g = interleavedStat(cfg, 'hvd:auto:grouped', 'c:grouped_one', 409600, (h, c) => h / c, 'low');
-    if (g) rows.push(['grouped 100×4 KiB / one 400 KiB', '400 KiB', fmtUs(g.worst.h_us), fmtUs(g.worst.c_us), fmtInterleaved(g, (x) => `${x.toFixed(2)}x`)]);
-    console.log(table(['comparison', 'size', 'hvd µs', 'C µs', 'ratio: median over rounds (by C speed where it splits)'], rows, [0, 4]));
+    if (g) rows.push(['grouped 100×4 KiB / one 400 KiB', '400 KiB', fmtUs(g.worst.h_us), fmtUs(g.worst.c_us), fmtInterleaved(g, (x) => `${x.toFixed(2)}x`), '']);
+    console.log(table(['comparison', 'size', 'hvd µs', 'C µs', 'ratio: median over rounds (by C speed where it splits)', 'hvd algorithm per launch'], rows, [0, 4, 5]));
   }
 }
 

@@ -112,8 +112,9 @@ class AlgorithmTuner {
   // own: the ring's edge is reducing out of place without a first copy);
   // `fresh_output`: they are out of place into results allocated for this
   // call, which are cold in the cache (another class: on the AMD VM at
-  // 4 MiB the ring led into fresh results and MPI into a reused `out` on
-  // hvd memory, 0.78-0.87x against 0.95-1.02x C with huge pages).
+  // 4 MiB the best times were 246-314 us per MiB into fresh results and
+  // 139-229 into a reused `out`, further apart than the candidates, so one
+  // class alternating over mixed calls would compare different workloads).
   uint8_t Choose(int32_t process_set, int64_t bytes, bool in_place = false, bool fresh_output = false);
   // How long candidate `algorithm` took for `bytes` (ignored for classes
   // that are decided or were never chosen); `pool_misses`: hvd's pool's

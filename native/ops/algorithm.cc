@@ -83,10 +83,15 @@ int AlgorithmTuner::ClassOf(int64_t bytes) {
   return k;  // 2^k <= bytes < 2^(k+1)
 }
 
+// In place, the output is the input: whether it was fresh says nothing.
+AlgorithmTuner::Key AlgorithmTuner::KeyOf(int32_t process_set, int64_t bytes, bool in_place, bool fresh_output) {
+  return Key{process_set, ClassOf(bytes), in_place, fresh_output && !in_place};
+}
+
 uint8_t AlgorithmTuner::Choose(int32_t process_set, int64_t bytes, bool in_place, bool fresh_output) {
   const size_t n = ReduceAlgorithms().size();
   std::lock_guard<std::mutex> lock(mu_);
-  Class& c = classes_[Key{process_set, ClassOf(bytes), in_place, fresh_output && !in_place}];
+  Class& c = classes_[KeyOf(process_set, bytes, in_place, fresh_output)];
   if (c.decided >= 0) return static_cast<uint8_t>(c.decided);
   if (c.chosen.empty()) {
     c.chosen.assign(n, 0);
@@ -110,7 +115,7 @@ void AlgorithmTuner::Record(int32_t process_set, uint8_t algorithm, int64_t byte
   std::lock_guard<std::mutex> lock(mu_);
   const bool mapped = pool_misses != last_pool_misses_;
   last_pool_misses_ = pool_misses;
-  auto it = classes_.find(Key{process_set, ClassOf(bytes), in_place, fresh_output && !in_place});
+  auto it = classes_.find(KeyOf(process_set, bytes, in_place, fresh_output));
   if (it == classes_.end() || it->second.decided >= 0 || it->second.chosen.empty()) return;
   Class& c = it->second;
   if (algorithm >= c.recorded.size()) return;

@@ -145,6 +145,7 @@ class AlgorithmTuner {
       return fresh_output < o.fresh_output;
     }
   };
+  static Key KeyOf(int32_t process_set, int64_t bytes, bool in_place, bool fresh_output);
   std::map<Key, Class> classes_;
 };
 
